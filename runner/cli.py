@@ -1,0 +1,48 @@
+"""The `runner` command: Hydra composes and validates, `job.execute` runs and tracks.
+
+Hydra is told to let exceptions through (HYDRA_FULL_ERROR) so that `main` can print every
+error the user can fix as one line; the user's own HYDRA_FULL_ERROR=1 still gives tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from runner import console, schema
+
+OmegaConf.register_new_resolver("tiny", lambda name: __import__("runner.tiny").tiny.ensure(name),
+                                replace=True)
+OmegaConf.register_new_resolver("runner_uid", console.process_uid, replace=True)
+schema.register()
+
+
+@hydra.main(version_base="1.3", config_path="pkg://runner.conf", config_name="config")
+def _task(cfg: DictConfig) -> None:
+    from runner import job
+
+    job.execute(cfg)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    user_full_error = os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # workers are fresh processes
+    try:
+        _task()
+    except KeyboardInterrupt:
+        console.line("interrupted: the run was marked KILLED")
+        sys.exit(130)
+    except Exception as exc:
+        if user_full_error:
+            raise
+        console.error(exc)
+        sys.exit(2 if console.is_config_error(exc) else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""User-facing console output in one place: one-line errors, the run summary, the sweep table."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sys
+from typing import Any
+
+from runner.errors import RunnerError
+
+_UID = f"{secrets.token_hex(3)}"
+KEY_METRICS = ("tokens/total", "tokens/mean_len", "tokens/pad_fraction", "tokens/fertility",
+               "time/total_s", "throughput/samples_per_s")
+
+
+def process_uid() -> str:
+    """A short id fixed for this process: keeps two runs of the same second apart."""
+    return _UID
+
+
+def line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def is_config_error(exc: BaseException) -> bool:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(exc, (HydraException, OmegaConfBaseException)) or isinstance(
+        exc.__cause__, OmegaConfBaseException)
+
+
+def error(exc: BaseException) -> None:
+    """Print one line naming the key and the fix (no traceback)."""
+    line(f"error: {describe(exc)}")
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, RunnerError):
+        return str(exc)
+    from hydra.errors import MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
+    if isinstance(cause, RunnerError):
+        return str(cause)
+    if isinstance(cause, OmegaConfBaseException):
+        key = getattr(cause, "full_key", None) or ""
+        msg = _one_line(getattr(cause, "msg", None) or str(cause))
+        if "not in" in msg and key:
+            msg += f" — check the spelling; see `runner --cfg job` for the keys of {key.rsplit('.', 1)[0]}"
+        elif "Invalid value" in msg:
+            msg += " — use one of those"
+        return f"{key}: {msg}" if key else msg
+    if isinstance(exc, MissingConfigException):
+        text = str(exc)
+        options = re.findall(r"^\t(\S+)$", text, flags=re.M)
+        head = _one_line(text.split("Available options")[0])
+        return f"{head} — available: {', '.join(options)}" if options else head
+    return f"{type(exc).__name__}: {_one_line(str(exc))} (HYDRA_FULL_ERROR=1 shows the traceback)"
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text.strip().split("\n    full_key")[0]).strip()[:500]
+
+
+def summary(run_id: str, uri: str, ui: str, metrics: dict[str, float], status: str) -> None:
+    """The short block that ends every single run."""
+    shown = "  ".join(f"{k}={_fmt(metrics[k])}" for k in KEY_METRICS if k in metrics)
+    print(f"run {run_id} {status}\n  tracking: {uri}\n  {shown}\n  dashboard: {ui}", flush=True)
+
+
+def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain fixed-width table (also logged to the sweep's parent run)."""
+    cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    out.append("  ".join("-" * w for w in widths))
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(out)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def interactive() -> bool:
+    return sys.stderr.isatty() and os.environ.get("CI") is None

@@ -1,0 +1,27 @@
+"""Errors the user can fix: each renders as one line naming the config key and the fix."""
+
+from __future__ import annotations
+
+
+class RunnerError(Exception):
+    """A problem with the user's input, reported as `key: problem — fix`."""
+
+    def __init__(self, key: str, problem: str, fix: str) -> None:
+        self.key, self.problem, self.fix = key, problem, fix
+        super().__init__(f"{key}: {problem} — {fix}")
+
+
+class ConfigError(RunnerError):
+    """A config value that is well-typed but cannot work (cross-field rules)."""
+
+
+class DataError(RunnerError):
+    """The dataset is not what the config says it is."""
+
+
+class ModelError(RunnerError):
+    """The model or tokenizer cannot be loaded or used as configured."""
+
+
+class TrackingError(RunnerError):
+    """The MLflow store cannot be reached or written."""

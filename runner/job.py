@@ -1,0 +1,183 @@
+"""One Hydra job: open the MLflow run, run the pipeline, log its result, close the run.
+
+The run is opened before anything that can fail, so every failure ends FAILED (KILLED on
+SIGINT/SIGTERM) with what was logged so far kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import signal
+import traceback
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from runner import console, schema, sweep
+from runner.redact import redact_config
+
+log = logging.getLogger(__name__)
+
+CACHE = None  # pipeline.Cache of this process, created on first use (sweeps reuse it)
+
+
+def _quiet_libraries() -> None:
+    """Libraries' progress bars and INFO chatter would drown the runner's own summary."""
+    import warnings
+
+    import datasets
+
+    datasets.disable_progress_bars()
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+
+
+def execute(cfg: DictConfig) -> None:
+    from runner import pipeline, tracking
+
+    global CACHE
+    _quiet_libraries()
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    run_cfg: schema.RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    resolved = redact_config(OmegaConf.to_container(cfg, resolve=True))
+    tracker = tracking.Tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment)
+    config_hash = hashlib.sha256(json.dumps(
+        {k: v for k, v in resolved.items() if k not in ("tracking", "sweep")},
+        sort_keys=True, default=str).encode()).hexdigest()[:16]
+    if run_cfg.sweep.skip_finished:
+        done = tracker.finished_with_hash(config_hash)
+        if done:
+            console.line(f"skipped: this config already FINISHED as run {done}")
+            return
+    parent = sweep.parent_run_id(hc) if multirun else None
+    run_id = tracker.start(run_cfg.tracking.run_name or run_name(hc), {
+        **_hydra_tags(hc), **sweep.job_tags(hc), "runner.config_hash": config_hash,
+        **_versions()}, parent_run_id=parent)
+    tracker.log(run_id, params=flatten(resolved))
+    tracker.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
+    CACHE = CACHE or pipeline.Cache()
+    try:
+        with _signals_as_interrupts():
+            schema.check(run_cfg)
+            result = pipeline.run(run_cfg, CACHE)
+    except KeyboardInterrupt as exc:
+        _log_result(tracker, run_id, getattr(exc, "partial_result", None), run_cfg)
+        tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")
+        raise
+    except Exception as exc:
+        _log_result(tracker, run_id, getattr(exc, "partial_result", None), run_cfg)
+        tracker.log_text(run_id, traceback.format_exc(), "error/traceback.txt")
+        tracker.finish(run_id, "FAILED", console.describe(exc))
+        if multirun and not run_cfg.sweep.fail_fast:
+            console.error(exc)
+            return
+        raise
+    _log_result(tracker, run_id, result, run_cfg)
+    tracker.finish(run_id, "FINISHED")
+    console.summary(run_id, tracker.uri, tracking.ui_command(tracker.uri), result.metrics, "FINISHED")
+
+
+def _log_result(tracker, run_id: str, result, run_cfg: schema.RunConfig) -> None:
+    """Log whatever the pipeline produced (all of it, or the part done before a failure)."""
+    if result is None:
+        return
+    tracker.log(run_id, metrics=result.metrics, tags=result.tags)
+    if result.texts is not None:
+        try:
+            tracker.log_dataset(run_id, result.texts.dataset, _dataset_name(run_cfg), result.texts.lineage)
+        except Exception as exc:  # lineage is extra: never fail a run over it
+            log.warning("dataset lineage not logged: %s", exc)
+        tracker.log(run_id, tags={f"data.{k}": v for k, v in result.texts.lineage.items()})
+    if result.token_rows:
+        tracker.log_table(run_id, result.token_rows, "tokens.json")
+    if result.prediction_rows:
+        tracker.log_table(run_id, result.prediction_rows, "predictions.json")
+    if result.shapes is not None:
+        tracker.log_json(run_id, result.shapes, "shapes.json")
+    if result.embeddings is not None:
+        tracker.log_array(run_id, result.embeddings, "embeddings.npy")
+    if result.model_config is not None:
+        tracker.log_json(run_id, result.model_config, "model_config.json")
+    if result.missing_keys:
+        tracker.log_json(run_id, result.missing_keys, "model_missing_keys.json")
+    if result.warnings:
+        tracker.log_text(run_id, "\n".join(result.warnings), "warnings.txt")
+
+
+def _dataset_name(run_cfg: schema.RunConfig) -> str:
+    d = run_cfg.dataset
+    return ":".join(x for x in (d.path or d.source.value, d.name, d.split) if x)
+
+
+def run_name(hc) -> str:
+    """`tiny_bert · longest · sample`, plus any plain-key overrides."""
+    choices = hc.runtime.choices
+    parts = [str(choices.get(g)) for g in ("model", "padding", "dataset") if choices.get(g)]
+    parts += [o for o in hc.overrides.task if "/" not in o.split("=")[0] and "." in o.split("=")[0]]
+    return " · ".join(parts)
+
+
+def _hydra_tags(hc) -> dict[str, str]:
+    tags = {f"choice.{k}": str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
+    tags["overrides"] = " ".join(hc.overrides.task) or "(none)"
+    commit = _git_commit()
+    if commit:
+        tags["git.commit"] = commit
+    return tags
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("hf-runner", "torch", "transformers", "tokenizers", "datasets", "mlflow",
+                    "hydra-core"):
+        try:
+            out[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+    """Nested config → dotted keys; lists become JSON strings."""
+    if isinstance(obj, dict):
+        out: dict[str, str] = {}
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    value = json.dumps(obj, ensure_ascii=False) if isinstance(obj, list) else str(obj)
+    return {prefix[:-1]: value}
+
+
+class _signals_as_interrupts:
+    """SIGTERM is raised as KeyboardInterrupt, like SIGINT, so the run ends KILLED."""
+
+    def __enter__(self) -> None:
+        def handler(signum, frame):
+            raise KeyboardInterrupt(f"signal {signum}")
+
+        try:
+            self._saved = signal.signal(signal.SIGTERM, handler)
+        except ValueError:  # not the main thread (some launchers): leave signals alone
+            self._saved = None
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._saved is not None:
+            signal.signal(signal.SIGTERM, self._saved)

@@ -1,0 +1,145 @@
+"""Loading a body or a body + head, the forward pass, and per-example predictions."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runner.errors import ModelError
+from runner.schema import Device, DType, Head, ModelConfig, PredictConfig
+
+log = logging.getLogger(__name__)
+
+HEAD_CLASSES = {
+    Head.none: "AutoModel",
+    Head.sequence_classification: "AutoModelForSequenceClassification",
+    Head.token_classification: "AutoModelForTokenClassification",
+    Head.question_answering: "AutoModelForQuestionAnswering",
+    Head.masked_lm: "AutoModelForMaskedLM",
+}
+
+
+def pick_device(device: Device) -> str:
+    """`auto` is cuda, then mps, then cpu; an explicit choice that is absent is an error."""
+    import torch
+
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if device is Device.auto:
+        return next((d for d in ("cuda", "mps") if available[d]), "cpu")
+    if device is not Device.cpu and not available[device.value]:
+        raise ModelError(f"runtime.device={device.value}", "is not available on this machine",
+                         "use runtime.device=auto or cpu")
+    return device.value
+
+
+@dataclass
+class Loaded:
+    model: Any
+    device: str
+    missing_keys: list[str] = field(default_factory=list)
+
+    @property
+    def head_initialized(self) -> bool:
+        """True when head weights were missing from the checkpoint and freshly initialised."""
+        prefix = getattr(self.model, "base_model_prefix", "")
+        return any(not k.startswith(prefix + ".") for k in self.missing_keys)
+
+
+def load(cfg: ModelConfig, device: str) -> Loaded:
+    import transformers
+
+    cls = getattr(transformers, HEAD_CLASSES[cfg.head])
+    kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code,
+                              "output_loading_info": True}
+    if cfg.dtype is not DType.auto:
+        kwargs["dtype"] = getattr(__import__("torch"), cfg.dtype.value)
+    if cfg.head is not Head.none:
+        if cfg.id2label is not None:
+            kwargs["id2label"] = {int(k): v for k, v in cfg.id2label.items()}
+            kwargs["label2id"] = {v: int(k) for k, v in cfg.id2label.items()}
+        if cfg.num_labels is not None:
+            kwargs["num_labels"] = cfg.num_labels
+        if cfg.problem_type is not None:
+            kwargs["problem_type"] = cfg.problem_type
+    try:
+        model, info = cls.from_pretrained(cfg.name_or_path, **kwargs)
+    except ValueError as exc:
+        if "Unrecognized configuration class" in str(exc):
+            raise ModelError(f"model.head={cfg.head.value}",
+                             f"{_model_type(cfg)} has no {cfg.head.value} head in transformers",
+                             f"use one of: {', '.join(_supported_heads(cfg))}") from exc
+        raise _load_error(cfg, exc) from exc
+    except Exception as exc:
+        raise _load_error(cfg, exc) from exc
+    model.to(device).eval()
+    return Loaded(model, device, list(info.get("missing_keys", [])))
+
+
+def _load_error(cfg: ModelConfig, exc: Exception) -> ModelError:
+    import os
+
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    if "trust_remote_code" in str(exc):
+        return ModelError(f"model.name_or_path={cfg.name_or_path}",
+                          "needs code from the hub checkpoint to load",
+                          "set model.trust_remote_code=true if you trust that code")
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    fix = ("HF_HUB_OFFLINE is set: give a local folder, or unset it with network access" if offline
+           else "give a local folder holding config.json and weights, or a reachable hub id")
+    return ModelError(f"model.name_or_path={cfg.name_or_path}", f"cannot load: {text}", fix)
+
+
+def _model_type(cfg: ModelConfig) -> str:
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision).model_type
+    except Exception:
+        return cfg.name_or_path
+
+
+def _supported_heads(cfg: ModelConfig) -> list[str]:
+    import transformers
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision)
+    supported = []
+    for head, name in HEAD_CLASSES.items():
+        mapping = getattr(transformers, name)._model_mapping
+        if type(config) in mapping:
+            supported.append(head.value)
+    return supported
+
+
+def facts(loaded: Loaded) -> dict[str, str]:
+    """Model facts logged as tags: type, architecture, sizes, labels, parameters, dtype, device."""
+    model, c = loaded.model, loaded.model.config
+    out = {
+        "model.model_type": c.model_type,
+        "model.architectures": ",".join(c.architectures or []),
+        "model.class": type(model).__name__,
+        "model.hidden_size": c.hidden_size,
+        "model.num_hidden_layers": c.num_hidden_layers,
+        "model.num_attention_heads": c.num_attention_heads,
+        "model.vocab_size": c.vocab_size,
+        "model.max_position_embeddings": getattr(c, "max_position_embeddings", None),
+        "model.type_vocab_size": getattr(c, "type_vocab_size", None),
+        "model.num_labels": c.num_labels,
+        "model.parameters": sum(p.numel() for p in model.parameters()),
+        "model.dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+        "model.device": loaded.device,
+        "model.head_initialized": str(loaded.head_initialized).lower(),
+    }
+    return {k: str(v) for k, v in out.items() if v is not None}
+
+
+def max_positions(loaded: Loaded) -> int | None:
+    """Longest sequence the position embeddings hold (RoBERTa reserves pad_token_id + 1 slots)."""
+    c = loaded.model.config
+    n = getattr(c, "max_position_embeddings", None)
+    if n is None:
+        return None
+    return n - (c.pad_token_id + 1) if c.model_type in ("roberta", "xlm-roberta", "camembert") else n

@@ -1,0 +1,210 @@
+"""The typed schema of every config group, and the cross-field checks that raise.
+
+Hydra validates YAML and overrides against these dataclasses at compose time (unknown key,
+wrong type, unknown enum value). `to_run_config` turns the composed DictConfig into plain typed
+objects once, at the edge; nothing past this module reads a DictConfig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field as _field
+from enum import Enum
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from runner.errors import ConfigError
+
+
+class Head(Enum):
+    none = "none"  # the body alone, via AutoModel
+    sequence_classification = "sequence_classification"
+    token_classification = "token_classification"
+    question_answering = "question_answering"
+    masked_lm = "masked_lm"
+
+
+class DType(Enum):
+    auto = "auto"  # what the checkpoint was saved in
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+class PaddingStrategy(Enum):
+    longest = "longest"  # pad each batch to its longest example
+    max_length = "max_length"  # pad every example to tokenizer.max_length
+    do_not_pad = "do_not_pad"  # no padding (forward passes then run one example at a time)
+
+
+class Side(Enum):
+    right = "right"
+    left = "left"
+
+
+class Source(Enum):
+    inline = "inline"  # dataset.texts (a list) or dataset.columns (a dict of lists)
+    csv = "csv"
+    json = "json"  # JSON lines or a JSON array (dataset.field for a nested list)
+    parquet = "parquet"
+    text = "text"  # one example per line
+    hub = "hub"  # load_dataset(path, name, split=..., revision=...)
+    pandas = "pandas"  # any file pandas reads (tsv, xlsx, ...)
+
+
+class Device(Enum):
+    auto = "auto"  # cuda, then mps, then cpu
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+TRUNCATION_VALUES = ("true", "false", "longest_first", "only_first", "only_second")
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = MISSING  # local folder or hub id; also the tokenizer's source by default
+    revision: str | None = None  # hub branch, tag or commit; null = the default branch
+    head: Head = Head.none  # none = body via AutoModel; else the matching AutoModelFor... class
+    forward: bool = True  # false = tokenization only: the weights are never loaded (model=none)
+    num_labels: int | None = None  # heads only; null = the checkpoint's
+    id2label: dict[int, str] | None = None  # heads only; null = the checkpoint's
+    problem_type: str | None = None  # e.g. multi_label_classification (sigmoid, not softmax)
+    trust_remote_code: bool = False  # run Python code shipped with a hub checkpoint
+    dtype: DType = DType.auto  # weights' dtype after loading
+
+
+@dataclass
+class TokenizerConfig:
+    name_or_path: str | None = None  # null = the model's
+    revision: str | None = None  # null = model.revision when the tokenizer is the model's
+    max_length: int | None = None  # tokens; null = the tokenizer's model_max_length
+    truncation: str = "true"  # true, false, longest_first, only_first, only_second
+    add_special_tokens: bool = True  # [CLS]/[SEP] or <s>/</s>
+    return_token_type_ids: bool | None = None  # null = the tokenizer's default
+    return_attention_mask: bool | None = None  # null = the tokenizer's default
+    use_fast: bool = True  # Rust tokenizer; the slow one lacks offsets, so fewer statistics
+
+
+@dataclass
+class PaddingConfig:
+    strategy: PaddingStrategy = PaddingStrategy.longest
+    pad_to_multiple_of: int | None = None  # round padded length up (8 suits tensor cores)
+    side: Side | None = None  # null = the tokenizer's padding side
+
+
+@dataclass
+class DatasetConfig:
+    source: Source = Source.inline
+    path: str | None = None  # file path or hub dataset id
+    name: str | None = None  # hub configuration name (e.g. mrc for klue)
+    split: str = "train"
+    revision: str | None = None  # hub dataset revision
+    data_files: Any = None  # str, list or {split: files}; default: path
+    field: str | None = None  # json: the key holding the list of records
+    read_kwargs: dict[str, Any] = _field(default_factory=dict)  # pandas: extra reader arguments
+    texts: list[Any] | None = None  # inline: strings, or [text, pair] two-element lists
+    columns: dict[str, Any] | None = None  # inline: a dict of columns (Dataset.from_dict)
+    text_column: str = "text"  # dotted paths reach nested fields
+    text_pair_column: str | None = None
+    label_column: str | None = None
+    limit: int | None = None  # keep the first N rows (after shuffling); null = all
+    shuffle: bool = False  # shuffle with runtime.seed before limit
+    streaming: bool = False  # hub: stream rows instead of downloading the whole split
+
+
+@dataclass
+class PredictConfig:
+    top_k: int = 3  # labels (or mask fills) kept per example
+    threshold: float = 0.5  # multi-label: labels scoring over this are predicted
+    max_answer_len: int = 30  # question answering: longest answer span, in tokens
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = None  # null = MLFLOW_TRACKING_URI, else sqlite under outputs/
+    experiment: str = "runner"
+    run_name: str | None = None  # null = "<model> · <padding> · <dataset>"
+    max_logged_examples: int = 100  # rows of tokens.json / predictions.json
+
+
+@dataclass
+class RuntimeConfig:
+    device: Device = Device.auto
+    batch_size: int = 32
+    sort_by_length: bool = True  # batch similar lengths together; results keep input order
+    seed: int = 0
+
+
+@dataclass
+class SweepConfig:
+    fail_fast: bool = False  # stop the sweep at the first failing job
+    skip_finished: bool = False  # skip a job whose resolved config already FINISHED
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = _field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = _field(default_factory=TokenizerConfig)
+    padding: PaddingConfig = _field(default_factory=PaddingConfig)
+    dataset: DatasetConfig = _field(default_factory=DatasetConfig)
+    predict: PredictConfig = _field(default_factory=PredictConfig)
+    tracking: TrackingConfig = _field(default_factory=TrackingConfig)
+    runtime: RuntimeConfig = _field(default_factory=RuntimeConfig)
+    sweep: SweepConfig = _field(default_factory=SweepConfig)
+
+
+def register() -> None:
+    """Store the schema in Hydra's ConfigStore as `run_schema` (conf/config.yaml extends it)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="run_schema", node=RunConfig)
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """Resolve the composed config into typed objects and apply the cross-field checks."""
+    run: RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    check(run)
+    return run
+
+
+def _positive(key: str, value: int | None) -> None:
+    if value is not None and value <= 0:
+        raise ConfigError(key, f"{value} must be a positive integer", f"set {key} to 1 or more")
+
+
+def check(run: RunConfig) -> None:
+    """Cross-field rules that a single field's type cannot express."""
+    tok, pad = run.tokenizer, run.padding
+    _positive("runtime.batch_size", run.runtime.batch_size)
+    _positive("tokenizer.max_length", tok.max_length)
+    _positive("padding.pad_to_multiple_of", pad.pad_to_multiple_of)
+    _positive("dataset.limit", run.dataset.limit)
+    _positive("predict.top_k", run.predict.top_k)
+    _positive("tracking.max_logged_examples", run.tracking.max_logged_examples)
+    tok.truncation = str(tok.truncation).lower()
+    if tok.truncation not in TRUNCATION_VALUES:
+        raise ConfigError(
+            "tokenizer.truncation",
+            f"'{tok.truncation}' is not one of {', '.join(TRUNCATION_VALUES)}",
+            "pick one of those",
+        )
+    if pad.strategy is PaddingStrategy.max_length and tok.max_length is None:
+        raise ConfigError(
+            "padding.strategy",
+            "max_length needs a length to pad to",
+            "also set tokenizer.max_length (e.g. tokenizer.max_length=128)",
+        )
+    if run.model.head is not Head.none and not run.model.forward:
+        raise ConfigError(
+            "model.head", f"{run.model.head.value} needs a model", "drop model=none or set model.head=none"
+        )
+    if run.model.id2label is not None and run.model.num_labels is not None:
+        if len(run.model.id2label) != run.model.num_labels:
+            raise ConfigError(
+                "model.id2label",
+                f"has {len(run.model.id2label)} labels but model.num_labels is {run.model.num_labels}",
+                "make them agree or drop model.num_labels",
+            )

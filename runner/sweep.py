@@ -1,0 +1,69 @@
+"""A multirun as one unit: a parent MLflow run per sweep, children nested by explicit id.
+
+`SweepCallback` (registered in conf/config.yaml) opens the parent when Hydra starts a multirun,
+writes its id into the sweep directory — where jobs in any process or on any node of a shared
+file system find it — and at the end prints and logs the table of every job.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from runner import console
+
+PARENT_FILE = "mlflow_parent_run_id"
+ENV = "RUNNER_PARENT_RUN_ID"
+
+
+def parent_run_id(hc) -> str | None:
+    path = Path(hc.sweep.dir) / PARENT_FILE
+    if path.exists():
+        return path.read_text().strip()
+    return os.environ.get(ENV)
+
+
+def job_tags(hc) -> dict[str, str]:
+    if hc.mode is None or str(hc.mode) != "RunMode.MULTIRUN":
+        return {}
+    return {"sweep.id": str(Path(hc.sweep.dir).name), "sweep.dir": str(hc.sweep.dir),
+            "sweep.job_num": str(hc.job.num)}
+
+
+class SweepCallback(Callback):
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from runner.tracking import Tracker
+
+        self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        overrides = " ".join(config.hydra.overrides.task) or "(none)"
+        self.parent = self.tracker.start(f"sweep {sweep_dir.name}", {
+            "sweep.id": sweep_dir.name, "sweep.dir": str(sweep_dir), "runner.role": "sweep",
+            "overrides": overrides})
+        (sweep_dir / PARENT_FILE).write_text(self.parent)
+        os.environ[ENV] = self.parent
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        os.environ.pop(ENV, None)
+        children = self.tracker.children(self.parent)
+        rows = [{"job": c.data.tags.get("sweep.job_num", "?"), "run": c.info.run_name,
+                 "status": c.info.status, "error": c.data.tags.get("error", "")[:80],
+                 **{k: c.data.metrics[k] for k in console.KEY_METRICS if k in c.data.metrics}}
+                for c in children]
+        rows.sort(key=lambda r: int(r["job"]) if str(r["job"]).isdigit() else 0)
+        columns = ["job", "run", "status", *console.KEY_METRICS, "error"]
+        text = console.table(rows, columns)
+        print("\n" + text, flush=True)
+        failed = sum(r["status"] != "FINISHED" for r in rows)
+        self.tracker.log_table(self.parent, rows or [{"job": "none"}], "sweep_summary.json")
+        self.tracker.set_description(self.parent, f"```\n{text}\n```")
+        self.tracker.log(self.parent, metrics={"sweep/jobs": len(rows), "sweep/failed": failed})
+        self.tracker.finish(self.parent, "FAILED" if failed else "FINISHED")
+        if failed:
+            console.line(f"{failed} of {len(rows)} jobs failed")
+            raise SystemExit(1)

@@ -1,0 +1,198 @@
+"""Everything MLflow: the store, runs and parent runs, params, tags, metrics, tables, artifacts.
+
+The only module that imports mlflow. A `Tracker` holds an `MlflowClient` and explicit run ids —
+never a global active run — so jobs in other processes can nest under a sweep's parent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from runner.errors import TrackingError
+from runner.redact import redact_text
+
+log = logging.getLogger(__name__)
+
+PARAM_VALUE_LIMIT = 6000  # MLflow 3's limit on a param value's length
+BATCH = 100  # params per log_batch call (MLflow's limit)
+DEFAULT_DB = "outputs/mlflow.db"
+
+
+def resolve_uri(uri: str | None) -> str:
+    """tracking.uri, else MLFLOW_TRACKING_URI, else an sqlite file under ./outputs/."""
+    if uri:
+        return uri
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    return f"sqlite:///{Path(DEFAULT_DB).resolve()}"
+
+
+def ui_command(uri: str) -> str:
+    """The exact command that opens this store in the MLflow UI."""
+    if uri.startswith(("http://", "https://")):
+        return f"open {uri}"
+    return f"mlflow ui --backend-store-uri {uri}"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+
+
+def _retry(call, *args, attempts: int = 8, **kwargs):
+    """Retry a store call that lost a race for sqlite's write lock."""
+    for attempt in range(attempts):
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            if "locked" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 * 2**attempt)
+    return None
+
+
+class Tracker:
+    """One MLflow store and experiment; opens, fills and closes runs by explicit id."""
+
+    def __init__(self, uri: str | None, experiment: str) -> None:
+        from mlflow import MlflowClient
+
+        self.uri = resolve_uri(uri)
+        db = _sqlite_path(self.uri)
+        if db is not None:
+            try:
+                db.parent.mkdir(parents=True, exist_ok=True)
+                probe = db.parent / f".write-probe-{os.getpid()}"
+                probe.write_text("")
+                probe.unlink()
+            except OSError as exc:
+                raise TrackingError(f"tracking.uri={self.uri}", f"cannot write {db.parent} ({exc.strerror})",
+                                    "point tracking.uri at a writable place, e.g. "
+                                    "tracking.uri=sqlite:////tmp/mlflow.db") from exc
+        self.client = MlflowClient(tracking_uri=self.uri)
+        self.experiment_id = self._experiment(experiment, db)
+
+    def _experiment(self, name: str, db: Path | None) -> str:
+        try:
+            found = _retry(self.client.get_experiment_by_name, name)
+            if found is not None:
+                return found.experiment_id
+            location = (db.parent / "artifacts").resolve().as_uri() if db is not None else None
+            try:
+                return _retry(self.client.create_experiment, name, artifact_location=location)
+            except Exception:  # another worker created it first
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+                return found.experiment_id
+        except TrackingError:
+            raise
+        except Exception as exc:
+            raise TrackingError(f"tracking.uri={self.uri}", f"the store cannot be used: "
+                                f"{str(exc).strip().splitlines()[0][:200]}",
+                                "start the server / fix the URI, or unset tracking.uri to use "
+                                "the local sqlite store") from exc
+
+    def start(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        tags = dict(tags)
+        if parent_run_id:
+            tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+        run = _retry(self.client.create_run, self.experiment_id, run_name=run_name,
+                     tags=_clean_tags(tags))
+        return run.info.run_id
+
+    def log(self, run_id: str, params: dict[str, Any] | None = None,
+            metrics: dict[str, float] | None = None, tags: dict[str, str] | None = None) -> None:
+        """Params (truncated), metrics and tags in as few batched calls as MLflow allows."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        param_list = [Param(k, _truncate(redact_text(str(v)))) for k, v in (params or {}).items()]
+        metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+        tag_list = [RunTag(k, v) for k, v in _clean_tags(tags or {}).items()]
+        for start in range(0, max(len(param_list), 1), BATCH):
+            chunk = param_list[start:start + BATCH]
+            first = start == 0
+            _retry(self.client.log_batch, run_id, params=chunk,
+                   metrics=metric_list if first else (), tags=tag_list if first else ())
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        _retry(self.client.log_text, run_id, redact_text(text), artifact_file)
+
+    def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
+        self.log_text(run_id, json.dumps(obj, ensure_ascii=False, indent=1, default=str), artifact_file)
+
+    def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None:
+        """An MLflow table (shown in the UI's artifact view and by mlflow.load_table)."""
+        import pandas as pd
+
+        frame = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in rows])
+        frame = frame.map(lambda v: redact_text(v) if isinstance(v, str) else v)
+        _retry(self.client.log_table, run_id, data=frame, artifact_file=artifact_file)
+
+    def log_file(self, run_id: str, path: str, artifact_path: str | None = None) -> None:
+        _retry(self.client.log_artifact, run_id, path, artifact_path)
+
+    def log_array(self, run_id: str, array, artifact_file: str) -> None:
+        import numpy as np
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / artifact_file
+            np.save(path, array)
+            self.log_file(run_id, str(path))
+
+    def log_dataset(self, run_id: str, dataset, name: str, lineage: dict[str, str]) -> None:
+        """Dataset lineage: name, digest, schema and source on the run's Inputs tab."""
+        import mlflow.data
+        from mlflow.entities import DatasetInput, InputTag
+
+        source = lineage.get("path") or lineage.get("source")
+        hf = mlflow.data.from_huggingface(dataset, path=source if lineage.get("source") == "hub"
+                                          else None, name=name)
+        if lineage.get("source") != "hub":  # local data: name the file, not a hub id
+            hf = mlflow.data.from_pandas(dataset.to_pandas(), source=source or "inline", name=name)
+        entity = hf._to_mlflow_entity()
+        context = InputTag(key="mlflow.data.context", value="inference")
+        _retry(self.client.log_inputs, run_id, datasets=[DatasetInput(entity, [context])])
+
+    def finish(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Close the run: FINISHED, FAILED (with the error as a tag) or KILLED."""
+        if error:
+            _retry(self.client.set_tag, run_id, "error", _truncate(redact_text(error), 5000))
+        _retry(self.client.set_terminated, run_id, status)
+
+    def get_run(self, run_id: str):
+        return self.client.get_run(run_id)
+
+    def children(self, parent_run_id: str) -> list[Any]:
+        return self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+            max_results=5000, order_by=["attributes.start_time ASC"])
+
+    def finished_with_hash(self, config_hash: str) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`runner.config_hash` = '{config_hash}' and "
+            "attributes.status = 'FINISHED'", max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def set_description(self, run_id: str, text: str) -> None:
+        _retry(self.client.set_tag, run_id, "mlflow.note.content", text)
+
+
+def _truncate(value: str, limit: int = PARAM_VALUE_LIMIT) -> str:
+    return value if len(value) <= limit else value[: limit - 15] + "...[truncated]"
+
+
+def _clean_tags(tags: dict[str, Any]) -> dict[str, str]:
+    return {k: _truncate(redact_text(str(v)), 8000) for k, v in tags.items() if v is not None}
+
+
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, list, dict)) or value is None else str(value)
