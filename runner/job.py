@@ -32,6 +32,7 @@ def _quiet_libraries() -> None:
     import datasets
 
     datasets.disable_progress_bars()
+    __import__("transformers").utils.logging.disable_progress_bar()
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")

@@ -1,0 +1,33 @@
+# The runner's everyday commands; `make help` lists them.
+.DEFAULT_GOAL := help
+VENV := .venv
+BIN := $(VENV)/bin
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+
+install: $(VENV)/.installed  ## create .venv and install the runner (CPU torch where at hand)
+
+run: install  ## run the default job offline on the embedded tiny BERT and sample data
+	$(BIN)/runner
+
+test: install  ## run the whole test suite
+	$(BIN)/pytest -q
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check runner tests benchmarks
+	$(BIN)/ruff format --check runner tests benchmarks
+
+bench: install  ## run the benchmark suite (prints ratios against baselines)
+	$(BIN)/python benchmarks/run.py
+
+ui: install  ## open the MLflow dashboard on the default store
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///$(CURDIR)/outputs/mlflow.db --host 127.0.0.1
+
+server: install  ## a local MLflow tracking server for one user (sqlite + served artifacts)
+	bash scripts/mlflow_server.sh
+
+.PHONY: help install run test lint bench ui server

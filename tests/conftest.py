@@ -1,0 +1,62 @@
+"""Shared fixtures: offline environment, a per-test MLflow store, tiny assets built once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def assets_dir(tmp_path_factory) -> Path:
+    """Tiny models are built once per session into a temporary folder (the same builder as the demo)."""
+    path = tmp_path_factory.mktemp("assets")
+    os.environ["RUNNER_ASSETS_DIR"] = str(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def offline_env(monkeypatch, tmp_path, assets_dir):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    monkeypatch.setenv("RUNNER_ASSETS_DIR", str(assets_dir))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets-cache"))
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """../shared: real Hub tokenizer files and KLUE samples. Missing means a broken checkout."""
+    if not (SHARED / "hub").is_dir() or not (SHARED / "datasets").is_dir():
+        pytest.fail(f"missing {SHARED}/hub or {SHARED}/datasets: these tests need the shared "
+                    "folder (real bert-base-uncased/roberta-base tokenizers and KLUE samples) "
+                    "next to the project checkout", pytrace=False)
+    return SHARED
+
+
+def compose(*overrides: str):
+    """Compose the real conf/ with overrides into a typed RunConfig (as the CLI does)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    import runner.cli  # noqa: F401  (registers the resolvers and the schema)
+    from runner import schema
+
+    with initialize_config_module("runner.conf", version_base="1.3"):
+        cfg = hydra_compose("config", overrides=list(overrides))
+    return schema.to_run_config(cfg)
+
+
+def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 240):
+    """Run `python -m runner ARGS` in a subprocess, with the test's environment."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)

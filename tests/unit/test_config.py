@@ -1,0 +1,98 @@
+"""Every option file composes; bad values fail at compose or check time with the key named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException, MissingConfigException
+
+from runner import console, schema
+from runner.errors import ConfigError
+from tests.conftest import ROOT, compose
+
+OPTIONS = sorted(
+    (p.parent.name, p.stem) for p in (ROOT / "conf").glob("*/*.yaml")
+)
+
+
+def test_every_group_has_options():
+    groups = {g for g, _ in OPTIONS}
+    assert {"model", "tokenizer", "padding", "dataset", "experiment"} <= groups
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
+def test_option_composes(group, option):
+    # Hub presets compose too: their name_or_path is a plain id, resolved only when loading.
+    assert isinstance(compose(f"{group}={option}"), schema.RunConfig)
+
+
+def test_option_files_start_with_a_comment():
+    for path in (ROOT / "conf").glob("*/*.yaml"):
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("#"), path
+
+
+def _compose_error(*overrides: str) -> str:
+    with pytest.raises((ConfigCompositionException, MissingConfigException)) as info:
+        compose(*overrides)
+    return console.describe(info.value)
+
+
+def test_unknown_enum_value_names_key_and_allowed_values():
+    message = _compose_error("padding.strategy=bogus")
+    assert message.startswith("padding.strategy:")
+    assert "longest" in message and "max_length" in message and "do_not_pad" in message
+    assert "\n" not in message
+
+
+def test_unknown_key_names_key():
+    message = _compose_error("model.nonexistent=1")
+    assert "model.nonexistent" in message and "\n" not in message
+
+
+def test_wrong_type_names_key():
+    message = _compose_error("runtime.batch_size=lots")
+    assert message.startswith("runtime.batch_size:") and "\n" not in message
+
+
+def test_unknown_group_option_lists_available():
+    message = _compose_error("model=bogus")
+    assert "model/bogus" in message and "tiny_bert" in message and "\n" not in message
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("runtime.batch_size=0", "runtime.batch_size"),
+    ("runtime.batch_size=-3", "runtime.batch_size"),
+    ("tokenizer.max_length=0", "tokenizer.max_length"),
+    ("padding.strategy=max_length", "padding.strategy"),
+    ("tokenizer.truncation=sometimes", "tokenizer.truncation"),
+    ("dataset.limit=0", "dataset.limit"),
+])
+def test_cross_field_checks(override, key):
+    with pytest.raises(ConfigError) as info:
+        compose(override)
+    assert str(info.value).startswith(key)
+
+
+def test_padding_max_length_option_brings_a_length():
+    run = compose("padding=max_length")
+    assert run.padding.strategy is schema.PaddingStrategy.max_length
+    assert run.tokenizer.max_length == 128
+
+
+def test_truncation_accepts_yaml_booleans():
+    assert compose("tokenizer.truncation=false").tokenizer.truncation == "false"
+    assert compose("tokenizer.truncation=only_second").tokenizer.truncation == "only_second"
+
+
+def test_experiment_bert_vs_roberta_uses_pairs():
+    run = compose("experiment=bert_vs_roberta")
+    assert run.dataset.texts and all(isinstance(t, list) for t in run.dataset.texts)
+    assert run.tracking.experiment == "bert_vs_roberta"
+
+
+def test_conf_is_package_data():
+    import runner.conf
+
+    assert Path(runner.conf.__file__).parent.joinpath("config.yaml").exists()
