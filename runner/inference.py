@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from runner.errors import ModelError
-from runner.models import Loaded
+from runner.models import Loaded, max_positions
 from runner.schema import Head, PredictConfig
 from runner.tokenization import Batch, model_inputs
 
@@ -56,6 +56,12 @@ class Predictor:
             raise ModelError("tokenizer.name_or_path", f"produces token id {top} but the model's "
                              f"vocab_size is {config.vocab_size}",
                              "use the model's own tokenizer (tokenizer.name_or_path=null)")
+        limit_positions = max_positions(self.loaded)
+        if limit_positions is not None and tensors["input_ids"].shape[-1] > limit_positions:
+            raise ModelError("tokenizer.truncation", f"a sequence of {tensors['input_ids'].shape[-1]} "
+                             f"tokens exceeds the {limit_positions} positions the model embeds",
+                             f"set tokenizer.truncation=true (and tokenizer.max_length<="
+                             f"{limit_positions})")
         types = tensors.get("token_type_ids")
         limit = getattr(config, "type_vocab_size", None)
         if types is not None and limit is not None and types.numel() and int(types.max()) >= limit:
