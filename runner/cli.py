@@ -14,8 +14,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner import console, schema
 
-OmegaConf.register_new_resolver("tiny", lambda name: __import__("runner.tiny").tiny.ensure(name),
-                                replace=True)
+OmegaConf.register_new_resolver(
+    "tiny", lambda name: __import__("runner.tiny").tiny.ensure(name), replace=True
+)
 OmegaConf.register_new_resolver("runner_uid", console.process_uid, replace=True)
 schema.register()
 

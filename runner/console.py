@@ -11,8 +11,14 @@ from typing import Any
 from runner.errors import RunnerError
 
 _UID = f"{secrets.token_hex(3)}"
-KEY_METRICS = ("tokens/total", "tokens/mean_len", "tokens/pad_fraction", "tokens/fertility",
-               "time/total_s", "throughput/samples_per_s")
+KEY_METRICS = (
+    "tokens/total",
+    "tokens/mean_len",
+    "tokens/pad_fraction",
+    "tokens/fertility",
+    "time/total_s",
+    "throughput/samples_per_s",
+)
 
 
 def process_uid() -> str:
@@ -29,7 +35,8 @@ def is_config_error(exc: BaseException) -> bool:
     from omegaconf.errors import OmegaConfBaseException
 
     return isinstance(exc, (HydraException, OmegaConfBaseException)) or isinstance(
-        exc.__cause__, OmegaConfBaseException)
+        exc.__cause__, OmegaConfBaseException
+    )
 
 
 def error(exc: BaseException) -> None:

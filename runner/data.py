@@ -12,10 +12,22 @@ from runner.schema import DatasetConfig, Source
 
 log = logging.getLogger(__name__)
 
-FILE_BUILDERS = {Source.csv: "csv", Source.json: "json", Source.parquet: "parquet", Source.text: "text"}
-PANDAS_READERS = {".csv": "read_csv", ".tsv": "read_csv", ".json": "read_json",
-                  ".jsonl": "read_json", ".parquet": "read_parquet", ".xlsx": "read_excel",
-                  ".xls": "read_excel", ".feather": "read_feather"}
+FILE_BUILDERS = {
+    Source.csv: "csv",
+    Source.json: "json",
+    Source.parquet: "parquet",
+    Source.text: "text",
+}
+PANDAS_READERS = {
+    ".csv": "read_csv",
+    ".tsv": "read_csv",
+    ".json": "read_json",
+    ".jsonl": "read_json",
+    ".parquet": "read_parquet",
+    ".xlsx": "read_excel",
+    ".xls": "read_excel",
+    ".feather": "read_feather",
+}
 
 
 @dataclass
@@ -53,10 +65,17 @@ def load(cfg: DatasetConfig, seed: int) -> Texts:
     texts = ds[cfg.text_column]
     pairs = ds[cfg.text_pair_column] if cfg.text_pair_column else None
     labels = ds[cfg.label_column] if cfg.label_column else None
-    lineage = {k: str(v) for k, v in dict(
-        source=cfg.source.value, path=cfg.path, name=cfg.name, split=cfg.split,
-        revision=cfg.revision,
-    ).items() if v is not None}
+    lineage = {
+        k: str(v)
+        for k, v in dict(
+            source=cfg.source.value,
+            path=cfg.path,
+            name=cfg.name,
+            split=cfg.split,
+            revision=cfg.revision,
+        ).items()
+        if v is not None
+    }
     return Texts(texts, pairs, labels, ds, rows_read, dropped, lineage)
 
 
@@ -74,8 +93,11 @@ def _read(cfg: DatasetConfig):
         raise
     except Exception as exc:  # the libraries' own parse errors: explain, name the file
         _raise_if_not_utf8(path)
-        raise DataError("dataset.path", f"cannot read {path} as {cfg.source.value}: "
-                        f"{_first_line(exc)}", "check the file format and dataset.source") from exc
+        raise DataError(
+            "dataset.path",
+            f"cannot read {path} as {cfg.source.value}: {_first_line(exc)}",
+            "check the file format and dataset.source",
+        ) from exc
 
 
 def _inline(cfg: DatasetConfig):
@@ -85,22 +107,32 @@ def _inline(cfg: DatasetConfig):
         try:
             return Dataset.from_dict(dict(cfg.columns))
         except Exception as exc:
-            raise DataError("dataset.columns", _first_line(exc),
-                            "give a dict of equally long lists") from exc
+            raise DataError(
+                "dataset.columns", _first_line(exc), "give a dict of equally long lists"
+            ) from exc
     items = list(cfg.texts or [])
     if not items:
-        raise DataError("dataset.texts", "is empty", "list at least one text (or use dataset.columns)")
+        raise DataError(
+            "dataset.texts", "is empty", "list at least one text (or use dataset.columns)"
+        )
     is_pair = [isinstance(x, (list, tuple)) for x in items]
     if any(is_pair) and not all(is_pair):
-        raise DataError("dataset.texts", "mixes single texts and [text, pair] lists",
-                        "make every item a string, or every item a two-element list")
+        raise DataError(
+            "dataset.texts",
+            "mixes single texts and [text, pair] lists",
+            "make every item a string, or every item a two-element list",
+        )
     if all(is_pair):
         if any(len(x) != 2 for x in items):
-            raise DataError("dataset.texts", "a pair item has not exactly two elements",
-                            "write each pair as [text, text_pair]")
+            raise DataError(
+                "dataset.texts",
+                "a pair item has not exactly two elements",
+                "write each pair as [text, text_pair]",
+            )
         cfg.text_column, cfg.text_pair_column = "text", "text_pair"
-        return Dataset.from_dict({"text": [str(a) for a, _ in items],
-                                  "text_pair": [str(b) for _, b in items]})
+        return Dataset.from_dict(
+            {"text": [str(a) for a, _ in items], "text_pair": [str(b) for _, b in items]}
+        )
     cfg.text_column = "text"
     return Dataset.from_dict({"text": [str(x) for x in items]})
 
@@ -111,20 +143,28 @@ def _hub(cfg: DatasetConfig):
     if not cfg.path:
         raise DataError("dataset.path", "is empty", "set it to a hub dataset id, e.g. klue")
     try:
-        ds = load_dataset(cfg.path, cfg.name, split=cfg.split, revision=cfg.revision,
-                          streaming=cfg.streaming)
+        ds = load_dataset(
+            cfg.path, cfg.name, split=cfg.split, revision=cfg.revision, streaming=cfg.streaming
+        )
     except ValueError as exc:
         _raise_unknown_split(exc, cfg)
-        raise DataError("dataset.path", _first_line(exc), "check dataset.path and dataset.name") from exc
+        raise DataError(
+            "dataset.path", _first_line(exc), "check dataset.path and dataset.name"
+        ) from exc
     except Exception as exc:
         if _offline():
-            raise DataError(f"dataset.path={cfg.path}",
-                            "is not in the local cache and the hub is offline (HF_HUB_OFFLINE/"
-                            "HF_DATASETS_OFFLINE is set)",
-                            "unset the offline flags with network access, or load a local copy "
-                            "with dataset.source=json/csv/parquet") from exc
-        raise DataError(f"dataset.path={cfg.path}", f"cannot load from the hub: {_first_line(exc)}",
-                        "check the id, dataset.name and your network") from exc
+            raise DataError(
+                f"dataset.path={cfg.path}",
+                "is not in the local cache and the hub is offline (HF_HUB_OFFLINE/"
+                "HF_DATASETS_OFFLINE is set)",
+                "unset the offline flags with network access, or load a local copy "
+                "with dataset.source=json/csv/parquet",
+            ) from exc
+        raise DataError(
+            f"dataset.path={cfg.path}",
+            f"cannot load from the hub: {_first_line(exc)}",
+            "check the id, dataset.name and your network",
+        ) from exc
     if cfg.streaming:  # bounded memory: only `limit` rows are ever materialised
         if cfg.shuffle:
             ds = ds.shuffle(seed=0, buffer_size=10_000)
@@ -164,12 +204,15 @@ def _columns(ds, cfg: DatasetConfig):
     wanted = [c for c in (cfg.text_column, cfg.text_pair_column, cfg.label_column) if c]
     if any("." in c and c not in ds.column_names for c in wanted):
         ds = ds.flatten()  # struct fields become dotted columns: labels.label
-    for key, column in (("dataset.text_column", cfg.text_column),
-                        ("dataset.text_pair_column", cfg.text_pair_column),
-                        ("dataset.label_column", cfg.label_column)):
+    for key, column in (
+        ("dataset.text_column", cfg.text_column),
+        ("dataset.text_pair_column", cfg.text_pair_column),
+        ("dataset.label_column", cfg.label_column),
+    ):
         if column and column not in ds.column_names:
-            raise DataError(f"{key}={column}", "no such column",
-                            f"use one of: {', '.join(ds.column_names)}")
+            raise DataError(
+                f"{key}={column}", "no such column", f"use one of: {', '.join(ds.column_names)}"
+            )
     return ds.select_columns(wanted)
 
 
@@ -177,8 +220,10 @@ def _drop_empty(ds, cfg: DatasetConfig):
     columns = [c for c in (cfg.text_column, cfg.text_pair_column) if c]
 
     def keep(batch: dict[str, list]) -> list[bool]:
-        return [all(isinstance(v, str) and v.strip() for v in values)
-                for values in zip(*(batch[c] for c in columns))]
+        return [
+            all(isinstance(v, str) and v.strip() for v in values)
+            for values in zip(*(batch[c] for c in columns))
+        ]
 
     before = ds.num_rows
     kept = ds.filter(keep, batched=True, batch_size=10_000, keep_in_memory=True)
@@ -192,12 +237,18 @@ def _existing_path(cfg: DatasetConfig) -> str:
     if cfg.data_files is not None:
         return str(cfg.data_files)
     if not cfg.path:
-        raise DataError("dataset.path", f"is empty but dataset.source={cfg.source.value} reads a file",
-                        "set dataset.path to the file")
+        raise DataError(
+            "dataset.path",
+            f"is empty but dataset.source={cfg.source.value} reads a file",
+            "set dataset.path to the file",
+        )
     path = Path(cfg.path).expanduser()
     if not path.exists():
-        raise DataError(f"dataset.path={cfg.path}", f"no such file ({path.resolve()})",
-                        "check the path; relative paths start from the directory runner runs in")
+        raise DataError(
+            f"dataset.path={cfg.path}",
+            f"no such file ({path.resolve()})",
+            "check the path; relative paths start from the directory runner runs in",
+        )
     return str(path)
 
 
@@ -212,25 +263,32 @@ def _raise_if_not_utf8(path: str) -> None:
                 chunk.decode("utf-8")
             except UnicodeDecodeError as exc:
                 if exc.start < len(chunk) - 4:  # not just a character cut by the chunk edge
-                    raise DataError(f"dataset.path={path}",
-                                    f"is not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at offset "
-                                    f"{offset + exc.start})",
-                                    "re-save it as UTF-8, e.g. iconv -f cp949 -t utf-8") from None
+                    raise DataError(
+                        f"dataset.path={path}",
+                        f"is not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at offset "
+                        f"{offset + exc.start})",
+                        "re-save it as UTF-8, e.g. iconv -f cp949 -t utf-8",
+                    ) from None
             offset += len(chunk)
 
 
 def _raise_unknown_split(exc: Exception, cfg: DatasetConfig) -> None:
     message = str(exc)
-    if "split" in message.lower() and ("unknown" in message.lower() or "should be one of" in message):
-        raise DataError(f"dataset.split={cfg.split}", _first_line(exc),
-                        "use one of the splits listed") from exc
+    if "split" in message.lower() and (
+        "unknown" in message.lower() or "should be one of" in message
+    ):
+        raise DataError(
+            f"dataset.split={cfg.split}", _first_line(exc), "use one of the splits listed"
+        ) from exc
 
 
 def _offline() -> bool:
     import os
 
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes")
-               for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    return any(
+        os.environ.get(v, "").lower() in ("1", "true", "yes")
+        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+    )
 
 
 def _first_line(exc: BaseException) -> str:

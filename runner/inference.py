@@ -37,31 +37,42 @@ class Predictor:
 
         inputs = model_inputs(batch)
         padded = isinstance(inputs["input_ids"], np.ndarray)
-        groups = [list(range(len(batch.indices)))] if padded else [[j] for j in range(len(batch.indices))]
+        groups = (
+            [list(range(len(batch.indices)))]
+            if padded
+            else [[j] for j in range(len(batch.indices))]
+        )
         for group in groups:
-            tensors = {k: torch.as_tensor(np.asarray(v) if padded else np.asarray([v[group[0]]]))
-                       for k, v in inputs.items()}
+            tensors = {
+                k: torch.as_tensor(np.asarray(v) if padded else np.asarray([v[group[0]]]))
+                for k, v in inputs.items()
+            }
             self._preflight(tensors)
             tensors = {k: t.to(self.loaded.device) for k, t in tensors.items()}
             with torch.inference_mode():
                 out = self.loaded.model(**tensors)
-            self.batch_shapes.append({k: list(v.shape) for k, v in out.items()
-                                      if isinstance(v, torch.Tensor)})
+            self.batch_shapes.append(
+                {k: list(v.shape) for k, v in out.items() if isinstance(v, torch.Tensor)}
+            )
             self._predict(batch, group, out, tensors, contexts)
 
     def _preflight(self, tensors: dict[str, Any]) -> None:
         config = self.loaded.model.config
         top = int(tensors["input_ids"].max()) if tensors["input_ids"].numel() else 0
         if top >= config.vocab_size:
-            raise ModelError("tokenizer.name_or_path", f"produces token id {top} but the model's "
-                             f"vocab_size is {config.vocab_size}",
-                             "use the model's own tokenizer (tokenizer.name_or_path=null)")
+            raise ModelError(
+                "tokenizer.name_or_path",
+                f"produces token id {top} but the model's vocab_size is {config.vocab_size}",
+                "use the model's own tokenizer (tokenizer.name_or_path=null)",
+            )
         limit_positions = max_positions(self.loaded)
         if limit_positions is not None and tensors["input_ids"].shape[-1] > limit_positions:
-            raise ModelError("tokenizer.truncation", f"a sequence of {tensors['input_ids'].shape[-1]} "
-                             f"tokens exceeds the {limit_positions} positions the model embeds",
-                             f"set tokenizer.truncation=true (and tokenizer.max_length<="
-                             f"{limit_positions})")
+            raise ModelError(
+                "tokenizer.truncation",
+                f"a sequence of {tensors['input_ids'].shape[-1]} "
+                f"tokens exceeds the {limit_positions} positions the model embeds",
+                f"set tokenizer.truncation=true (and tokenizer.max_length<={limit_positions})",
+            )
         types = tensors.get("token_type_ids")
         limit = getattr(config, "type_vocab_size", None)
         if types is not None and limit is not None and types.numel() and int(types.max()) >= limit:
@@ -69,9 +80,11 @@ class Predictor:
             del tensors["token_type_ids"]
             if not self._dropped_types:
                 self._dropped_types = True
-                message = (f"token_type_ids hold values up to {int(types.max())} but "
-                           f"{config.model_type} embeds only {limit} type(s): dropped them before "
-                           "the forward pass (set tokenizer.return_token_type_ids=false to silence)")
+                message = (
+                    f"token_type_ids hold values up to {int(types.max())} but "
+                    f"{config.model_type} embeds only {limit} type(s): dropped them before "
+                    "the forward pass (set tokenizer.return_token_type_ids=false to silence)"
+                )
                 self.warnings.append(message)
                 log.warning(message)
 
@@ -90,10 +103,14 @@ class Predictor:
         self.rows.extend(rows)
 
     def _body(self, batch, wanted, out, tensors, contexts):
-        return [{"index": batch.indices[j],
-                 "embedding_norm": float(np.linalg.norm(self.embeddings[batch.indices[j]])),
-                 "embedding_dim": int(self.embeddings[batch.indices[j]].shape[0])}
-                for _, j in wanted]
+        return [
+            {
+                "index": batch.indices[j],
+                "embedding_norm": float(np.linalg.norm(self.embeddings[batch.indices[j]])),
+                "embedding_dim": int(self.embeddings[batch.indices[j]].shape[0]),
+            }
+            for _, j in wanted
+        ]
 
     def _sequence(self, batch, wanted, out, tensors, contexts):
         config = self.loaded.model.config
@@ -104,12 +121,19 @@ class Predictor:
         rows = []
         for n, j in wanted:
             order = np.argsort(-probs[n], kind="stable")
-            top = [{"label": config.id2label[int(i)], "score": float(probs[n, i])} for i in order[:k]]
-            row = {"index": batch.indices[j], "label": top[0]["label"], "score": top[0]["score"],
-                   "top_k": top}
+            top = [
+                {"label": config.id2label[int(i)], "score": float(probs[n, i])} for i in order[:k]
+            ]
+            row = {
+                "index": batch.indices[j],
+                "label": top[0]["label"],
+                "score": top[0]["score"],
+                "top_k": top,
+            }
             if multi:
-                row["labels"] = [config.id2label[int(i)] for i in order
-                                 if probs[n, i] > self.predict.threshold]
+                row["labels"] = [
+                    config.id2label[int(i)] for i in order if probs[n, i] > self.predict.threshold
+                ]
             rows.append(row)
         return rows
 
@@ -127,10 +151,17 @@ class Predictor:
                 if sp[pos]:
                     continue
                 label_id = int(probs[n, pos].argmax())
-                tokens.append({"token": self.tok.convert_ids_to_tokens(int(token_id)),
-                               "label": config.id2label[label_id],
-                               "score": float(probs[n, pos, label_id]), "word": words[pos]})
-                if words[pos] is not None and words[pos] not in seen:  # first sub-token labels a word
+                tokens.append(
+                    {
+                        "token": self.tok.convert_ids_to_tokens(int(token_id)),
+                        "label": config.id2label[label_id],
+                        "score": float(probs[n, pos, label_id]),
+                        "word": words[pos],
+                    }
+                )
+                if (
+                    words[pos] is not None and words[pos] not in seen
+                ):  # first sub-token labels a word
                     seen.add(words[pos])
                     word_labels.append(config.id2label[label_id])
             rows.append({"index": batch.indices[j], "tokens": tokens, "word_labels": word_labels})
@@ -140,23 +171,40 @@ class Predictor:
         from transformers.pipelines.document_question_answering import select_starts_ends
 
         if contexts is None:
-            raise ModelError("model.head=question_answering", "needs question/context pairs",
-                             "set dataset.text_pair_column (text = question, pair = context)")
+            raise ModelError(
+                "model.head=question_answering",
+                "needs question/context pairs",
+                "set dataset.text_pair_column (text = question, pair = context)",
+            )
         start, end = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
         rows = []
         for n, j in wanted:
             seq = batch.encoding.sequence_ids(j)
             p_mask = np.array([[0 if s == 1 else 1 for s in seq]])
-            attention = np.asarray(tensors["attention_mask"][n:n + 1].cpu()) if "attention_mask" in \
-                tensors else np.ones_like(p_mask)
+            attention = (
+                np.asarray(tensors["attention_mask"][n : n + 1].cpu())
+                if "attention_mask" in tensors
+                else np.ones_like(p_mask)
+            )
             width = len(seq)
-            s, e, score, _ = select_starts_ends(start[n:n + 1, :width], end[n:n + 1, :width], p_mask,
-                                                attention[:, :width],
-                                                max_answer_len=self.predict.max_answer_len)
+            s, e, score, _ = select_starts_ends(
+                start[n : n + 1, :width],
+                end[n : n + 1, :width],
+                p_mask,
+                attention[:, :width],
+                max_answer_len=self.predict.max_answer_len,
+            )
             offsets = batch.encoding["offset_mapping"][j]
             a, b = int(offsets[int(s[0])][0]), int(offsets[int(e[0])][1])
-            rows.append({"index": batch.indices[j], "answer": contexts[j][a:b], "score": float(score[0]),
-                         "start": a, "end": b})
+            rows.append(
+                {
+                    "index": batch.indices[j],
+                    "answer": contexts[j][a:b],
+                    "score": float(score[0]),
+                    "start": a,
+                    "end": b,
+                }
+            )
         return rows
 
     def _fill(self, batch, wanted, out, tensors, contexts):
@@ -168,8 +216,12 @@ class Predictor:
             for pos in positions:
                 probs = out.logits[n, pos].float().softmax(-1)
                 values, top = probs.topk(min(self.predict.top_k, probs.shape[-1]))
-                fills.append([{"token": int(t), "token_str": self.tok.decode([int(t)]),
-                               "score": float(v)} for v, t in zip(values.tolist(), top.tolist())])
+                fills.append(
+                    [
+                        {"token": int(t), "token_str": self.tok.decode([int(t)]), "score": float(v)}
+                        for v, t in zip(values.tolist(), top.tolist())
+                    ]
+                )
             rows.append({"index": batch.indices[j], "masks": len(positions), "fills": fills})
         return rows
 
@@ -179,8 +231,9 @@ class Predictor:
         for shapes in self.batch_shapes:
             for name, shape in shapes.items():
                 prev = overall.setdefault(name, [examples, *shape[1:]])
-                overall[name] = [examples] + [a if a == b else None
-                                              for a, b in zip(prev[1:], shape[1:])]
+                overall[name] = [examples] + [
+                    a if a == b else None for a, b in zip(prev[1:], shape[1:])
+                ]
         return {"overall": overall, "per_batch": self.batch_shapes}
 
     def embedding_matrix(self) -> np.ndarray | None:

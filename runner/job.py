@@ -30,6 +30,7 @@ def _quiet_libraries() -> None:
     import warnings
 
     import datasets
+    import mlflow  # noqa: F401  (configures its loggers on import; quiet them after)
 
     datasets.disable_progress_bars()
     __import__("transformers").utils.logging.disable_progress_bar()
@@ -39,27 +40,47 @@ def _quiet_libraries() -> None:
 
 
 def execute(cfg: DictConfig) -> None:
+    """Run one job; a failure prints one line and exits non-zero (in a sweep: the job fails alone)."""
+    hc = HydraConfig.get()
+    multirun = hc.mode == RunMode.MULTIRUN
+    fail_fast = bool(cfg.sweep.fail_fast) if "sweep" in cfg else False
+    try:
+        _execute(cfg, hc, multirun)
+    except Exception as exc:
+        console.error(exc)
+        if multirun and not fail_fast:
+            return
+        if multirun:
+            sweep.abort(hc, console.describe(exc))
+        raise SystemExit(2 if console.is_config_error(exc) else 1) from None
+
+
+def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
     from runner import pipeline, tracking
 
     global CACHE
     _quiet_libraries()
-    hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
     run_cfg: schema.RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
-    resolved = redact_config(OmegaConf.to_container(cfg, resolve=True))
+    resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     tracker = tracking.Tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment)
-    config_hash = hashlib.sha256(json.dumps(
-        {k: v for k, v in resolved.items() if k not in ("tracking", "sweep")},
-        sort_keys=True, default=str).encode()).hexdigest()[:16]
+    config_hash = hashlib.sha256(
+        json.dumps(
+            {k: v for k, v in resolved.items() if k not in ("tracking", "sweep")},
+            sort_keys=True,
+            default=str,
+        ).encode()
+    ).hexdigest()[:16]
     if run_cfg.sweep.skip_finished:
         done = tracker.finished_with_hash(config_hash)
         if done:
             console.line(f"skipped: this config already FINISHED as run {done}")
             return
     parent = sweep.parent_run_id(hc) if multirun else None
-    run_id = tracker.start(run_cfg.tracking.run_name or run_name(hc), {
-        **_hydra_tags(hc), **sweep.job_tags(hc), "runner.config_hash": config_hash,
-        **_versions()}, parent_run_id=parent)
+    run_id = tracker.start(
+        run_cfg.tracking.run_name or run_name(hc),
+        {**_hydra_tags(hc), **sweep.job_tags(hc), "runner.config_hash": config_hash, **_versions()},
+        parent_run_id=parent,
+    )
     tracker.log(run_id, params=flatten(resolved))
     tracker.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
     CACHE = CACHE or pipeline.Cache()
@@ -75,13 +96,12 @@ def execute(cfg: DictConfig) -> None:
         _log_result(tracker, run_id, getattr(exc, "partial_result", None), run_cfg)
         tracker.log_text(run_id, traceback.format_exc(), "error/traceback.txt")
         tracker.finish(run_id, "FAILED", console.describe(exc))
-        if multirun and not run_cfg.sweep.fail_fast:
-            console.error(exc)
-            return
         raise
     _log_result(tracker, run_id, result, run_cfg)
     tracker.finish(run_id, "FINISHED")
-    console.summary(run_id, tracker.uri, tracking.ui_command(tracker.uri), result.metrics, "FINISHED")
+    console.summary(
+        run_id, tracker.uri, tracking.ui_command(tracker.uri), result.metrics, "FINISHED"
+    )
 
 
 def _log_result(tracker, run_id: str, result, run_cfg: schema.RunConfig) -> None:
@@ -91,7 +111,9 @@ def _log_result(tracker, run_id: str, result, run_cfg: schema.RunConfig) -> None
     tracker.log(run_id, metrics=result.metrics, tags=result.tags)
     if result.texts is not None:
         try:
-            tracker.log_dataset(run_id, result.texts.dataset, _dataset_name(run_cfg), result.texts.lineage)
+            tracker.log_dataset(
+                run_id, result.texts.dataset, _dataset_name(run_cfg), result.texts.lineage
+            )
         except Exception as exc:  # lineage is extra: never fail a run over it
             log.warning("dataset lineage not logged: %s", exc)
         tracker.log(run_id, tags={f"data.{k}": v for k, v in result.texts.lineage.items()})
@@ -120,12 +142,19 @@ def run_name(hc) -> str:
     """`tiny_bert · longest · sample`, plus any plain-key overrides."""
     choices = hc.runtime.choices
     parts = [str(choices.get(g)) for g in ("model", "padding", "dataset") if choices.get(g)]
-    parts += [o for o in hc.overrides.task if "/" not in o.split("=")[0] and "." in o.split("=")[0]]
+    keys = [(o, o.split("=")[0].lstrip("+~")) for o in hc.overrides.task]
+    parts += [
+        o if len(o) <= 48 else o[:45] + "..."
+        for o, k in keys
+        if "." in k and not k.startswith(("tracking.", "hydra.", "sweep."))
+    ]
     return " · ".join(parts)
 
 
 def _hydra_tags(hc) -> dict[str, str]:
-    tags = {f"choice.{k}": str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
+    tags = {
+        f"choice.{k}": str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra")
+    }
     tags["overrides"] = " ".join(hc.overrides.task) or "(none)"
     commit = _git_commit()
     if commit:
@@ -137,7 +166,9 @@ def _git_commit() -> str | None:
     import subprocess
 
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
@@ -147,8 +178,15 @@ def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     out = {}
-    for package in ("hf-runner", "torch", "transformers", "tokenizers", "datasets", "mlflow",
-                    "hydra-core"):
+    for package in (
+        "hf-runner",
+        "torch",
+        "transformers",
+        "tokenizers",
+        "datasets",
+        "mlflow",
+        "hydra-core",
+    ):
         try:
             out[f"version.{package}"] = version(package)
         except PackageNotFoundError:

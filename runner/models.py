@@ -6,10 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from runner.errors import ModelError
-from runner.schema import Device, DType, Head, ModelConfig, PredictConfig
+from runner.schema import Device, DType, Head, ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +28,11 @@ def pick_device(device: Device) -> str:
     if device is Device.auto:
         return next((d for d in ("cuda", "mps") if available[d]), "cpu")
     if device is not Device.cpu and not available[device.value]:
-        raise ModelError(f"runtime.device={device.value}", "is not available on this machine",
-                         "use runtime.device=auto or cpu")
+        raise ModelError(
+            f"runtime.device={device.value}",
+            "is not available on this machine",
+            "use runtime.device=auto or cpu",
+        )
     return device.value
 
 
@@ -52,8 +53,11 @@ def load(cfg: ModelConfig, device: str) -> Loaded:
     import transformers
 
     cls = getattr(transformers, HEAD_CLASSES[cfg.head])
-    kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code,
-                              "output_loading_info": True}
+    kwargs: dict[str, Any] = {
+        "revision": cfg.revision,
+        "trust_remote_code": cfg.trust_remote_code,
+        "output_loading_info": True,
+    }
     if cfg.dtype is not DType.auto:
         kwargs["dtype"] = getattr(__import__("torch"), cfg.dtype.value)
     if cfg.head is not Head.none:
@@ -68,9 +72,11 @@ def load(cfg: ModelConfig, device: str) -> Loaded:
         model, info = cls.from_pretrained(cfg.name_or_path, **kwargs)
     except ValueError as exc:
         if "Unrecognized configuration class" in str(exc):
-            raise ModelError(f"model.head={cfg.head.value}",
-                             f"{_model_type(cfg)} has no {cfg.head.value} head in transformers",
-                             f"use one of: {', '.join(_supported_heads(cfg))}") from exc
+            raise ModelError(
+                f"model.head={cfg.head.value}",
+                f"{_model_type(cfg)} has no {cfg.head.value} head in transformers",
+                f"use one of: {', '.join(_supported_heads(cfg))}",
+            ) from exc
         raise _load_error(cfg, exc) from exc
     except Exception as exc:
         raise _load_error(cfg, exc) from exc
@@ -83,12 +89,17 @@ def _load_error(cfg: ModelConfig, exc: Exception) -> ModelError:
 
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
     if "trust_remote_code" in str(exc):
-        return ModelError(f"model.name_or_path={cfg.name_or_path}",
-                          "needs code from the hub checkpoint to load",
-                          "set model.trust_remote_code=true if you trust that code")
+        return ModelError(
+            f"model.name_or_path={cfg.name_or_path}",
+            "needs code from the hub checkpoint to load",
+            "set model.trust_remote_code=true if you trust that code",
+        )
     offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    fix = ("HF_HUB_OFFLINE is set: give a local folder, or unset it with network access" if offline
-           else "give a local folder holding config.json and weights, or a reachable hub id")
+    fix = (
+        "HF_HUB_OFFLINE is set: give a local folder, or unset it with network access"
+        if offline
+        else "give a local folder holding config.json and weights, or a reachable hub id"
+    )
     return ModelError(f"model.name_or_path={cfg.name_or_path}", f"cannot load: {text}", fix)
 
 
@@ -142,4 +153,6 @@ def max_positions(loaded: Loaded) -> int | None:
     n = getattr(c, "max_position_embeddings", None)
     if n is None:
         return None
-    return n - (c.pad_token_id + 1) if c.model_type in ("roberta", "xlm-roberta", "camembert") else n
+    return (
+        n - (c.pad_token_id + 1) if c.model_type in ("roberta", "xlm-roberta", "camembert") else n
+    )

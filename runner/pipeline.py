@@ -63,7 +63,8 @@ def timed(result: RunResult, name: str) -> Iterator[None]:
         yield
     finally:
         result.metrics[f"time/{name}_s"] = result.metrics.get(f"time/{name}_s", 0.0) + (
-            time.perf_counter() - start)
+            time.perf_counter() - start
+        )
 
 
 @contextmanager
@@ -82,8 +83,9 @@ def captured_warnings(result: RunResult) -> Iterator[None]:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield
-        result.warnings.extend(str(w.message) for w in caught
-                               if not issubclass(w.category, DeprecationWarning))
+        result.warnings.extend(
+            str(w.message) for w in caught if not issubclass(w.category, DeprecationWarning)
+        )
     finally:
         logger.handlers = saved
 
@@ -103,14 +105,23 @@ def run(cfg: RunConfig, cache: Cache | None = None, progress: Callable | None = 
 
 def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | None) -> None:
     with timed(result, "load_data"):
-        texts = cache.get("dataset", (asdict(cfg.dataset), cfg.runtime.seed),
-                          lambda: data.load(cfg.dataset, cfg.runtime.seed), result)
+        texts = cache.get(
+            "dataset",
+            (asdict(cfg.dataset), cfg.runtime.seed),
+            lambda: data.load(cfg.dataset, cfg.runtime.seed),
+            result,
+        )
     result.texts = texts
-    result.metrics.update({"data/rows": float(len(texts)),
-                           "data/dropped_empty": float(texts.dropped_empty)})
+    result.metrics.update(
+        {"data/rows": float(len(texts)), "data/dropped_empty": float(texts.dropped_empty)}
+    )
     with timed(result, "load_tokenizer"):
-        tok = cache.get("tokenizer", (asdict(cfg.tokenizer), cfg.model.name_or_path, cfg.model.revision),
-                        lambda: tokenization.load_tokenizer(cfg.tokenizer, cfg.model), result)
+        tok = cache.get(
+            "tokenizer",
+            (asdict(cfg.tokenizer), cfg.model.name_or_path, cfg.model.revision),
+            lambda: tokenization.load_tokenizer(cfg.tokenizer, cfg.model),
+            result,
+        )
     tokenization.check(tok, cfg.tokenizer, cfg.padding)
     result.tags.update(tokenization.facts(tok))
     kwargs = tokenization.call_kwargs(tok, cfg.tokenizer, cfg.padding)
@@ -120,18 +131,22 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     if cfg.model.forward:
         device = models.pick_device(cfg.runtime.device)
         with timed(result, "load_model"):
-            loaded = cache.get("model", (asdict(cfg.model), device),
-                               lambda: models.load(cfg.model, device), result)
+            loaded = cache.get(
+                "model", (asdict(cfg.model), device), lambda: models.load(cfg.model, device), result
+            )
         _check_positions(loaded, kwargs)
         result.tags.update(models.facts(loaded))
         result.model_config = loaded.model.config.to_dict()
         result.missing_keys = loaded.missing_keys
         if loaded.head_initialized:
-            log.warning("model.head=%s: the checkpoint has no weights for this head, so it was "
-                        "initialised at random — predictions are meaningless until it is trained",
-                        cfg.model.head.value)
-        predictor = Predictor(loaded, tok, cfg.model.head, cfg.predict,
-                              cfg.tracking.max_logged_examples)
+            log.warning(
+                "model.head=%s: the checkpoint has no weights for this head, so it was "
+                "initialised at random — predictions are meaningless until it is trained",
+                cfg.model.head.value,
+            )
+        predictor = Predictor(
+            loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples
+        )
     else:
         result.metrics["time/load_model_s"] = 0.0
 
@@ -148,8 +163,11 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
             stats.update(batch, batch_texts, batch_pairs, truncated)
             logged = [j for j, i in enumerate(indices) if i < keep]
             if logged:
-                result.token_rows.extend(tokenization.example_rows(
-                    tok, batch, logged, batch_texts, batch_pairs, truncated))
+                result.token_rows.extend(
+                    tokenization.example_rows(
+                        tok, batch, logged, batch_texts, batch_pairs, truncated
+                    )
+                )
         if predictor is not None:
             with timed(result, "forward"):
                 predictor.run(batch, batch_pairs, batch_pairs)
@@ -176,7 +194,7 @@ def _batches(texts: data.Texts, size: int, sort: bool) -> Iterator[list[int]]:
             lengths += np.array([len(p) for p in texts.pairs])
         order = np.argsort(-lengths, kind="stable").tolist()
     for start in range(0, len(order), size):
-        yield order[start:start + size]
+        yield order[start : start + size]
 
 
 def _check_positions(loaded: models.Loaded, kwargs: dict[str, Any]) -> None:
@@ -184,8 +202,10 @@ def _check_positions(loaded: models.Loaded, kwargs: dict[str, Any]) -> None:
 
     limit, length = models.max_positions(loaded), kwargs.get("max_length")
     if limit is not None and length is not None and length > limit:
-        raise ModelError(f"tokenizer.max_length={length}",
-                         f"exceeds the {limit} positions the model can embed",
-                         f"use tokenizer.max_length={limit} or less")
+        raise ModelError(
+            f"tokenizer.max_length={length}",
+            f"exceeds the {limit} positions the model can embed",
+            f"use tokenizer.max_length={limit} or less",
+        )
     if limit is not None and kwargs["truncation"] is False:
         log.info("truncation is off: texts longer than %d tokens will fail in the model", limit)

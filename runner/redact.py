@@ -13,8 +13,13 @@ from typing import Any
 
 MASK = "***"
 SECRET_KEY = re.compile(r"(token|password|passwd|secret|api[_-]?key)", re.IGNORECASE)
-SECRET_ENV = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "MLFLOW_TRACKING_PASSWORD",
-              "MLFLOW_TRACKING_TOKEN", "AWS_SECRET_ACCESS_KEY")
+SECRET_ENV = (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "MLFLOW_TRACKING_PASSWORD",
+    "MLFLOW_TRACKING_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+)
 # Keys that match SECRET_KEY but hold no secret (token counts and special tokens).
 NOT_SECRET = re.compile(r"(max_.*token|tokens?_|.*_tokens?$|tokenizer|special)", re.IGNORECASE)
 

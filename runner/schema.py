@@ -199,7 +199,9 @@ def check(run: RunConfig) -> None:
         )
     if run.model.head is not Head.none and not run.model.forward:
         raise ConfigError(
-            "model.head", f"{run.model.head.value} needs a model", "drop model=none or set model.head=none"
+            "model.head",
+            f"{run.model.head.value} needs a model",
+            "drop model=none or set model.head=none",
         )
     if run.model.id2label is not None and run.model.num_labels is not None:
         if len(run.model.id2label) != run.model.num_labels:

@@ -18,6 +18,7 @@ from runner import console
 
 PARENT_FILE = "mlflow_parent_run_id"
 ENV = "RUNNER_PARENT_RUN_ID"
+URI_ENV, EXPERIMENT_ENV = "RUNNER_SWEEP_TRACKING_URI", "RUNNER_SWEEP_EXPERIMENT"
 
 
 def parent_run_id(hc) -> str | None:
@@ -30,8 +31,21 @@ def parent_run_id(hc) -> str | None:
 def job_tags(hc) -> dict[str, str]:
     if hc.mode is None or str(hc.mode) != "RunMode.MULTIRUN":
         return {}
-    return {"sweep.id": str(Path(hc.sweep.dir).name), "sweep.dir": str(hc.sweep.dir),
-            "sweep.job_num": str(hc.job.num)}
+    return {
+        "sweep.id": str(Path(hc.sweep.dir).name),
+        "sweep.dir": str(hc.sweep.dir),
+        "sweep.job_num": str(hc.job.num),
+    }
+
+
+def abort(hc, reason: str) -> None:
+    """sweep.fail_fast: close the parent FAILED before the sweep stops."""
+    from runner.tracking import Tracker
+
+    parent = parent_run_id(hc)
+    if parent:
+        tracker = Tracker(os.environ.get(URI_ENV), os.environ.get(EXPERIMENT_ENV, "runner"))
+        tracker.finish(parent, "FAILED", f"fail_fast: {reason}")
 
 
 class SweepCallback(Callback):
@@ -42,19 +56,35 @@ class SweepCallback(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
-        self.parent = self.tracker.start(f"sweep {sweep_dir.name}", {
-            "sweep.id": sweep_dir.name, "sweep.dir": str(sweep_dir), "runner.role": "sweep",
-            "overrides": overrides})
+        self.parent = self.tracker.start(
+            f"sweep {sweep_dir.name}",
+            {
+                "sweep.id": sweep_dir.name,
+                "sweep.dir": str(sweep_dir),
+                "runner.role": "sweep",
+                "overrides": overrides,
+            },
+        )
         (sweep_dir / PARENT_FILE).write_text(self.parent)
         os.environ[ENV] = self.parent
+        os.environ[URI_ENV], os.environ[EXPERIMENT_ENV] = (
+            self.tracker.uri,
+            config.tracking.experiment,
+        )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         os.environ.pop(ENV, None)
         children = self.tracker.children(self.parent)
-        rows = [{"job": c.data.tags.get("sweep.job_num", "?"), "run": c.info.run_name,
-                 "status": c.info.status, "error": c.data.tags.get("error", "")[:80],
-                 **{k: c.data.metrics[k] for k in console.KEY_METRICS if k in c.data.metrics}}
-                for c in children]
+        rows = [
+            {
+                "job": c.data.tags.get("sweep.job_num", "?"),
+                "run": c.info.run_name,
+                "status": c.info.status,
+                "error": c.data.tags.get("error", "")[:80],
+                **{k: c.data.metrics[k] for k in console.KEY_METRICS if k in c.data.metrics},
+            }
+            for c in children
+        ]
         rows.sort(key=lambda r: int(r["job"]) if str(r["job"]).isdigit() else 0)
         columns = ["job", "run", "status", *console.KEY_METRICS, "error"]
         text = console.table(rows, columns)

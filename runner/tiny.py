@@ -94,7 +94,9 @@ def _bert_tokenizer():
         CORPUS, vocab_size=600, min_frequency=1, show_progress=False, special_tokens=BERT_SPECIAL
     )
     return BertTokenizer(
-        vocab=trainer.get_vocab(), do_lower_case=False, strip_accents=False,
+        vocab=trainer.get_vocab(),
+        do_lower_case=False,
+        strip_accents=False,
         model_max_length=MAX_POSITIONS,
     )
 
@@ -127,10 +129,17 @@ def _build_bert(out: Path, head: bool = False) -> None:
 
     tok = _bert_tokenizer()
     torch.manual_seed(0)
-    common = dict(vocab_size=len(tok), max_position_embeddings=MAX_POSITIONS, type_vocab_size=2,
-                  pad_token_id=tok.pad_token_id, **SIZE)
+    common = dict(
+        vocab_size=len(tok),
+        max_position_embeddings=MAX_POSITIONS,
+        type_vocab_size=2,
+        pad_token_id=tok.pad_token_id,
+        **SIZE,
+    )
     if head:
-        config = BertConfig(**common, id2label=SENTIMENT, label2id={v: k for k, v in SENTIMENT.items()})
+        config = BertConfig(
+            **common, id2label=SENTIMENT, label2id={v: k for k, v in SENTIMENT.items()}
+        )
         _save(out, tok, BertForSequenceClassification(config).eval())
     else:
         _save(out, tok, BertModel(BertConfig(**common)).eval())
@@ -143,9 +152,15 @@ def _build_roberta(out: Path) -> None:
     tok = _roberta_tokenizer()
     torch.manual_seed(0)
     # RoBERTa offsets positions by pad_token_id + 1, so it needs two extra position slots.
-    config = RobertaConfig(vocab_size=len(tok), max_position_embeddings=MAX_POSITIONS + 2,
-                           type_vocab_size=1, pad_token_id=tok.pad_token_id,
-                           bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **SIZE)
+    config = RobertaConfig(
+        vocab_size=len(tok),
+        max_position_embeddings=MAX_POSITIONS + 2,
+        type_vocab_size=1,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        **SIZE,
+    )
     _save(out, tok, RobertaModel(config).eval())
 
 

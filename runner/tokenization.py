@@ -34,19 +34,26 @@ def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig):
     revision = cfg.revision or (None if cfg.name_or_path else model.revision)
     key = "tokenizer.name_or_path" if cfg.name_or_path else "model.name_or_path"
     try:
-        return AutoTokenizer.from_pretrained(source, revision=revision, use_fast=cfg.use_fast,
-                                             trust_remote_code=model.trust_remote_code)
+        return AutoTokenizer.from_pretrained(
+            source,
+            revision=revision,
+            use_fast=cfg.use_fast,
+            trust_remote_code=model.trust_remote_code,
+        )
     except Exception as exc:
-        raise ModelError(f"{key}={source}", f"cannot load a tokenizer: {_first_line(exc)}",
-                         _load_fix()) from exc
+        raise ModelError(
+            f"{key}={source}", f"cannot load a tokenizer: {_first_line(exc)}", _load_fix()
+        ) from exc
 
 
 def _load_fix() -> str:
     import os
 
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return ("HF_HUB_OFFLINE is set, so only local folders and cached hub ids load: give a local "
-                "path, or unset HF_HUB_OFFLINE with network access")
+        return (
+            "HF_HUB_OFFLINE is set, so only local folders and cached hub ids load: give a local "
+            "path, or unset HF_HUB_OFFLINE with network access"
+        )
     return "give a local folder holding tokenizer files, or a hub id reachable from here"
 
 
@@ -61,14 +68,18 @@ def check(tok, cfg: TokenizerConfig, padding: PaddingConfig) -> None:
     """Pre-flight: fail before any batch runs, with the key and the fix."""
     limit = tok.model_max_length
     if cfg.max_length is not None and limit < HUGE and cfg.max_length > limit:
-        raise ModelError(f"tokenizer.max_length={cfg.max_length}",
-                         f"exceeds the tokenizer's model_max_length {limit}: longer sequences "
-                         "cannot be embedded by the model",
-                         f"use tokenizer.max_length={limit} or less")
+        raise ModelError(
+            f"tokenizer.max_length={cfg.max_length}",
+            f"exceeds the tokenizer's model_max_length {limit}: longer sequences "
+            "cannot be embedded by the model",
+            f"use tokenizer.max_length={limit} or less",
+        )
     if padding.strategy is not PaddingStrategy.do_not_pad and tok.pad_token is None:
-        raise ModelError("padding.strategy", f"'{padding.strategy.value}' needs a pad token and "
-                         f"{type(tok).__name__} has none",
-                         "use padding=do_not_pad, or a tokenizer that defines pad_token")
+        raise ModelError(
+            "padding.strategy",
+            f"'{padding.strategy.value}' needs a pad token and {type(tok).__name__} has none",
+            "use padding=do_not_pad, or a tokenizer that defines pad_token",
+        )
 
 
 def call_kwargs(tok, cfg: TokenizerConfig, padding: PaddingConfig) -> dict[str, Any]:
@@ -104,8 +115,9 @@ class Batch:
     widths: np.ndarray  # positions per example (padded length)
 
 
-def encode(tok, texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any],
-           indices: list[int]) -> Batch:
+def encode(
+    tok, texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any], indices: list[int]
+) -> Batch:
     """One direct tokenizer call; internal extras are requested but kept apart."""
     extras: dict[str, Any] = {"return_special_tokens_mask": True, "return_attention_mask": True}
     if tok.is_fast:
@@ -151,11 +163,14 @@ class TokenStats:
     truncated: int = 0
     has_offsets: bool = True
 
-    def update(self, batch: Batch, texts: list[str], pairs: list[str] | None,
-               truncated: np.ndarray) -> None:
+    def update(
+        self, batch: Batch, texts: list[str], pairs: list[str] | None, truncated: np.ndarray
+    ) -> None:
         enc = batch.encoding
-        ids, mask, special = (np.asarray(enc[k]) if isinstance(enc[k], np.ndarray) else _ragged(enc[k])
-                              for k in ("input_ids", "attention_mask", "special_tokens_mask"))
+        ids, mask, special = (
+            np.asarray(enc[k]) if isinstance(enc[k], np.ndarray) else _ragged(enc[k])
+            for k in ("input_ids", "attention_mask", "special_tokens_mask")
+        )
         content = (mask == 1) & (special == 0)
         self.lengths.append(batch.n_tokens.astype(np.int64))
         self.positions += int(batch.widths.sum())
@@ -168,11 +183,19 @@ class TokenStats:
             return
         offsets = enc["offset_mapping"]
         if not isinstance(offsets, np.ndarray):
-            offsets = np.stack([_ragged([[o[j] for o in row] for row in offsets]) for j in (0, 1)], -1)
+            offsets = np.stack(
+                [_ragged([[o[j] for o in row] for row in offsets]) for j in (0, 1)], -1
+            )
         self._words(enc, offsets, content, texts, pairs)
 
-    def _words(self, enc, offsets: np.ndarray, content: np.ndarray, texts: list[str],
-               pairs: list[str] | None) -> None:
+    def _words(
+        self,
+        enc,
+        offsets: np.ndarray,
+        content: np.ndarray,
+        texts: list[str],
+        pairs: list[str] | None,
+    ) -> None:
         # Lay every text (and pair) end to end, separated by a space, and number the
         # whitespace words of that one string; each token then belongs to the word holding its
         # last character (that skips the leading space of byte-level BPE tokens).
@@ -207,19 +230,24 @@ class TokenStats:
             "tokens/p50_len": float(np.percentile(lengths, 50)),
             "tokens/p95_len": float(np.percentile(lengths, 95)),
             "tokens/max_len": float(lengths.max()),
-            "tokens/pad_fraction": 1.0 - float(lengths.sum()) / self.positions if self.positions else 0.0,
+            "tokens/pad_fraction": 1.0 - float(lengths.sum()) / self.positions
+            if self.positions
+            else 0.0,
             "tokens/unk_rate": self.unk / self.content if self.content else 0.0,
             "tokens/chars_per_token": self.chars / self.content if self.content else 0.0,
             "tokens/truncated_fraction": self.truncated / len(lengths),
         }
         if self.has_offsets:
             metrics["tokens/fertility"] = self.word_tokens / self.words if self.words else 0.0
-            metrics["tokens/continued_word_ratio"] = self.continued / self.words if self.words else 0.0
+            metrics["tokens/continued_word_ratio"] = (
+                self.continued / self.words if self.words else 0.0
+            )
         return metrics
 
 
-def truncated_flags(tok, batch: Batch, texts: list[str], pairs: list[str] | None,
-                    kwargs: dict[str, Any]) -> np.ndarray:
+def truncated_flags(
+    tok, batch: Batch, texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any]
+) -> np.ndarray:
     """Which examples lost tokens to truncation: only those at the limit are re-checked."""
     limit = kwargs.get("max_length")
     flags = np.zeros(len(texts), dtype=bool)
@@ -227,15 +255,26 @@ def truncated_flags(tok, batch: Batch, texts: list[str], pairs: list[str] | None
         return flags
     at_limit = np.flatnonzero(batch.n_tokens >= limit)
     if len(at_limit):
-        full = tok([texts[i] for i in at_limit], [pairs[i] for i in at_limit] if pairs else None,
-                   add_special_tokens=kwargs["add_special_tokens"], truncation=False,
-                   return_attention_mask=False, return_token_type_ids=False)
+        full = tok(
+            [texts[i] for i in at_limit],
+            [pairs[i] for i in at_limit] if pairs else None,
+            add_special_tokens=kwargs["add_special_tokens"],
+            truncation=False,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+        )
         flags[at_limit] = [len(ids) > limit for ids in full["input_ids"]]
     return flags
 
 
-def example_rows(tok, batch: Batch, keep: list[int], texts: list[str], pairs: list[str] | None,
-                 truncated: np.ndarray) -> list[dict[str, Any]]:
+def example_rows(
+    tok,
+    batch: Batch,
+    keep: list[int],
+    texts: list[str],
+    pairs: list[str] | None,
+    truncated: np.ndarray,
+) -> list[dict[str, Any]]:
     """Rows of tokens.json for the examples at batch positions `keep`."""
     enc = batch.encoding
     ids = [_as_list(enc["input_ids"][j]) for j in keep]
@@ -251,9 +290,13 @@ def example_rows(tok, batch: Batch, keep: list[int], texts: list[str], pairs: li
         for key in ("token_type_ids", "attention_mask"):
             if key in batch.returned:
                 row[key] = _as_list(enc[key][j])
-        row.update(decoded=decoded[n], decoded_skip_special=decoded_skip[n],
-                   n_tokens=int(batch.n_tokens[j]), n_pad=int(batch.widths[j] - batch.n_tokens[j]),
-                   truncated=bool(truncated[j]))
+        row.update(
+            decoded=decoded[n],
+            decoded_skip_special=decoded_skip[n],
+            n_tokens=int(batch.n_tokens[j]),
+            n_pad=int(batch.widths[j] - batch.n_tokens[j]),
+            truncated=bool(truncated[j]),
+        )
         rows.append(row)
     return rows
 
@@ -267,7 +310,9 @@ def facts(tok) -> dict[str, str]:
     out = {
         "tokenizer.class": type(tok).__name__,
         "tokenizer.vocab_size": str(len(tok)),
-        "tokenizer.model_max_length": str(tok.model_max_length if tok.model_max_length < HUGE else "none"),
+        "tokenizer.model_max_length": str(
+            tok.model_max_length if tok.model_max_length < HUGE else "none"
+        ),
         "tokenizer.returns_token_type_ids": str("token_type_ids" in tok.model_input_names).lower(),
         "tokenizer.padding_side": tok.padding_side,
         "tokenizer.is_fast": str(tok.is_fast).lower(),

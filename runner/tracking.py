@@ -41,7 +41,7 @@ def ui_command(uri: str) -> str:
 
 
 def _sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
 def _retry(call, *args, attempts: int = 8, **kwargs):
@@ -71,9 +71,12 @@ class Tracker:
                 probe.write_text("")
                 probe.unlink()
             except OSError as exc:
-                raise TrackingError(f"tracking.uri={self.uri}", f"cannot write {db.parent} ({exc.strerror})",
-                                    "point tracking.uri at a writable place, e.g. "
-                                    "tracking.uri=sqlite:////tmp/mlflow.db") from exc
+                raise TrackingError(
+                    f"tracking.uri={self.uri}",
+                    f"cannot write {db.parent} ({exc.strerror})",
+                    "point tracking.uri at a writable place, e.g. "
+                    "tracking.uri=sqlite:////tmp/mlflow.db",
+                ) from exc
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_id = self._experiment(experiment, db)
 
@@ -93,10 +96,12 @@ class Tracker:
         except TrackingError:
             raise
         except Exception as exc:
-            raise TrackingError(f"tracking.uri={self.uri}", f"the store cannot be used: "
-                                f"{str(exc).strip().splitlines()[0][:200]}",
-                                "start the server / fix the URI, or unset tracking.uri to use "
-                                "the local sqlite store") from exc
+            raise TrackingError(
+                f"tracking.uri={self.uri}",
+                f"the store cannot be used: {str(exc).strip().splitlines()[0][:200]}",
+                "start the server / fix the URI, or unset tracking.uri to use "
+                "the local sqlite store",
+            ) from exc
 
     def start(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -104,12 +109,21 @@ class Tracker:
         tags = dict(tags)
         if parent_run_id:
             tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-        run = _retry(self.client.create_run, self.experiment_id, run_name=run_name,
-                     tags=_clean_tags(tags))
+        run = _retry(
+            self.client.create_run,
+            self.experiment_id,
+            run_name=redact_text(run_name)[:250],
+            tags=_clean_tags(tags),
+        )
         return run.info.run_id
 
-    def log(self, run_id: str, params: dict[str, Any] | None = None,
-            metrics: dict[str, float] | None = None, tags: dict[str, str] | None = None) -> None:
+    def log(
+        self,
+        run_id: str,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         """Params (truncated), metrics and tags in as few batched calls as MLflow allows."""
         from mlflow.entities import Metric, Param, RunTag
 
@@ -118,16 +132,23 @@ class Tracker:
         metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
         tag_list = [RunTag(k, v) for k, v in _clean_tags(tags or {}).items()]
         for start in range(0, max(len(param_list), 1), BATCH):
-            chunk = param_list[start:start + BATCH]
+            chunk = param_list[start : start + BATCH]
             first = start == 0
-            _retry(self.client.log_batch, run_id, params=chunk,
-                   metrics=metric_list if first else (), tags=tag_list if first else ())
+            _retry(
+                self.client.log_batch,
+                run_id,
+                params=chunk,
+                metrics=metric_list if first else (),
+                tags=tag_list if first else (),
+            )
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         _retry(self.client.log_text, run_id, redact_text(text), artifact_file)
 
     def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
-        self.log_text(run_id, json.dumps(obj, ensure_ascii=False, indent=1, default=str), artifact_file)
+        self.log_text(
+            run_id, json.dumps(obj, ensure_ascii=False, indent=1, default=str), artifact_file
+        )
 
     def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None:
         """An MLflow table (shown in the UI's artifact view and by mlflow.load_table)."""
@@ -154,8 +175,9 @@ class Tracker:
         from mlflow.entities import DatasetInput, InputTag
 
         source = lineage.get("path") or lineage.get("source")
-        hf = mlflow.data.from_huggingface(dataset, path=source if lineage.get("source") == "hub"
-                                          else None, name=name)
+        hf = mlflow.data.from_huggingface(
+            dataset, path=source if lineage.get("source") == "hub" else None, name=name
+        )
         if lineage.get("source") != "hub":  # local data: name the file, not a hub id
             hf = mlflow.data.from_pandas(dataset.to_pandas(), source=source or "inline", name=name)
         entity = hf._to_mlflow_entity()
@@ -173,13 +195,19 @@ class Tracker:
 
     def children(self, parent_run_id: str) -> list[Any]:
         return self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
-            max_results=5000, order_by=["attributes.start_time ASC"])
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+            max_results=5000,
+            order_by=["attributes.start_time ASC"],
+        )
 
     def finished_with_hash(self, config_hash: str) -> str | None:
         runs = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`runner.config_hash` = '{config_hash}' and "
-            "attributes.status = 'FINISHED'", max_results=1)
+            [self.experiment_id],
+            filter_string=f"tags.`runner.config_hash` = '{config_hash}' and "
+            "attributes.status = 'FINISHED'",
+            max_results=1,
+        )
         return runs[0].info.run_id if runs else None
 
     def set_description(self, run_id: str, text: str) -> None:
@@ -195,4 +223,8 @@ def _clean_tags(tags: dict[str, Any]) -> dict[str, str]:
 
 
 def _cell(value: Any) -> Any:
-    return value if isinstance(value, (str, int, float, bool, list, dict)) or value is None else str(value)
+    return (
+        value
+        if isinstance(value, (str, int, float, bool, list, dict)) or value is None
+        else str(value)
+    )

@@ -36,9 +36,12 @@ def offline_env(monkeypatch, tmp_path, assets_dir):
 def shared() -> Path:
     """../shared: real Hub tokenizer files and KLUE samples. Missing means a broken checkout."""
     if not (SHARED / "hub").is_dir() or not (SHARED / "datasets").is_dir():
-        pytest.fail(f"missing {SHARED}/hub or {SHARED}/datasets: these tests need the shared "
-                    "folder (real bert-base-uncased/roberta-base tokenizers and KLUE samples) "
-                    "next to the project checkout", pytrace=False)
+        pytest.fail(
+            f"missing {SHARED}/hub or {SHARED}/datasets: these tests need the shared "
+            "folder (real bert-base-uncased/roberta-base tokenizers and KLUE samples) "
+            "next to the project checkout",
+            pytrace=False,
+        )
     return SHARED
 
 
@@ -58,5 +61,11 @@ def compose(*overrides: str):
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 240):
     """Run `python -m runner ARGS` in a subprocess, with the test's environment."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run([sys.executable, "-m", "runner", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

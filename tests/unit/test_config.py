@@ -11,9 +11,7 @@ from runner import console, schema
 from runner.errors import ConfigError
 from tests.conftest import ROOT, compose
 
-OPTIONS = sorted(
-    (p.parent.name, p.stem) for p in (ROOT / "conf").glob("*/*.yaml")
-)
+OPTIONS = sorted((p.parent.name, p.stem) for p in (ROOT / "conf").glob("*/*.yaml"))
 
 
 def test_every_group_has_options():
@@ -61,14 +59,17 @@ def test_unknown_group_option_lists_available():
     assert "model/bogus" in message and "tiny_bert" in message and "\n" not in message
 
 
-@pytest.mark.parametrize(("override", "key"), [
-    ("runtime.batch_size=0", "runtime.batch_size"),
-    ("runtime.batch_size=-3", "runtime.batch_size"),
-    ("tokenizer.max_length=0", "tokenizer.max_length"),
-    ("padding.strategy=max_length", "padding.strategy"),
-    ("tokenizer.truncation=sometimes", "tokenizer.truncation"),
-    ("dataset.limit=0", "dataset.limit"),
-])
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("runtime.batch_size=0", "runtime.batch_size"),
+        ("runtime.batch_size=-3", "runtime.batch_size"),
+        ("tokenizer.max_length=0", "tokenizer.max_length"),
+        ("padding.strategy=max_length", "padding.strategy"),
+        ("tokenizer.truncation=sometimes", "tokenizer.truncation"),
+        ("dataset.limit=0", "dataset.limit"),
+    ],
+)
 def test_cross_field_checks(override, key):
     with pytest.raises(ConfigError) as info:
         compose(override)

@@ -22,8 +22,13 @@ def load(*overrides, **fields):
 @pytest.mark.shared
 def test_klue_nli_jsonl_pairs_with_labels(shared):
     path = shared / "datasets" / "klue-nli" / "klue-nli-v1.1_dev.first1000.jsonl"
-    texts = load("dataset=json_file", f"dataset.path={path}", "dataset.text_column=premise",
-                 "dataset.text_pair_column=hypothesis", "dataset.label_column=gold_label")
+    texts = load(
+        "dataset=json_file",
+        f"dataset.path={path}",
+        "dataset.text_column=premise",
+        "dataset.text_pair_column=hypothesis",
+        "dataset.label_column=gold_label",
+    )
     assert len(texts) == 1000 and texts.pairs is not None
     assert set(texts.labels) == {"entailment", "neutral", "contradiction"}
     assert texts.lineage["source"] == "json"
@@ -32,23 +37,34 @@ def test_klue_nli_jsonl_pairs_with_labels(shared):
 @pytest.mark.shared
 def test_klue_sts_json_array_with_nested_label(shared):
     path = shared / "datasets" / "klue-sts" / "klue-sts-v1.1_dev.json"
-    texts = load("dataset=json_file", f"dataset.path={path}", "dataset.text_column=sentence1",
-                 "dataset.text_pair_column=sentence2", "dataset.label_column=labels.label",
-                 "dataset.limit=50")
+    texts = load(
+        "dataset=json_file",
+        f"dataset.path={path}",
+        "dataset.text_column=sentence1",
+        "dataset.text_pair_column=sentence2",
+        "dataset.label_column=labels.label",
+        "dataset.limit=50",
+    )
     assert len(texts) == 50
     assert all(0.0 <= x <= 5.0 for x in texts.labels)
     assert texts.rows_read == 519
 
 
 def test_csv_parquet_text_and_pandas_tsv(tmp_path):
-    frame = pd.DataFrame({"sentence": ["첫번째 문장", "  ", "second text", "third"], "y": [0, 1, 1, 0]})
+    frame = pd.DataFrame(
+        {"sentence": ["첫번째 문장", "  ", "second text", "third"], "y": [0, 1, 1, 0]}
+    )
     frame.to_csv(tmp_path / "d.csv", index=False)
     frame.to_parquet(tmp_path / "d.parquet")
     frame.to_csv(tmp_path / "d.tsv", sep="\t", index=False)
     (tmp_path / "d.txt").write_text("line one\n\nline two\n", encoding="utf-8")
     for source, name in (("csv", "d.csv"), ("parquet", "d.parquet"), ("pandas", "d.tsv")):
-        texts = load(f"dataset.source={source}", f"dataset.path={tmp_path / name}",
-                     "dataset.text_column=sentence", "dataset.label_column=y")
+        texts = load(
+            f"dataset.source={source}",
+            f"dataset.path={tmp_path / name}",
+            "dataset.text_column=sentence",
+            "dataset.label_column=y",
+        )
         assert texts.texts == ["첫번째 문장", "second text", "third"], source
         assert texts.labels == [0, 1, 0] and texts.dropped_empty == 1
     texts = load("dataset.source=text", f"dataset.path={tmp_path / 'd.txt'}")
@@ -62,22 +78,42 @@ def test_json_field_nested_list(tmp_path):
 
 
 def test_inline_columns_dict_and_shuffle_limit():
-    texts = load("dataset=inline", columns={"text": ["a", "b", "c", "d"], "label": [0, 1, 2, 3]},
-                 label_column="label", shuffle=True, limit=2)
+    texts = load(
+        "dataset=inline",
+        columns={"text": ["a", "b", "c", "d"], "label": [0, 1, 2, 3]},
+        label_column="label",
+        shuffle=True,
+        limit=2,
+    )
     assert len(texts) == 2 and set(texts.texts) <= {"a", "b", "c", "d"}
-    again = load("dataset=inline", columns={"text": ["a", "b", "c", "d"], "label": [0, 1, 2, 3]},
-                 label_column="label", shuffle=True, limit=2)
+    again = load(
+        "dataset=inline",
+        columns={"text": ["a", "b", "c", "d"], "label": [0, 1, 2, 3]},
+        label_column="label",
+        shuffle=True,
+        limit=2,
+    )
     assert again.texts == texts.texts  # runtime.seed makes the shuffle repeatable
 
 
-@pytest.mark.parametrize(("fields", "key", "words"), [
-    ({"source": data.Source.csv, "path": "/no/such/file.csv"}, "dataset.path=/no/such/file.csv",
-     "no such file"),
-    ({"texts": []}, "dataset.texts", "empty"),
-    ({"texts": ["a", ["b", "c"]]}, "dataset.texts", "mixes"),
-    ({"texts": ["   ", "\t"]}, "dataset.text_column", "no non-empty texts"),
-    ({"source": data.Source.hub, "path": "klue", "name": "mrc"}, "dataset.path=klue", "offline"),
-])
+@pytest.mark.parametrize(
+    ("fields", "key", "words"),
+    [
+        (
+            {"source": data.Source.csv, "path": "/no/such/file.csv"},
+            "dataset.path=/no/such/file.csv",
+            "no such file",
+        ),
+        ({"texts": []}, "dataset.texts", "empty"),
+        ({"texts": ["a", ["b", "c"]]}, "dataset.texts", "mixes"),
+        ({"texts": ["   ", "\t"]}, "dataset.text_column", "no non-empty texts"),
+        (
+            {"source": data.Source.hub, "path": "klue", "name": "mrc"},
+            "dataset.path=klue",
+            "offline",
+        ),
+    ],
+)
 def test_data_errors_name_the_key(fields, key, words):
     with pytest.raises(DataError) as info:
         load("dataset=inline", **fields)
@@ -88,7 +124,9 @@ def test_missing_column_lists_available(tmp_path):
     pd.DataFrame({"sentence": ["a"], "y": [1]}).to_csv(tmp_path / "d.csv", index=False)
     with pytest.raises(DataError) as info:
         load("dataset=csv_file", f"dataset.path={tmp_path / 'd.csv'}", "dataset.text_column=text")
-    assert str(info.value).startswith("dataset.text_column=text") and "sentence, y" in str(info.value)
+    assert str(info.value).startswith("dataset.text_column=text") and "sentence, y" in str(
+        info.value
+    )
 
 
 def test_unknown_split_lists_splits(tmp_path):

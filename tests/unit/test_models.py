@@ -20,8 +20,12 @@ from runner import tiny
 from runner.errors import ModelError
 from tests.conftest import compose
 
-TEXTS = ["Hello, my dog is cute.", "오늘 날씨가 정말 좋네요.", "The quick brown fox jumps over the lazy dog.",
-         "Seoul is the capital of South Korea."]
+TEXTS = [
+    "Hello, my dog is cute.",
+    "오늘 날씨가 정말 좋네요.",
+    "The quick brown fox jumps over the lazy dog.",
+    "Seoul is the capital of South Korea.",
+]
 EMOTIONS = {i: f"emotion_{i}" for i in range(28)}
 
 
@@ -29,9 +33,17 @@ def build(tmp_path, cls, **config):
     """A small random model of our own with the tiny BERT tokenizer, saved in HF format."""
     tok = AutoTokenizer.from_pretrained(tiny.ensure("bert"))
     torch.manual_seed(1)
-    model = cls.from_config(BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2,
-                                       num_attention_heads=2, intermediate_size=64,
-                                       max_position_embeddings=128, **config))
+    model = cls.from_config(
+        BertConfig(
+            vocab_size=len(tok),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+            max_position_embeddings=128,
+            **config,
+        )
+    )
     out = tmp_path / cls.__name__
     model.save_pretrained(out)
     tok.save_pretrained(out)
@@ -46,8 +58,12 @@ def run_head(path, head, texts, *overrides):
 
 def test_sequence_classification_matches_pipeline(tmp_path):
     labels = {0: "negative", 1: "neutral", 2: "positive"}
-    path, model, tok = build(tmp_path, AutoModelForSequenceClassification, id2label=labels,
-                             label2id={v: k for k, v in labels.items()})
+    path, model, tok = build(
+        tmp_path,
+        AutoModelForSequenceClassification,
+        id2label=labels,
+        label2id={v: k for k, v in labels.items()},
+    )
     result = run_head(path, "sequence_classification", TEXTS, "predict.top_k=3")
     expected = pipeline("text-classification", model=model, tokenizer=tok, top_k=None)(TEXTS)
     for row, exp in zip(result.prediction_rows, expected):
@@ -59,11 +75,16 @@ def test_sequence_classification_matches_pipeline(tmp_path):
 
 
 def test_multi_label_uses_sigmoid_like_pipeline(tmp_path):
-    path, model, tok = build(tmp_path, AutoModelForSequenceClassification, id2label=EMOTIONS,
-                             label2id={v: k for k, v in EMOTIONS.items()},
-                             problem_type="multi_label_classification")
-    result = run_head(path, "sequence_classification", TEXTS, "predict.top_k=5",
-                      "predict.threshold=0.5")
+    path, model, tok = build(
+        tmp_path,
+        AutoModelForSequenceClassification,
+        id2label=EMOTIONS,
+        label2id={v: k for k, v in EMOTIONS.items()},
+        problem_type="multi_label_classification",
+    )
+    result = run_head(
+        path, "sequence_classification", TEXTS, "predict.top_k=5", "predict.threshold=0.5"
+    )
     expected = pipeline("text-classification", model=model, tokenizer=tok, top_k=None)(TEXTS)
     for row, exp in zip(result.prediction_rows, expected):
         assert [t["label"] for t in row["top_k"]] == [e["label"] for e in exp[:5]]
@@ -75,11 +96,20 @@ def test_multi_label_uses_sigmoid_like_pipeline(tmp_path):
 
 def test_token_classification_matches_pipeline(tmp_path):
     tags = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC"}
-    path, model, tok = build(tmp_path, AutoModelForTokenClassification, id2label=tags,
-                             label2id={v: k for k, v in tags.items()})
+    path, model, tok = build(
+        tmp_path,
+        AutoModelForTokenClassification,
+        id2label=tags,
+        label2id={v: k for k, v in tags.items()},
+    )
     result = run_head(path, "token_classification", TEXTS)
-    nlp = pipeline("token-classification", model=model, tokenizer=tok, ignore_labels=[],
-                   aggregation_strategy="none")
+    nlp = pipeline(
+        "token-classification",
+        model=model,
+        tokenizer=tok,
+        ignore_labels=[],
+        aggregation_strategy="none",
+    )
     for row, exp in zip(result.prediction_rows, nlp(TEXTS)):
         assert [t["token"] for t in row["tokens"]] == [e["word"] for e in exp]
         assert [t["label"] for t in row["tokens"]] == [e["entity"] for e in exp]
@@ -104,8 +134,10 @@ def test_masked_lm_matches_fill_mask(tmp_path):
 def test_question_answering_span_is_the_best_context_span(tmp_path):
     """transformers 5 has no question-answering pipeline: check against the span rule itself."""
     path, model, tok = build(tmp_path, AutoModelForQuestionAnswering)
-    pairs = [["Where is the dog?", "The dog is in the park near the lake."],
-             ["수도는 어디입니까?", "서울은 대한민국의 수도입니다."]]
+    pairs = [
+        ["Where is the dog?", "The dog is in the park near the lake."],
+        ["수도는 어디입니까?", "서울은 대한민국의 수도입니다."],
+    ]
     result = run_head(path, "question_answering", pairs, "predict.max_answer_len=30")
     for row, (question, context) in zip(result.prediction_rows, pairs):
         enc = tok(question, context, return_offsets_mapping=True, return_tensors="pt")
@@ -120,7 +152,7 @@ def test_question_answering_span_is_the_best_context_span(tmp_path):
         ps, pe = ps / ps.sum(), pe / pe.sum()
         scores = np.tril(np.triu(np.outer(ps, pe)), 29)
         s, e = np.unravel_index(scores.argmax(), scores.shape)
-        assert row["answer"] == context[int(offsets[s][0]):int(offsets[e][1])]
+        assert row["answer"] == context[int(offsets[s][0]) : int(offsets[e][1])]
         assert row["score"] == pytest.approx(float(scores[s, e]), abs=1e-4)
 
 
@@ -132,7 +164,8 @@ def test_body_embeddings_match_feature_extraction(tmp_path):
     assert result.embeddings.shape == (len(TEXTS), 32)
     np.testing.assert_allclose(result.embeddings, expected, atol=1e-4)
     assert result.prediction_rows[0]["embedding_norm"] == pytest.approx(
-        float(np.linalg.norm(expected[0])), abs=1e-4)
+        float(np.linalg.norm(expected[0])), abs=1e-4
+    )
     assert result.shapes["overall"]["last_hidden_state"][0] == len(TEXTS)
     assert result.shapes["overall"]["pooler_output"] == [len(TEXTS), 32]
 
@@ -148,7 +181,9 @@ def test_sort_by_length_keeps_order_and_values():
     texts = TEXTS * 5 + ["a", "a much longer sentence than most of the others in this list"]
     runs = []
     for sort in ("true", "false"):
-        run = compose("model=tiny_classifier", f"runtime.sort_by_length={sort}", "runtime.batch_size=4")
+        run = compose(
+            "model=tiny_classifier", f"runtime.sort_by_length={sort}", "runtime.batch_size=4"
+        )
         run.dataset.texts = texts
         runs.append(runner_pipeline.run(run))
     a, b = runs
@@ -179,15 +214,22 @@ def test_head_the_architecture_lacks_names_supported_heads(tmp_path):
     from transformers import GPT2Config, GPT2Model
 
     out = tmp_path / "gpt2"
-    GPT2Model(GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=600, n_positions=64)).save_pretrained(out)
+    GPT2Model(
+        GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=600, n_positions=64)
+    ).save_pretrained(out)
     AutoTokenizer.from_pretrained(tiny.ensure("bert")).save_pretrained(out)
     with pytest.raises(ModelError) as info:
         run_head(str(out), "masked_lm", TEXTS)
-    assert str(info.value).startswith("model.head=masked_lm") and "sequence_classification" in str(info.value)
+    assert str(info.value).startswith("model.head=masked_lm") and "sequence_classification" in str(
+        info.value
+    )
 
 
 def test_missing_model_path_names_key():
     with pytest.raises(ModelError) as info:
         run_head("/nonexistent/model", "none", TEXTS)
-    assert str(info.value).startswith("model.name_or_path=/nonexistent/model") or str(
-        info.value).startswith("tokenizer.name_or_path") or "model.name_or_path" in str(info.value)
+    assert (
+        str(info.value).startswith("model.name_or_path=/nonexistent/model")
+        or str(info.value).startswith("tokenizer.name_or_path")
+        or "model.name_or_path" in str(info.value)
+    )

@@ -13,16 +13,30 @@ from runner import pipeline
 from runner.errors import ModelError
 from tests.conftest import compose
 
-KOREAN = ["오늘 날씨가 정말 좋네요.", "저는 자연어 처리를 공부하고 있습니다.", "서울은 대한민국의 수도입니다."]
-ENGLISH = ["Hello, my dog is cute", "Tokenizers split unbelievably long words, don't they?",
-           "A [MASK] token and an unknown ☃ snowman"]
-PAIRS = [["첫번째 문장", "두번째 문장"], ["Hello, my dog is cute", "My cat is lazy and sleeps all day."],
-         ["Seoul", "서울은 대한민국의 수도입니다."]]
+KOREAN = [
+    "오늘 날씨가 정말 좋네요.",
+    "저는 자연어 처리를 공부하고 있습니다.",
+    "서울은 대한민국의 수도입니다.",
+]
+ENGLISH = [
+    "Hello, my dog is cute",
+    "Tokenizers split unbelievably long words, don't they?",
+    "A [MASK] token and an unknown ☃ snowman",
+]
+PAIRS = [
+    ["첫번째 문장", "두번째 문장"],
+    ["Hello, my dog is cute", "My cat is lazy and sleeps all day."],
+    ["Seoul", "서울은 대한민국의 수도입니다."],
+]
 
 
 def tokenize_run(tokenizer_path, texts, *overrides, batch_size=None):
-    run = compose("model=none", f"tokenizer.name_or_path={tokenizer_path}",
-                  "runtime.sort_by_length=false", *overrides)
+    run = compose(
+        "model=none",
+        f"tokenizer.name_or_path={tokenizer_path}",
+        "runtime.sort_by_length=false",
+        *overrides,
+    )
     run.dataset.texts = texts
     run.runtime.batch_size = batch_size or len(texts)
     return pipeline.run(run)
@@ -42,24 +56,44 @@ def hub_tokenizer(request, shared):
 
 CASES = [
     ([], {"padding": "longest", "truncation": True, "max_length": 512}),
-    (["padding=max_length", "tokenizer.max_length=24"],
-     {"padding": "max_length", "truncation": True, "max_length": 24}),
+    (
+        ["padding=max_length", "tokenizer.max_length=24"],
+        {"padding": "max_length", "truncation": True, "max_length": 24},
+    ),
     (["padding=do_not_pad"], {"padding": False, "truncation": True, "max_length": 512}),
     (["tokenizer.max_length=6"], {"padding": "longest", "truncation": True, "max_length": 6}),
     (["tokenizer.truncation=false"], {"padding": "longest", "truncation": False}),
-    (["padding.side=left", "padding.pad_to_multiple_of=8"],
-     {"padding": "longest", "truncation": True, "max_length": 512, "padding_side": "left",
-      "pad_to_multiple_of": 8}),
-    (["tokenizer.add_special_tokens=false"],
-     {"padding": "longest", "truncation": True, "max_length": 512, "add_special_tokens": False}),
-    (["tokenizer.return_token_type_ids=true"],
-     {"padding": "longest", "truncation": True, "max_length": 512, "return_token_type_ids": True}),
+    (
+        ["padding.side=left", "padding.pad_to_multiple_of=8"],
+        {
+            "padding": "longest",
+            "truncation": True,
+            "max_length": 512,
+            "padding_side": "left",
+            "pad_to_multiple_of": 8,
+        },
+    ),
+    (
+        ["tokenizer.add_special_tokens=false"],
+        {"padding": "longest", "truncation": True, "max_length": 512, "add_special_tokens": False},
+    ),
+    (
+        ["tokenizer.return_token_type_ids=true"],
+        {
+            "padding": "longest",
+            "truncation": True,
+            "max_length": 512,
+            "return_token_type_ids": True,
+        },
+    ),
 ]
 
 
 @pytest.mark.shared
 @pytest.mark.parametrize("texts", [KOREAN + ENGLISH, PAIRS], ids=["singles", "pairs"])
-@pytest.mark.parametrize(("overrides", "kwargs"), CASES, ids=[" ".join(o) or "default" for o, _ in CASES])
+@pytest.mark.parametrize(
+    ("overrides", "kwargs"), CASES, ids=[" ".join(o) or "default" for o, _ in CASES]
+)
 def test_rows_equal_direct_call(hub_tokenizer, texts, overrides, kwargs):
     path, tok = hub_tokenizer
     result = tokenize_run(path, texts, *overrides)
@@ -103,7 +137,7 @@ def test_batched_rows_equal_direct_call_per_batch(shared):
     texts = KOREAN + ENGLISH
     result = tokenize_run(path, texts, batch_size=4)
     for start in range(0, len(texts), 4):
-        expected = tok(texts[start:start + 4], padding="longest", truncation=True, max_length=512)
+        expected = tok(texts[start : start + 4], padding="longest", truncation=True, max_length=512)
         for n, ids in enumerate(expected["input_ids"]):
             assert result.token_rows[start + n]["input_ids"] == ids
 
@@ -113,14 +147,21 @@ def independent_stats(tok, texts, batch_size, kwargs):
     lengths, positions, content, unk, chars, truncated = [], 0, 0, 0, 0, 0
     word_tokens = words = continued = 0
     for start in range(0, len(texts), batch_size):
-        chunk = texts[start:start + batch_size]
-        enc = tok(chunk, return_offsets_mapping=True, return_special_tokens_mask=True,
-                  return_attention_mask=True, **kwargs)
+        chunk = texts[start : start + batch_size]
+        enc = tok(
+            chunk,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+            return_attention_mask=True,
+            **kwargs,
+        )
         for i, text in enumerate(chunk):
             mask = enc["attention_mask"][i]
             lengths.append(sum(mask))
             positions += len(mask)
-            full = tok(text, truncation=False, add_special_tokens=kwargs.get("add_special_tokens", True))
+            full = tok(
+                text, truncation=False, add_special_tokens=kwargs.get("add_special_tokens", True)
+            )
             truncated += len(full["input_ids"]) > sum(mask)
             chars += len(text)
             spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
@@ -137,12 +178,17 @@ def independent_stats(tok, texts, batch_size, kwargs):
             continued += sum(c >= 2 for c in per_word)
     lengths = np.array(lengths)
     return {
-        "tokens/total": lengths.sum(), "tokens/mean_len": lengths.mean(),
-        "tokens/p50_len": np.percentile(lengths, 50), "tokens/p95_len": np.percentile(lengths, 95),
-        "tokens/max_len": lengths.max(), "tokens/pad_fraction": 1 - lengths.sum() / positions,
-        "tokens/unk_rate": unk / content, "tokens/chars_per_token": chars / content,
+        "tokens/total": lengths.sum(),
+        "tokens/mean_len": lengths.mean(),
+        "tokens/p50_len": np.percentile(lengths, 50),
+        "tokens/p95_len": np.percentile(lengths, 95),
+        "tokens/max_len": lengths.max(),
+        "tokens/pad_fraction": 1 - lengths.sum() / positions,
+        "tokens/unk_rate": unk / content,
+        "tokens/chars_per_token": chars / content,
         "tokens/truncated_fraction": truncated / len(texts),
-        "tokens/fertility": word_tokens / words, "tokens/continued_word_ratio": continued / words,
+        "tokens/fertility": word_tokens / words,
+        "tokens/continued_word_ratio": continued / words,
     }
 
 
@@ -154,8 +200,9 @@ def test_metrics_equal_independent_computation(shared, name, max_length):
     tok = AutoTokenizer.from_pretrained(str(path))
     texts = KOREAN + ENGLISH + ["  spaced   out\ttext \n", "ünïcödé combining é"]
     result = tokenize_run(path, texts, f"tokenizer.max_length={max_length}", batch_size=3)
-    expected = independent_stats(tok, texts, 3, {"padding": "longest", "truncation": True,
-                                                 "max_length": max_length})
+    expected = independent_stats(
+        tok, texts, 3, {"padding": "longest", "truncation": True, "max_length": max_length}
+    )
     for key, value in expected.items():
         assert result.metrics[key] == pytest.approx(float(value), abs=1e-9), key
     if max_length == 512:
@@ -182,8 +229,10 @@ def test_max_length_above_model_max_is_an_error():
 def test_truncation_warning_is_captured_as_data():
     result = tokenize_run("${tiny:bert}", ["word " * 400], "tokenizer.truncation=false")
     assert result.metrics["warnings/count"] >= 1
-    assert any("longer than the specified maximum" in w or "sequence length" in w.lower()
-               for w in result.warnings)
+    assert any(
+        "longer than the specified maximum" in w or "sequence length" in w.lower()
+        for w in result.warnings
+    )
 
 
 def test_inline_pair_item_is_one_example():

@@ -1,0 +1,192 @@
+"""The runner command in a subprocess against a temporary sqlite store, read back with MlflowClient."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+
+def runs_in(uri: str, experiment: str = "runner"):
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no experiment {experiment} in {uri}"
+    return client, client.search_runs([exp.experiment_id], max_results=100)
+
+
+def artifact_names(client, run_id, path=None):
+    return {Path(a.path).name for a in client.list_artifacts(run_id, path)}
+
+
+def test_default_run_lands_in_mlflow(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(f"tracking.uri={uri}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "FINISHED" in proc.stdout and f"mlflow ui --backend-store-uri {uri}" in proc.stdout
+    client, runs = runs_in(uri)
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == "tiny_bert · longest · sample"
+    params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
+    assert params["padding.strategy"] == "longest" and params["runtime.batch_size"] == "32"
+    assert tags["choice.model"] == "tiny_bert" and tags["choice.padding"] == "longest"
+    assert "version.transformers" in tags and "version.torch" in tags
+    assert tags["tokenizer.class"] == "BertTokenizer" and tags["model.model_type"] == "bert"
+    for key in (
+        "time/load_tokenizer_s",
+        "time/load_model_s",
+        "time/tokenize_s",
+        "time/forward_s",
+        "time/total_s",
+        "throughput/samples_per_s",
+        "tokens/total",
+        "tokens/fertility",
+        "data/rows",
+    ):
+        assert key in metrics, key
+    assert metrics["data/rows"] == 10
+    assert {
+        "config.yaml",
+        "tokens.json",
+        "shapes.json",
+        "predictions.json",
+        "embeddings.npy",
+        "model_config.json",
+    } <= artifact_names(client, run.info.run_id)
+    table = json.loads(
+        Path(client.download_artifacts(run.info.run_id, "tokens.json", str(tmp_path))).read_text(
+            encoding="utf-8"
+        )
+    )
+    assert {"text", "input_ids", "tokens", "attention_mask", "token_type_ids"} <= set(
+        table["columns"]
+    )
+    assert len(table["data"]) == 10
+    inputs = run.inputs.dataset_inputs
+    assert inputs and inputs[0].dataset.digest and "text" in inputs[0].dataset.schema
+
+
+def test_python_m_runner_from_another_directory_uses_its_outputs(tmp_path):
+    proc = run_cli("model=none", cwd=tmp_path, env={"MLFLOW_TRACKING_URI": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "outputs" / "mlflow.db").exists()
+    assert list((tmp_path / "outputs" / "runs").glob("*/*"))
+    _, runs = runs_in(f"sqlite:///{tmp_path}/outputs/mlflow.db")
+    assert runs[0].info.status == "FINISHED" and "time/forward_s" in runs[0].data.metrics
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("padding.strategy=bogus", "padding.strategy"),
+        ("model.nonexistent=1", "model.nonexistent"),
+        ("runtime.batch_size=0", "runtime.batch_size"),
+        ("model=bogus", "model"),
+    ],
+)
+def test_bad_config_is_one_line(tmp_path, override, key):
+    proc = run_cli(override, cwd=tmp_path)
+    assert proc.returncode != 0
+    lines = [x for x in proc.stderr.strip().splitlines() if x.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and key in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_failing_run_ends_failed_and_next_run_succeeds(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(
+        f"tracking.uri={uri}", "dataset=csv_file", "dataset.path=missing.csv", cwd=tmp_path
+    )
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "dataset.path=missing.csv" in proc.stderr
+    assert run_cli(f"tracking.uri={uri}", cwd=tmp_path).returncode == 0
+    client, runs = runs_in(uri)
+    statuses = sorted(r.info.status for r in runs)
+    assert statuses == ["FAILED", "FINISHED"]
+    failed = next(r for r in runs if r.info.status == "FAILED")
+    assert "dataset.path=missing.csv" in failed.data.tags["error"]
+    assert "traceback.txt" in artifact_names(client, failed.info.run_id, "error")
+
+
+def test_sweep_parent_children_and_reuse(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(
+        "-m",
+        f"tracking.uri={uri}",
+        "model=tiny_bert,tiny_roberta",
+        "padding=longest,max_length",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "tiny_roberta · max_length · sample" in proc.stdout  # the summary table
+    client, runs = runs_in(uri)
+    parents = [r for r in runs if r.data.tags.get("runner.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
+    names = {c.info.run_name for c in children}
+    assert names == {
+        f"{m} · {p} · sample"
+        for m in ("tiny_bert", "tiny_roberta")
+        for p in ("longest", "max_length")
+    }
+    by_job = {int(c.data.tags["sweep.job_num"]): c.data.tags for c in children}
+    assert [by_job[i]["cache/model"] for i in range(4)] == ["miss", "hit", "miss", "hit"]
+    assert all(t["sweep.id"] == parent.data.tags["sweep.id"] for t in by_job.values())
+    assert "sweep_summary.json" in artifact_names(client, parent.info.run_id)
+    assert "tiny_bert" in parent.data.tags["mlflow.note.content"]
+
+
+def test_sweep_survives_a_bad_job(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli("-m", f"tracking.uri={uri}", "dataset=sample,csv_file", cwd=tmp_path)
+    assert proc.returncode != 0
+    assert "FAILED" in proc.stdout and "FINISHED" in proc.stdout  # the table
+    _, runs = runs_in(uri)
+    children = {
+        r.data.tags["choice.dataset"]: r for r in runs if r.data.tags.get("mlflow.parentRunId")
+    }
+    assert children["sample"].info.status == "FINISHED"
+    assert children["csv_file"].info.status == "FAILED"
+    assert "dataset.path=data.csv" in children["csv_file"].data.tags["error"]
+
+
+def test_experiment_bert_vs_roberta(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(f"tracking.uri={uri}", "experiment=bert_vs_roberta", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    _, runs = runs_in(uri, "bert_vs_roberta")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert {r.data.tags["tokenizer.class"] for r in children} == {
+        "BertTokenizer",
+        "RobertaTokenizer",
+    }
+    assert {r.data.tags["tokenizer.returns_token_type_ids"] for r in children} == {"true", "false"}
+
+
+def test_secrets_never_reach_the_store(tmp_path):
+    secret = "hf_SuperSecretValue12345"
+    uri = f"sqlite:///{tmp_path}/store/m.db"
+    proc = run_cli(
+        f"tracking.uri={uri}",
+        f'dataset.texts=["my token is {secret}"]',
+        cwd=tmp_path,
+        env={"HF_TOKEN": secret, "MLFLOW_TRACKING_PASSWORD": "pw-secret-987"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    hits = [
+        p
+        for p in (tmp_path / "store").rglob("*")
+        if p.is_file() and (secret.encode() in p.read_bytes() or b"pw-secret-987" in p.read_bytes())
+    ]
+    assert hits == []
