@@ -107,14 +107,10 @@ def _inline(cfg: DatasetConfig):
         try:
             return Dataset.from_dict(dict(cfg.columns))
         except Exception as exc:
-            raise DataError(
-                "dataset.columns", _first_line(exc), "give a dict of equally long lists"
-            ) from exc
+            raise DataError("dataset.columns", _first_line(exc), "give a dict of equally long lists") from exc
     items = list(cfg.texts or [])
     if not items:
-        raise DataError(
-            "dataset.texts", "is empty", "list at least one text (or use dataset.columns)"
-        )
+        raise DataError("dataset.texts", "is empty", "list at least one text (or use dataset.columns)")
     is_pair = [isinstance(x, (list, tuple)) for x in items]
     if any(is_pair) and not all(is_pair):
         raise DataError(
@@ -143,14 +139,10 @@ def _hub(cfg: DatasetConfig):
     if not cfg.path:
         raise DataError("dataset.path", "is empty", "set it to a hub dataset id, e.g. klue")
     try:
-        ds = load_dataset(
-            cfg.path, cfg.name, split=cfg.split, revision=cfg.revision, streaming=cfg.streaming
-        )
+        ds = load_dataset(cfg.path, cfg.name, split=cfg.split, revision=cfg.revision, streaming=cfg.streaming)
     except ValueError as exc:
         _raise_unknown_split(exc, cfg)
-        raise DataError(
-            "dataset.path", _first_line(exc), "check dataset.path and dataset.name"
-        ) from exc
+        raise DataError("dataset.path", _first_line(exc), "check dataset.path and dataset.name") from exc
     except Exception as exc:
         if _offline():
             raise DataError(
@@ -210,9 +202,7 @@ def _columns(ds, cfg: DatasetConfig):
         ("dataset.label_column", cfg.label_column),
     ):
         if column and column not in ds.column_names:
-            raise DataError(
-                f"{key}={column}", "no such column", f"use one of: {', '.join(ds.column_names)}"
-            )
+            raise DataError(f"{key}={column}", "no such column", f"use one of: {', '.join(ds.column_names)}")
     return ds.select_columns(wanted)
 
 
@@ -265,8 +255,7 @@ def _raise_if_not_utf8(path: str) -> None:
                 if exc.start < len(chunk) - 4:  # not just a character cut by the chunk edge
                     raise DataError(
                         f"dataset.path={path}",
-                        f"is not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at offset "
-                        f"{offset + exc.start})",
+                        f"is not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start})",
                         "re-save it as UTF-8, e.g. iconv -f cp949 -t utf-8",
                     ) from None
             offset += len(chunk)
@@ -274,9 +263,7 @@ def _raise_if_not_utf8(path: str) -> None:
 
 def _raise_unknown_split(exc: Exception, cfg: DatasetConfig) -> None:
     message = str(exc)
-    if "split" in message.lower() and (
-        "unknown" in message.lower() or "should be one of" in message
-    ):
+    if "split" in message.lower() and ("unknown" in message.lower() or "should be one of" in message):
         raise DataError(
             f"dataset.split={cfg.split}", _first_line(exc), "use one of the splits listed"
         ) from exc

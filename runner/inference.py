@@ -37,11 +37,7 @@ class Predictor:
 
         inputs = model_inputs(batch)
         padded = isinstance(inputs["input_ids"], np.ndarray)
-        groups = (
-            [list(range(len(batch.indices)))]
-            if padded
-            else [[j] for j in range(len(batch.indices))]
-        )
+        groups = [list(range(len(batch.indices)))] if padded else [[j] for j in range(len(batch.indices))]
         for group in groups:
             tensors = {
                 k: torch.as_tensor(np.asarray(v) if padded else np.asarray([v[group[0]]]))
@@ -121,9 +117,7 @@ class Predictor:
         rows = []
         for n, j in wanted:
             order = np.argsort(-probs[n], kind="stable")
-            top = [
-                {"label": config.id2label[int(i)], "score": float(probs[n, i])} for i in order[:k]
-            ]
+            top = [{"label": config.id2label[int(i)], "score": float(probs[n, i])} for i in order[:k]]
             row = {
                 "index": batch.indices[j],
                 "label": top[0]["label"],
@@ -159,9 +153,7 @@ class Predictor:
                         "word": words[pos],
                     }
                 )
-                if (
-                    words[pos] is not None and words[pos] not in seen
-                ):  # first sub-token labels a word
+                if words[pos] is not None and words[pos] not in seen:  # first sub-token labels a word
                     seen.add(words[pos])
                     word_labels.append(config.id2label[label_id])
             rows.append({"index": batch.indices[j], "tokens": tokens, "word_labels": word_labels})
@@ -231,9 +223,7 @@ class Predictor:
         for shapes in self.batch_shapes:
             for name, shape in shapes.items():
                 prev = overall.setdefault(name, [examples, *shape[1:]])
-                overall[name] = [examples] + [
-                    a if a == b else None for a, b in zip(prev[1:], shape[1:])
-                ]
+                overall[name] = [examples] + [a if a == b else None for a, b in zip(prev[1:], shape[1:])]
         return {"overall": overall, "per_batch": self.batch_shapes}
 
     def embedding_matrix(self) -> np.ndarray | None:

@@ -45,7 +45,8 @@ def execute(cfg: DictConfig) -> None:
     multirun = hc.mode == RunMode.MULTIRUN
     fail_fast = bool(cfg.sweep.fail_fast) if "sweep" in cfg else False
     try:
-        _execute(cfg, hc, multirun)
+        with _signals_as_interrupts():
+            _execute(cfg, hc, multirun)
     except Exception as exc:
         console.error(exc)
         if multirun and not fail_fast:
@@ -81,13 +82,12 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
         {**_hydra_tags(hc), **sweep.job_tags(hc), "runner.config_hash": config_hash, **_versions()},
         parent_run_id=parent,
     )
-    tracker.log(run_id, params=flatten(resolved))
-    tracker.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
     CACHE = CACHE or pipeline.Cache()
     try:
-        with _signals_as_interrupts():
-            schema.check(run_cfg)
-            result = pipeline.run(run_cfg, CACHE)
+        tracker.log(run_id, params=flatten(resolved))
+        tracker.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
+        schema.check(run_cfg)
+        result = pipeline.run(run_cfg, CACHE)
     except KeyboardInterrupt as exc:
         _log_result(tracker, run_id, getattr(exc, "partial_result", None), run_cfg)
         tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")
@@ -99,9 +99,7 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
         raise
     _log_result(tracker, run_id, result, run_cfg)
     tracker.finish(run_id, "FINISHED")
-    console.summary(
-        run_id, tracker.uri, tracking.ui_command(tracker.uri), result.metrics, "FINISHED"
-    )
+    console.summary(run_id, tracker.uri, tracking.ui_command(tracker.uri), result.metrics, "FINISHED")
 
 
 def _log_result(tracker, run_id: str, result, run_cfg: schema.RunConfig) -> None:
@@ -111,9 +109,7 @@ def _log_result(tracker, run_id: str, result, run_cfg: schema.RunConfig) -> None
     tracker.log(run_id, metrics=result.metrics, tags=result.tags)
     if result.texts is not None:
         try:
-            tracker.log_dataset(
-                run_id, result.texts.dataset, _dataset_name(run_cfg), result.texts.lineage
-            )
+            tracker.log_dataset(run_id, result.texts.dataset, _dataset_name(run_cfg), result.texts.lineage)
         except Exception as exc:  # lineage is extra: never fail a run over it
             log.warning("dataset lineage not logged: %s", exc)
         tracker.log(run_id, tags={f"data.{k}": v for k, v in result.texts.lineage.items()})
@@ -152,9 +148,7 @@ def run_name(hc) -> str:
 
 
 def _hydra_tags(hc) -> dict[str, str]:
-    tags = {
-        f"choice.{k}": str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra")
-    }
+    tags = {f"choice.{k}": str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
     tags["overrides"] = " ".join(hc.overrides.task) or "(none)"
     commit = _git_commit()
     if commit:
@@ -166,9 +160,7 @@ def _git_commit() -> str | None:
     import subprocess
 
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
-        )
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None

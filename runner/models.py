@@ -153,6 +153,4 @@ def max_positions(loaded: Loaded) -> int | None:
     n = getattr(c, "max_position_embeddings", None)
     if n is None:
         return None
-    return (
-        n - (c.pad_token_id + 1) if c.model_type in ("roberta", "xlm-roberta", "camembert") else n
-    )
+    return n - (c.pad_token_id + 1) if c.model_type in ("roberta", "xlm-roberta", "camembert") else n

@@ -112,9 +112,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
             result,
         )
     result.texts = texts
-    result.metrics.update(
-        {"data/rows": float(len(texts)), "data/dropped_empty": float(texts.dropped_empty)}
-    )
+    result.metrics.update({"data/rows": float(len(texts)), "data/dropped_empty": float(texts.dropped_empty)})
     with timed(result, "load_tokenizer"):
         tok = cache.get(
             "tokenizer",
@@ -144,9 +142,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
                 "initialised at random — predictions are meaningless until it is trained",
                 cfg.model.head.value,
             )
-        predictor = Predictor(
-            loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples
-        )
+        predictor = Predictor(loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples)
     else:
         result.metrics["time/load_model_s"] = 0.0
 
@@ -164,9 +160,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
             logged = [j for j, i in enumerate(indices) if i < keep]
             if logged:
                 result.token_rows.extend(
-                    tokenization.example_rows(
-                        tok, batch, logged, batch_texts, batch_pairs, truncated
-                    )
+                    tokenization.example_rows(tok, batch, logged, batch_texts, batch_pairs, truncated)
                 )
         if predictor is not None:
             with timed(result, "forward"):

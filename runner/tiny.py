@@ -137,9 +137,7 @@ def _build_bert(out: Path, head: bool = False) -> None:
         **SIZE,
     )
     if head:
-        config = BertConfig(
-            **common, id2label=SENTIMENT, label2id={v: k for k, v in SENTIMENT.items()}
-        )
+        config = BertConfig(**common, id2label=SENTIMENT, label2id={v: k for k, v in SENTIMENT.items()})
         _save(out, tok, BertForSequenceClassification(config).eval())
     else:
         _save(out, tok, BertModel(BertConfig(**common)).eval())

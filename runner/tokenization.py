@@ -163,9 +163,7 @@ class TokenStats:
     truncated: int = 0
     has_offsets: bool = True
 
-    def update(
-        self, batch: Batch, texts: list[str], pairs: list[str] | None, truncated: np.ndarray
-    ) -> None:
+    def update(self, batch: Batch, texts: list[str], pairs: list[str] | None, truncated: np.ndarray) -> None:
         enc = batch.encoding
         ids, mask, special = (
             np.asarray(enc[k]) if isinstance(enc[k], np.ndarray) else _ragged(enc[k])
@@ -183,9 +181,7 @@ class TokenStats:
             return
         offsets = enc["offset_mapping"]
         if not isinstance(offsets, np.ndarray):
-            offsets = np.stack(
-                [_ragged([[o[j] for o in row] for row in offsets]) for j in (0, 1)], -1
-            )
+            offsets = np.stack([_ragged([[o[j] for o in row] for row in offsets]) for j in (0, 1)], -1)
         self._words(enc, offsets, content, texts, pairs)
 
     def _words(
@@ -230,18 +226,14 @@ class TokenStats:
             "tokens/p50_len": float(np.percentile(lengths, 50)),
             "tokens/p95_len": float(np.percentile(lengths, 95)),
             "tokens/max_len": float(lengths.max()),
-            "tokens/pad_fraction": 1.0 - float(lengths.sum()) / self.positions
-            if self.positions
-            else 0.0,
+            "tokens/pad_fraction": 1.0 - float(lengths.sum()) / self.positions if self.positions else 0.0,
             "tokens/unk_rate": self.unk / self.content if self.content else 0.0,
             "tokens/chars_per_token": self.chars / self.content if self.content else 0.0,
             "tokens/truncated_fraction": self.truncated / len(lengths),
         }
         if self.has_offsets:
             metrics["tokens/fertility"] = self.word_tokens / self.words if self.words else 0.0
-            metrics["tokens/continued_word_ratio"] = (
-                self.continued / self.words if self.words else 0.0
-            )
+            metrics["tokens/continued_word_ratio"] = self.continued / self.words if self.words else 0.0
         return metrics
 
 
@@ -310,9 +302,7 @@ def facts(tok) -> dict[str, str]:
     out = {
         "tokenizer.class": type(tok).__name__,
         "tokenizer.vocab_size": str(len(tok)),
-        "tokenizer.model_max_length": str(
-            tok.model_max_length if tok.model_max_length < HUGE else "none"
-        ),
+        "tokenizer.model_max_length": str(tok.model_max_length if tok.model_max_length < HUGE else "none"),
         "tokenizer.returns_token_type_ids": str("token_type_ids" in tok.model_input_names).lower(),
         "tokenizer.padding_side": tok.padding_side,
         "tokenizer.is_fast": str(tok.is_fast).lower(),

@@ -62,6 +62,8 @@ class Tracker:
     def __init__(self, uri: str | None, experiment: str) -> None:
         from mlflow import MlflowClient
 
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # no INFO chatter about migrations
+        logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = resolve_uri(uri)
         db = _sqlite_path(self.uri)
         if db is not None:
@@ -74,8 +76,7 @@ class Tracker:
                 raise TrackingError(
                     f"tracking.uri={self.uri}",
                     f"cannot write {db.parent} ({exc.strerror})",
-                    "point tracking.uri at a writable place, e.g. "
-                    "tracking.uri=sqlite:////tmp/mlflow.db",
+                    "point tracking.uri at a writable place, e.g. tracking.uri=sqlite:////tmp/mlflow.db",
                 ) from exc
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_id = self._experiment(experiment, db)
@@ -99,8 +100,7 @@ class Tracker:
             raise TrackingError(
                 f"tracking.uri={self.uri}",
                 f"the store cannot be used: {str(exc).strip().splitlines()[0][:200]}",
-                "start the server / fix the URI, or unset tracking.uri to use "
-                "the local sqlite store",
+                "start the server / fix the URI, or unset tracking.uri to use the local sqlite store",
             ) from exc
 
     def start(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
@@ -146,9 +146,7 @@ class Tracker:
         _retry(self.client.log_text, run_id, redact_text(text), artifact_file)
 
     def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
-        self.log_text(
-            run_id, json.dumps(obj, ensure_ascii=False, indent=1, default=str), artifact_file
-        )
+        self.log_text(run_id, json.dumps(obj, ensure_ascii=False, indent=1, default=str), artifact_file)
 
     def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None:
         """An MLflow table (shown in the UI's artifact view and by mlflow.load_table)."""
@@ -204,8 +202,7 @@ class Tracker:
     def finished_with_hash(self, config_hash: str) -> str | None:
         runs = self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.`runner.config_hash` = '{config_hash}' and "
-            "attributes.status = 'FINISHED'",
+            filter_string=f"tags.`runner.config_hash` = '{config_hash}' and attributes.status = 'FINISHED'",
             max_results=1,
         )
         return runs[0].info.run_id if runs else None
@@ -223,8 +220,4 @@ def _clean_tags(tags: dict[str, Any]) -> dict[str, str]:
 
 
 def _cell(value: Any) -> Any:
-    return (
-        value
-        if isinstance(value, (str, int, float, bool, list, dict)) or value is None
-        else str(value)
-    )
+    return value if isinstance(value, (str, int, float, bool, list, dict)) or value is None else str(value)

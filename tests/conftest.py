@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("RUNNER_SHARED_DIR") or ROOT.parent / "shared")
 
 
 @pytest.fixture(scope="session")

@@ -65,9 +65,7 @@ def test_default_run_lands_in_mlflow(tmp_path):
             encoding="utf-8"
         )
     )
-    assert {"text", "input_ids", "tokens", "attention_mask", "token_type_ids"} <= set(
-        table["columns"]
-    )
+    assert {"text", "input_ids", "tokens", "attention_mask", "token_type_ids"} <= set(table["columns"])
     assert len(table["data"]) == 10
     inputs = run.inputs.dataset_inputs
     assert inputs and inputs[0].dataset.digest and "text" in inputs[0].dataset.schema
@@ -102,9 +100,7 @@ def test_bad_config_is_one_line(tmp_path, override, key):
 
 def test_failing_run_ends_failed_and_next_run_succeeds(tmp_path):
     uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli(
-        f"tracking.uri={uri}", "dataset=csv_file", "dataset.path=missing.csv", cwd=tmp_path
-    )
+    proc = run_cli(f"tracking.uri={uri}", "dataset=csv_file", "dataset.path=missing.csv", cwd=tmp_path)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "dataset.path=missing.csv" in proc.stderr
     assert run_cli(f"tracking.uri={uri}", cwd=tmp_path).returncode == 0
@@ -136,9 +132,7 @@ def test_sweep_parent_children_and_reuse(tmp_path):
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
     names = {c.info.run_name for c in children}
     assert names == {
-        f"{m} · {p} · sample"
-        for m in ("tiny_bert", "tiny_roberta")
-        for p in ("longest", "max_length")
+        f"{m} · {p} · sample" for m in ("tiny_bert", "tiny_roberta") for p in ("longest", "max_length")
     }
     by_job = {int(c.data.tags["sweep.job_num"]): c.data.tags for c in children}
     assert [by_job[i]["cache/model"] for i in range(4)] == ["miss", "hit", "miss", "hit"]
@@ -153,9 +147,7 @@ def test_sweep_survives_a_bad_job(tmp_path):
     assert proc.returncode != 0
     assert "FAILED" in proc.stdout and "FINISHED" in proc.stdout  # the table
     _, runs = runs_in(uri)
-    children = {
-        r.data.tags["choice.dataset"]: r for r in runs if r.data.tags.get("mlflow.parentRunId")
-    }
+    children = {r.data.tags["choice.dataset"]: r for r in runs if r.data.tags.get("mlflow.parentRunId")}
     assert children["sample"].info.status == "FINISHED"
     assert children["csv_file"].info.status == "FAILED"
     assert "dataset.path=data.csv" in children["csv_file"].data.tags["error"]

@@ -51,9 +51,7 @@ def test_klue_sts_json_array_with_nested_label(shared):
 
 
 def test_csv_parquet_text_and_pandas_tsv(tmp_path):
-    frame = pd.DataFrame(
-        {"sentence": ["첫번째 문장", "  ", "second text", "third"], "y": [0, 1, 1, 0]}
-    )
+    frame = pd.DataFrame({"sentence": ["첫번째 문장", "  ", "second text", "third"], "y": [0, 1, 1, 0]})
     frame.to_csv(tmp_path / "d.csv", index=False)
     frame.to_parquet(tmp_path / "d.parquet")
     frame.to_csv(tmp_path / "d.tsv", sep="\t", index=False)
@@ -124,9 +122,7 @@ def test_missing_column_lists_available(tmp_path):
     pd.DataFrame({"sentence": ["a"], "y": [1]}).to_csv(tmp_path / "d.csv", index=False)
     with pytest.raises(DataError) as info:
         load("dataset=csv_file", f"dataset.path={tmp_path / 'd.csv'}", "dataset.text_column=text")
-    assert str(info.value).startswith("dataset.text_column=text") and "sentence, y" in str(
-        info.value
-    )
+    assert str(info.value).startswith("dataset.text_column=text") and "sentence, y" in str(info.value)
 
 
 def test_unknown_split_lists_splits(tmp_path):

@@ -82,9 +82,7 @@ def test_multi_label_uses_sigmoid_like_pipeline(tmp_path):
         label2id={v: k for k, v in EMOTIONS.items()},
         problem_type="multi_label_classification",
     )
-    result = run_head(
-        path, "sequence_classification", TEXTS, "predict.top_k=5", "predict.threshold=0.5"
-    )
+    result = run_head(path, "sequence_classification", TEXTS, "predict.top_k=5", "predict.threshold=0.5")
     expected = pipeline("text-classification", model=model, tokenizer=tok, top_k=None)(TEXTS)
     for row, exp in zip(result.prediction_rows, expected):
         assert [t["label"] for t in row["top_k"]] == [e["label"] for e in exp[:5]]
@@ -181,9 +179,7 @@ def test_sort_by_length_keeps_order_and_values():
     texts = TEXTS * 5 + ["a", "a much longer sentence than most of the others in this list"]
     runs = []
     for sort in ("true", "false"):
-        run = compose(
-            "model=tiny_classifier", f"runtime.sort_by_length={sort}", "runtime.batch_size=4"
-        )
+        run = compose("model=tiny_classifier", f"runtime.sort_by_length={sort}", "runtime.batch_size=4")
         run.dataset.texts = texts
         runs.append(runner_pipeline.run(run))
     a, b = runs
@@ -214,15 +210,11 @@ def test_head_the_architecture_lacks_names_supported_heads(tmp_path):
     from transformers import GPT2Config, GPT2Model
 
     out = tmp_path / "gpt2"
-    GPT2Model(
-        GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=600, n_positions=64)
-    ).save_pretrained(out)
+    GPT2Model(GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=600, n_positions=64)).save_pretrained(out)
     AutoTokenizer.from_pretrained(tiny.ensure("bert")).save_pretrained(out)
     with pytest.raises(ModelError) as info:
         run_head(str(out), "masked_lm", TEXTS)
-    assert str(info.value).startswith("model.head=masked_lm") and "sequence_classification" in str(
-        info.value
-    )
+    assert str(info.value).startswith("model.head=masked_lm") and "sequence_classification" in str(info.value)
 
 
 def test_missing_model_path_names_key():

@@ -91,9 +91,7 @@ CASES = [
 
 @pytest.mark.shared
 @pytest.mark.parametrize("texts", [KOREAN + ENGLISH, PAIRS], ids=["singles", "pairs"])
-@pytest.mark.parametrize(
-    ("overrides", "kwargs"), CASES, ids=[" ".join(o) or "default" for o, _ in CASES]
-)
+@pytest.mark.parametrize(("overrides", "kwargs"), CASES, ids=[" ".join(o) or "default" for o, _ in CASES])
 def test_rows_equal_direct_call(hub_tokenizer, texts, overrides, kwargs):
     path, tok = hub_tokenizer
     result = tokenize_run(path, texts, *overrides)
@@ -159,9 +157,7 @@ def independent_stats(tok, texts, batch_size, kwargs):
             mask = enc["attention_mask"][i]
             lengths.append(sum(mask))
             positions += len(mask)
-            full = tok(
-                text, truncation=False, add_special_tokens=kwargs.get("add_special_tokens", True)
-            )
+            full = tok(text, truncation=False, add_special_tokens=kwargs.get("add_special_tokens", True))
             truncated += len(full["input_ids"]) > sum(mask)
             chars += len(text)
             spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
@@ -230,8 +226,7 @@ def test_truncation_warning_is_captured_as_data():
     result = tokenize_run("${tiny:bert}", ["word " * 400], "tokenizer.truncation=false")
     assert result.metrics["warnings/count"] >= 1
     assert any(
-        "longer than the specified maximum" in w or "sequence length" in w.lower()
-        for w in result.warnings
+        "longer than the specified maximum" in w or "sequence length" in w.lower() for w in result.warnings
     )
 
 

@@ -1,0 +1,125 @@
+"""Hydra's launchers and a real `mlflow server`: parallel jobs nest under one parent, nothing lost."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+GRID = ["model=tiny_bert,tiny_roberta", "padding=longest,max_length"]
+
+
+def check_sweep(uri: str, jobs: int) -> None:
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("runner")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("runner.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(children) == jobs
+    assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert {"tokens/total", "time/total_s", "throughput/samples_per_s"} <= set(child.data.metrics)
+        assert child.data.params["padding.strategy"] in ("longest", "max_length")
+        names = {Path(a.path).name for a in client.list_artifacts(child.info.run_id)}
+        assert {"config.yaml", "tokens.json", "shapes.json", "predictions.json"} <= names
+
+
+def test_four_parallel_joblib_jobs_on_sqlite(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(
+        "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4", f"tracking.uri={uri}", *GRID, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    check_sweep(uri, 4)
+
+
+def test_one_job_through_submitit_local(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli("-m", "hydra/launcher=submitit_local", f"tracking.uri={uri}", "model=none", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("runner").experiment_id])
+    child = next(r for r in runs if r.data.tags.get("mlflow.parentRunId"))
+    assert child.info.status == "FINISHED" and child.data.metrics["data/rows"] == 10
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` on a free loopback port, sqlite backend, artifacts served by it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path}/server.db",
+            "--artifacts-destination",
+            str(tmp_path / "served-artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("mlflow server did not start within 90 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_parallel_jobs_against_a_tracking_server(tmp_path, mlflow_server):
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"tracking.uri={mlflow_server}",
+        *GRID,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    check_sweep(mlflow_server, 4)
+
+
+def test_unreachable_server_fails_fast_naming_tracking_uri(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    started = time.time()
+    proc = run_cli(
+        f"tracking.uri=http://127.0.0.1:{port}",
+        cwd=tmp_path,
+        env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"},
+    )
+    assert proc.returncode != 0
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "tracking.uri=http://127.0.0.1" in lines[0], proc.stderr
+    assert time.time() - started < 60

@@ -1,0 +1,57 @@
+"""SIGTERM and SIGINT sent to a real runner process end its run KILLED, keeping what was logged."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_marks_run_killed(tmp_path, sig):
+    (tmp_path / "big.txt").write_text("a sentence that the tiny model reads slowly\n" * 20000)
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            f"tracking.uri={uri}",
+            "dataset.source=text",
+            f"dataset.path={tmp_path / 'big.txt'}",
+            "runtime.batch_size=1",
+        ],
+        cwd=tmp_path,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = MlflowClient(tracking_uri=uri)
+    deadline = time.time() + 120
+    running = None
+    while time.time() < deadline and running is None:
+        time.sleep(0.5)
+        try:
+            exp = client.get_experiment_by_name("runner")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+        except Exception:
+            runs = []
+        running = next((r for r in runs if r.info.status == "RUNNING" and r.data.params), None)
+    assert running is not None, "the run never started"
+    time.sleep(1.0)  # inside the batch loop
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "Traceback" not in err
+    run = client.get_run(running.info.run_id)
+    assert run.info.status == "KILLED"
+    assert run.data.params["dataset.source"] == "text"  # logged before the signal: kept
+    assert "interrupted" in run.data.tags["error"]
