@@ -182,3 +182,39 @@ def test_secrets_never_reach_the_store(tmp_path):
         if p.is_file() and (secret.encode() in p.read_bytes() or b"pw-secret-987" in p.read_bytes())
     ]
     assert hits == []
+
+
+def test_comparison_report_for_bert_vs_roberta(tmp_path):
+    import subprocess
+    import sys
+
+    uri = f"sqlite:///{tmp_path}/m.db"
+    assert run_cli(f"tracking.uri={uri}", "experiment=bert_vs_roberta", cwd=tmp_path).returncode == 0
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner.compare",
+            "--tracking-uri",
+            uri,
+            "--experiment",
+            "bert_vs_roberta",
+            "--out",
+            str(tmp_path / "cmp"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "tiny_bert · longest · sample_pairs" in proc.stdout  # the terminal table
+    page = (tmp_path / "cmp" / "report.html").read_text(encoding="utf-8")
+    assert "id='metrics'" in page and "tokens/fertility" in page
+    assert "id='token-diff'" in page and "[CLS]" in page and "&lt;s&gt;" in page
+    for name in ("token_lengths.png", "pad_fraction.png", "time_breakdown.png"):
+        assert (tmp_path / "cmp" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    client, runs = runs_in(uri, "bert_vs_roberta")
+    parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
+    logged = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert {"report.html", "token_lengths.png"} <= logged
+    assert "fertility" in client.get_run(parent.info.run_id).data.tags["mlflow.note.content"]
