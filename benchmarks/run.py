@@ -1,0 +1,195 @@
+"""The benchmark suite: every figure printed as a ratio against a baseline measured in the same run.
+
+Run with `make bench` (or `python benchmarks/run.py [--quick]`). Needs ../shared (KLUE text,
+the bert-base-uncased tokenizer); the model is a random 6-layer, 384-hidden BERT built from
+config. Not part of the test suite: timings are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("RUNNER_SHARED_DIR") or ROOT.parent / "shared")
+RUNNER = [sys.executable, "-m", "runner"]
+
+
+def klue_sentences() -> list[str]:
+    nli = SHARED / "datasets" / "klue-nli" / "klue-nli-v1.1_dev.first1000.jsonl"
+    sts = SHARED / "datasets" / "klue-sts" / "klue-sts-v1.1_dev.json"
+    rows = [json.loads(x) for x in nli.read_text(encoding="utf-8").splitlines()]
+    out = [r[k] for r in rows for k in ("premise", "hypothesis")]
+    out += [r[k] for r in json.loads(sts.read_text(encoding="utf-8")) for k in ("sentence1", "sentence2")]
+    return out
+
+
+def build_model(folder: Path) -> str:
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tok = AutoTokenizer.from_pretrained(str(SHARED / "hub" / "bert-base-uncased"))
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=6,
+        intermediate_size=1536,
+    )
+    BertModel(config).eval().save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return str(folder)
+
+
+def runner_config(model: str, texts: list[str], *overrides: str):
+    sys.path.insert(0, str(ROOT))
+    from tests.conftest import compose
+
+    run = compose(
+        f"model.name_or_path={model}",
+        "tokenizer.max_length=128",
+        "tracking.max_logged_examples=50",
+        *overrides,
+    )
+    run.dataset.texts = texts
+    return run
+
+
+def inference(model: str, texts: list[str], batch: int) -> list[tuple]:
+    import torch
+    from transformers import AutoModel, AutoTokenizer, pipeline
+
+    from runner import pipeline as runner_pipeline
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    tok, net = AutoTokenizer.from_pretrained(model), AutoModel.from_pretrained(model).eval()
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    batches = [
+        tok(
+            [texts[i] for i in order[s : s + batch]],
+            padding="longest",
+            truncation=True,
+            max_length=128,
+            return_tensors="pt",
+        )
+        for s in range(0, len(texts), batch)
+    ]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for b in batches:
+            net(**b)
+    compute = len(texts) / (time.perf_counter() - start)
+
+    def runner_rate(*overrides):
+        result = runner_pipeline.run(runner_config(model, texts, f"runtime.batch_size={batch}", *overrides))
+        return len(texts) / (result.metrics["time/tokenize_s"] + result.metrics["time/forward_s"])
+
+    sorted_rate = runner_rate("runtime.sort_by_length=true")
+    file_order = runner_rate("runtime.sort_by_length=false")
+    extractor = pipeline("feature-extraction", model=net, tokenizer=tok, truncation=True, max_length=128)
+    start = time.perf_counter()
+    for _ in extractor(texts, batch_size=batch):
+        pass
+    pipe = len(texts) / (time.perf_counter() - start)
+    return [
+        ("inference: runner (longest, sorted) vs pure compute", sorted_rate, compute, 0.9),
+        ("inference: sorted vs file order", sorted_rate, file_order, 1.8),
+        ("inference: runner vs transformers.pipeline", sorted_rate, pipe, 3.0),
+    ]
+
+
+def wall(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def startup(tmp: Path) -> list[tuple]:
+    base = min(wall([sys.executable, "-c", "import torch, transformers, mlflow"], tmp) for _ in range(2))
+    helps = min(wall(RUNNER + ["--help"], tmp) for _ in range(2))
+    cfg = min(wall(RUNNER + ["--cfg", "job"], tmp) for _ in range(2))
+    return [
+        ("start-up: runner --help vs heavy imports (lower is better)", helps, base, 0.25),
+        ("start-up: runner --cfg job vs heavy imports (lower is better)", cfg, base, 0.25),
+    ]
+
+
+def tokenization(model: str, texts: list[str], batch: int) -> list[tuple]:
+    from transformers import AutoTokenizer
+
+    from runner import pipeline as runner_pipeline
+
+    tok = AutoTokenizer.from_pretrained(model)
+    result = runner_pipeline.run(
+        runner_config(
+            model, texts, "model.forward=false", f"runtime.batch_size={batch}", "runtime.sort_by_length=false"
+        )
+    )
+    start = time.perf_counter()
+    for s in range(0, len(texts), batch):
+        tok(texts[s : s + batch], padding="longest", truncation=True, max_length=128, return_tensors="np")
+    direct = time.perf_counter() - start
+    return [
+        (
+            "tokenization: runner step (with statistics) vs direct call (lower is better)",
+            result.metrics["time/tokenize_s"],
+            direct,
+            1.2,
+        )
+    ]
+
+
+def memory(tmp: Path, texts: list[str]) -> list[tuple]:
+    def peak(n: int) -> float:
+        path = tmp / f"t{n}.txt"
+        path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
+        code = (
+            "import resource, runpy, sys; sys.argv=['runner', 'model=none', 'dataset.source=text', "
+            f"'dataset.path={path}', 'tracking.uri=sqlite:///{tmp}/mem{n}.db'];"
+            "\ntry: runpy.run_module('runner', run_name='__main__')\nexcept SystemExit: pass\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, check=True
+        )
+        return float(out.stdout.strip().splitlines()[-1]) / 1024
+
+    small, large = peak(10_000), peak(100_000)
+    return [("memory: peak RSS 100k texts vs 10k texts, MiB (lower is better)", large, small, 2.0)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer texts (a smoke run)")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    texts = klue_sentences()[: 400 if args.quick else None]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        model = build_model(tmp / "bert-6x384")
+        rows += inference(model, texts, 32)
+        rows += tokenization(model, texts, 32)
+        rows += startup(tmp)
+        rows += memory(tmp, texts)
+    print(f"\n{'figure':78} {'value':>10} {'baseline':>10} {'ratio':>7} {'target':>7}  met")
+    for name, value, baseline, target in rows:
+        ratio = value / baseline
+        lower = "lower is better" in name
+        met = ratio <= target if lower else ratio >= target
+        bound = ("≤" if lower else "≥") + str(target)
+        print(f"{name:78} {value:10.3f} {baseline:10.3f} {ratio:7.2f} {bound:>7}  {'yes' if met else 'NO'}")
+    print(
+        f"\nmachine: {os.cpu_count()} cores, {sys.platform}, Python {sys.version.split()[0]}; "
+        f"max RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
+
+
+if __name__ == "__main__":
+    main()
