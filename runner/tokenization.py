@@ -123,7 +123,16 @@ def encode(
     if tok.is_fast:
         extras["return_offsets_mapping"] = True
     padded = kwargs["padding"] != "do_not_pad"
-    enc = tok(texts, pairs, **kwargs, **extras, return_tensors="np" if padded else None)
+    try:
+        enc = tok(texts, pairs, **{**kwargs, **extras}, return_tensors="np" if padded else None)
+    except Exception as exc:  # the Rust tokenizer's own truncation errors
+        if "Truncation error" not in str(exc):
+            raise
+        raise ModelError(
+            f"tokenizer.truncation={kwargs['truncation']}",
+            f"{_first_line(exc)} (max_length {kwargs.get('max_length')})",
+            "use tokenizer.truncation=longest_first or a larger tokenizer.max_length",
+        ) from exc
     returned = [k for k in enc if k not in INTERNAL]
     if kwargs.get("return_attention_mask") is False:
         returned.remove("attention_mask")

@@ -234,3 +234,44 @@ def test_inline_pair_item_is_one_example():
     result = tokenize_run("${tiny:bert}", [["첫번째문장", "두번째문장"]])
     assert result.metrics["data/rows"] == 1
     assert result.token_rows[0]["text_pair"] == "두번째문장"
+
+
+LONG = "a very long sentence that goes on and on for many more words than twelve tokens"
+PAIR_CASES = [
+    ("longest_first", [[LONG, LONG]]),
+    ("only_first", [[LONG, "short"], [LONG + " and more", "tiny one"]]),
+    ("only_second", [["short", LONG], ["tiny one", LONG + " and more"]]),
+]
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(("value", "pairs"), PAIR_CASES, ids=[v for v, _ in PAIR_CASES])
+def test_pair_truncation_strategies_equal_direct_call(hub_tokenizer, value, pairs):
+    path, tok = hub_tokenizer
+    result = tokenize_run(path, pairs, f"tokenizer.truncation={value}", "tokenizer.max_length=12")
+    expected = direct(tok, pairs, padding="longest", max_length=12, truncation=value)
+    assert [r["input_ids"] for r in result.token_rows] == expected["input_ids"]
+    assert all(r["truncated"] for r in result.token_rows)
+
+
+@pytest.mark.shared
+def test_return_attention_mask_false_is_honoured(hub_tokenizer):
+    path, tok = hub_tokenizer
+    result = tokenize_run(path, ENGLISH, "tokenizer.return_attention_mask=false")
+    expected = tok(ENGLISH, padding="longest", truncation=True, max_length=512, return_attention_mask=False)
+    assert "attention_mask" not in result.token_rows[0]
+    assert [r["input_ids"] for r in result.token_rows] == expected["input_ids"]
+    assert result.metrics["tokens/pad_fraction"] > 0  # statistics still see the padding
+
+
+@pytest.mark.shared
+def test_impossible_only_second_truncation_is_a_clear_error(shared):
+    pairs = [["a rather long first sentence that goes on and on and on", "tiny"]]
+    with pytest.raises(ModelError) as info:
+        tokenize_run(
+            shared / "hub" / "bert-base-uncased",
+            pairs,
+            "tokenizer.truncation=only_second",
+            "tokenizer.max_length=8",
+        )
+    assert str(info.value).startswith("tokenizer.truncation=only_second")
