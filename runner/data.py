@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from runner.errors import DataError
+from runner.errors import DataError, first_line
 from runner.schema import DatasetConfig, Source
 
 log = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def _read(cfg: DatasetConfig):
         _raise_if_not_utf8(path)
         raise DataError(
             "dataset.path",
-            f"cannot read {path} as {cfg.source.value}: {_first_line(exc)}",
+            f"cannot read {path} as {cfg.source.value}: {first_line(exc)}",
             "check the file format and dataset.source",
         ) from exc
 
@@ -107,7 +107,7 @@ def _inline(cfg: DatasetConfig):
         try:
             return Dataset.from_dict(dict(cfg.columns))
         except Exception as exc:
-            raise DataError("dataset.columns", _first_line(exc), "give a dict of equally long lists") from exc
+            raise DataError("dataset.columns", first_line(exc), "give a dict of equally long lists") from exc
     items = list(cfg.texts or [])
     if not items:
         raise DataError("dataset.texts", "is empty", "list at least one text (or use dataset.columns)")
@@ -142,7 +142,7 @@ def _hub(cfg: DatasetConfig):
         ds = load_dataset(cfg.path, cfg.name, split=cfg.split, revision=cfg.revision, streaming=cfg.streaming)
     except ValueError as exc:
         _raise_unknown_split(exc, cfg)
-        raise DataError("dataset.path", _first_line(exc), "check dataset.path and dataset.name") from exc
+        raise DataError("dataset.path", first_line(exc), "check dataset.path and dataset.name") from exc
     except Exception as exc:
         if _offline():
             raise DataError(
@@ -154,7 +154,7 @@ def _hub(cfg: DatasetConfig):
             ) from exc
         raise DataError(
             f"dataset.path={cfg.path}",
-            f"cannot load from the hub: {_first_line(exc)}",
+            f"cannot load from the hub: {first_line(exc)}",
             "check the id, dataset.name and your network",
         ) from exc
     if cfg.streaming:  # bounded memory: only `limit` rows are ever materialised
@@ -265,7 +265,7 @@ def _raise_unknown_split(exc: Exception, cfg: DatasetConfig) -> None:
     message = str(exc)
     if "split" in message.lower() and ("unknown" in message.lower() or "should be one of" in message):
         raise DataError(
-            f"dataset.split={cfg.split}", _first_line(exc), "use one of the splits listed"
+            f"dataset.split={cfg.split}", first_line(exc), "use one of the splits listed"
         ) from exc
 
 
@@ -276,8 +276,3 @@ def _offline() -> bool:
         os.environ.get(v, "").lower() in ("1", "true", "yes")
         for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:300]

@@ -25,3 +25,9 @@ class ModelError(RunnerError):
 
 class TrackingError(RunnerError):
     """The MLflow store cannot be reached or written."""
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message as one short line (libraries' messages span many)."""
+    text = str(exc).strip() or type(exc).__name__
+    return " ".join(text.splitlines()[0].split())[:limit]

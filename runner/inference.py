@@ -31,7 +31,7 @@ class Predictor:
     warnings: list[str] = field(default_factory=list)
     _dropped_types: bool = False
 
-    def run(self, batch: Batch, pairs: list[str] | None, contexts: list[str] | None) -> None:
+    def run(self, batch: Batch, contexts: list[str] | None) -> None:
         """Forward one batch (one example at a time when it is not padded) and predict."""
         import torch
 

@@ -164,7 +164,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
                 )
         if predictor is not None:
             with timed(result, "forward"):
-                predictor.run(batch, batch_pairs, batch_pairs)
+                predictor.run(batch, contexts=batch_pairs)
         if progress is not None:
             progress(n + 1, len(batches))
 

@@ -8,13 +8,12 @@ beyond one int per example for the length percentiles.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from runner.errors import ModelError
+from runner.errors import ModelError, first_line
 from runner.schema import ModelConfig, PaddingConfig, PaddingStrategy, TokenizerConfig
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig):
         )
     except Exception as exc:
         raise ModelError(
-            f"{key}={source}", f"cannot load a tokenizer: {_first_line(exc)}", _load_fix()
+            f"{key}={source}", f"cannot load a tokenizer: {first_line(exc)}", _load_fix()
         ) from exc
 
 
@@ -130,7 +129,7 @@ def encode(
             raise
         raise ModelError(
             f"tokenizer.truncation={kwargs['truncation']}",
-            f"{_first_line(exc)} (max_length {kwargs.get('max_length')})",
+            f"{first_line(exc)} (max_length {kwargs.get('max_length')})",
             "use tokenizer.truncation=longest_first or a larger tokenizer.max_length",
         ) from exc
     returned = [k for k in enc if k not in INTERNAL]
@@ -321,8 +320,3 @@ def facts(tok) -> dict[str, str]:
         if token is not None:
             out[f"tokenizer.special.{role}"] = f"{token} ({tok.convert_tokens_to_ids(token)})"
     return out
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return re.sub(r"\s+", " ", text.splitlines()[0])[:300]
