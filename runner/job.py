@@ -43,7 +43,7 @@ def execute(cfg: DictConfig) -> None:
     """Run one job; a failure prints one line and exits non-zero (in a sweep: the job fails alone)."""
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
-    fail_fast = bool(cfg.sweep.fail_fast) if "sweep" in cfg else False
+    fail_fast = bool(cfg.sweep.fail_fast)
     try:
         with _signals_as_interrupts():
             _execute(cfg, hc, multirun)
@@ -79,7 +79,12 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
     parent = sweep.parent_run_id(hc) if multirun else None
     run_id = tracker.start(
         run_cfg.tracking.run_name or run_name(hc),
-        {**_hydra_tags(hc), **sweep.job_tags(hc), "runner.config_hash": config_hash, **_versions()},
+        {
+            **_hydra_tags(hc),
+            **(sweep.job_tags(hc) if multirun else {}),
+            "runner.config_hash": config_hash,
+            **_versions(),
+        },
         parent_run_id=parent,
     )
     CACHE = CACHE or pipeline.Cache()

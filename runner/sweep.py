@@ -29,8 +29,7 @@ def parent_run_id(hc) -> str | None:
 
 
 def job_tags(hc) -> dict[str, str]:
-    if hc.mode is None or str(hc.mode) != "RunMode.MULTIRUN":
-        return {}
+    """Tags naming a multirun job's sweep and its number."""
     return {
         "sweep.id": str(Path(hc.sweep.dir).name),
         "sweep.dir": str(hc.sweep.dir),

@@ -173,12 +173,11 @@ class Tracker:
         from mlflow.entities import DatasetInput, InputTag
 
         source = lineage.get("path") or lineage.get("source")
-        hf = mlflow.data.from_huggingface(
-            dataset, path=source if lineage.get("source") == "hub" else None, name=name
-        )
-        if lineage.get("source") != "hub":  # local data: name the file, not a hub id
-            hf = mlflow.data.from_pandas(dataset.to_pandas(), source=source or "inline", name=name)
-        entity = hf._to_mlflow_entity()
+        if lineage.get("source") == "hub":
+            tracked = mlflow.data.from_huggingface(dataset, path=source, name=name)
+        else:  # local data: name the file (or "inline"), not a hub id
+            tracked = mlflow.data.from_pandas(dataset.to_pandas(), source=source or "inline", name=name)
+        entity = tracked._to_mlflow_entity()
         context = InputTag(key="mlflow.data.context", value="inference")
         _retry(self.client.log_inputs, run_id, datasets=[DatasetInput(entity, [context])])
 
@@ -187,9 +186,6 @@ class Tracker:
         if error:
             _retry(self.client.set_tag, run_id, "error", _truncate(redact_text(error), 5000))
         _retry(self.client.set_terminated, run_id, status)
-
-    def get_run(self, run_id: str):
-        return self.client.get_run(run_id)
 
     def children(self, parent_run_id: str) -> list[Any]:
         return self.client.search_runs(
