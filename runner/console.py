@@ -96,4 +96,28 @@ def _fmt(value: Any) -> str:
 
 
 def interactive() -> bool:
+    """Progress bars only for a person at a terminal (not in CI, pipes or log files)."""
     return sys.stderr.isatty() and os.environ.get("CI") is None
+
+
+class Progress:
+    """A tqdm bar on stderr that appears only when interactive(); called as progress(done, total)."""
+
+    def __init__(self, desc: str, unit: str) -> None:
+        self.desc, self.unit, self.bar = desc, unit, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not interactive():
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, leave=False, file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

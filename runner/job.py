@@ -92,7 +92,7 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
         tracker.log(run_id, params=flatten(resolved))
         tracker.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
         schema.check(run_cfg)
-        result = pipeline.run(run_cfg, CACHE)
+        result = pipeline.run(run_cfg, CACHE, console.Progress("batches", "batch"))
     except KeyboardInterrupt as exc:
         _log_result(tracker, run_id, getattr(exc, "partial_result", None), run_cfg)
         tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")

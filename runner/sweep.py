@@ -47,9 +47,31 @@ def abort(hc, reason: str) -> None:
         tracker.finish(parent, "FAILED", f"fail_fast: {reason}")
 
 
+def count_jobs(config: DictConfig) -> int:
+    """How many jobs the basic sweeper will launch: the product of every swept value list."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = config.hydra.sweeper.get("params") or {}
+    lines = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
+    total = 1
+    for override in OverridesParser.create().parse_overrides(lines):
+        if override.is_sweep_override():
+            total *= len(list(override.sweep_string_iterator()))
+    return total
+
+
 class SweepCallback(Callback):
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        """Jobs run in this process (the basic launcher) advance the sweep's progress bar."""
+        if hasattr(self, "progress"):
+            self.done += 1
+            self.progress(self.done, self.total)
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from runner.tracking import Tracker
+
+        self.total, self.done = count_jobs(config), 0
+        self.progress = console.Progress("jobs", "job")
 
         self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
         sweep_dir = Path(str(config.hydra.sweep.dir))
@@ -73,6 +95,7 @@ class SweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         os.environ.pop(ENV, None)
+        self.progress.close()
         children = self.tracker.children(self.parent)
         rows = [
             {

@@ -218,3 +218,30 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
     logged = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert {"report.html", "token_lengths.png"} <= logged
     assert "fertility" in client.get_run(parent.info.run_id).data.tags["mlflow.note.content"]
+
+
+def test_fail_fast_stops_the_sweep_and_fails_the_parent(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(
+        "-m", f"tracking.uri={uri}", "dataset=csv_file,sample", "sweep.fail_fast=true", cwd=tmp_path
+    )
+    assert proc.returncode != 0
+    _, runs = runs_in(uri)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
+    assert [c.data.tags["choice.dataset"] for c in children] == ["csv_file"]  # sample never ran
+    assert children[0].info.status == "FAILED"
+    assert parent.info.status == "FAILED" and "fail_fast" in parent.data.tags["error"]
+
+
+def test_skip_finished_skips_an_identical_config(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    assert run_cli(f"tracking.uri={uri}", "model=none", cwd=tmp_path).returncode == 0
+    proc = run_cli(f"tracking.uri={uri}", "model=none", "sweep.skip_finished=true", cwd=tmp_path)
+    assert proc.returncode == 0 and "skipped" in proc.stderr
+    changed = run_cli(
+        f"tracking.uri={uri}", "model=none", "padding=do_not_pad", "sweep.skip_finished=true", cwd=tmp_path
+    )
+    assert changed.returncode == 0 and "skipped" not in changed.stderr
+    _, runs = runs_in(uri)
+    assert len(runs) == 2
