@@ -66,6 +66,13 @@ def describe(exc: BaseException) -> str:
         options = re.findall(r"^\t(\S+)$", text, flags=re.M)
         head = _one_line(text.split("Available options")[0])
         return f"{head} — available: {', '.join(options)}" if options else head
+    import yaml
+
+    if isinstance(exc, yaml.YAMLError):
+        return f"malformed YAML: {_one_line(str(exc))} — fix the file's syntax"
+    if isinstance(exc, OSError) and exc.filename:
+        return (f"hydra.run.dir / outputs: cannot write {exc.filename} ({exc.strerror}) — make outputs/ "
+                "a writable directory, or run from another directory")
     return f"{type(exc).__name__}: {_one_line(str(exc))} (HYDRA_FULL_ERROR=1 shows the traceback)"
 
 

@@ -25,6 +25,8 @@ class Predictor:
     head: Head
     predict: PredictConfig
     keep_below: int  # only examples with index < keep_below get a predictions row
+    label_ids: list[int] | None = None  # gold class ids per input index (single-label heads)
+    correct: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
     embeddings: dict[int, np.ndarray] = field(default_factory=dict)
     batch_shapes: list[dict[str, list[int]]] = field(default_factory=list)
@@ -92,6 +94,9 @@ class Predictor:
             pooled = ((hidden * m).sum(1) / m.sum(1).clamp(min=1)).cpu().numpy()
             for n, j in enumerate(group):
                 self.embeddings[batch.indices[j]] = pooled[n]
+        if self.label_ids is not None:  # accuracy over every example, not only the logged ones
+            predicted = out.logits.argmax(-1).tolist()
+            self.correct += sum(p == self.label_ids[batch.indices[j]] for p, j in zip(predicted, group))
         wanted = [(n, j) for n, j in enumerate(group) if batch.indices[j] < self.keep_below]
         if not wanted:
             return
@@ -216,6 +221,9 @@ class Predictor:
                 )
             rows.append({"index": batch.indices[j], "masks": len(positions), "fills": fills})
         return rows
+
+    def accuracy(self, examples: int) -> float | None:
+        return self.correct / examples if self.label_ids is not None and examples else None
 
     def shapes(self, examples: int) -> dict[str, Any]:
         """Per-batch output shapes and the overall [examples, ...] shape (null where it varies)."""

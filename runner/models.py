@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import ModelError
+from runner.errors import DataError, ModelError
 from runner.schema import Device, DType, Head, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -154,3 +154,26 @@ def max_positions(loaded: Loaded) -> int | None:
     if n is None:
         return None
     return n - (c.pad_token_id + 1) if c.model_type in ("roberta", "xlm-roberta", "camembert") else n
+
+
+def label_ids(labels: list[Any], config, column: str) -> list[int] | None:
+    """Gold labels as class ids for a single-label classifier; an out-of-range label is an error.
+
+    Returns None where accuracy does not apply (multi-label, regression).
+    """
+    if config.problem_type in ("multi_label_classification", "regression") or config.num_labels == 1:
+        return None
+    names = {str(v): int(k) for k, v in config.id2label.items()}
+    ids = []
+    for value in labels:
+        if isinstance(value, str) and value in names:
+            ids.append(names[value])
+        elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < config.num_labels:
+            ids.append(value)
+        else:
+            raise DataError(f"dataset.label_column={column}",
+                            f"label {value!r} is not one of the model's {config.num_labels} labels "
+                            f"(ids 0-{config.num_labels - 1} or {', '.join(list(names)[:8])})",
+                            "fix the labels, set model.num_labels/model.id2label, or drop "
+                            "dataset.label_column")
+    return ids

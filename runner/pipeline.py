@@ -20,7 +20,7 @@ import numpy as np
 
 from runner import data, models, tokenization
 from runner.inference import Predictor
-from runner.schema import RunConfig
+from runner.schema import Head, RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,11 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
                 "initialised at random — predictions are meaningless until it is trained",
                 cfg.model.head.value,
             )
-        predictor = Predictor(loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples)
+        gold = None
+        if texts.labels is not None and cfg.model.head is Head.sequence_classification:
+            gold = models.label_ids(texts.labels, loaded.model.config, cfg.dataset.label_column)
+        predictor = Predictor(loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples,
+                              label_ids=gold)
     else:
         result.metrics["time/load_model_s"] = 0.0
 
@@ -175,6 +179,9 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
         result.shapes = predictor.shapes(len(texts))
         result.embeddings = predictor.embedding_matrix()
         result.warnings.extend(predictor.warnings)
+        accuracy = predictor.accuracy(len(texts))
+        if accuracy is not None:
+            result.metrics["predict/accuracy"] = accuracy
     seconds = result.metrics["time/forward_s"] or result.metrics["time/tokenize_s"]
     result.metrics["throughput/samples_per_s"] = len(texts) / seconds if seconds else 0.0
 

@@ -225,3 +225,19 @@ def test_missing_model_path_names_key():
         or str(info.value).startswith("tokenizer.name_or_path")
         or "model.name_or_path" in str(info.value)
     )
+
+
+def test_gold_labels_give_accuracy_and_out_of_range_labels_fail():
+    from runner.errors import DataError
+
+    run = compose("model=tiny_classifier", "dataset.label_column=label")
+    run.dataset.columns = {"text": TEXTS, "label": ["negative", "positive", "positive", "negative"]}
+    run.dataset.texts = None
+    result = runner_pipeline.run(run)
+    predicted = [r["label"] for r in result.prediction_rows]
+    gold = ["negative", "positive", "positive", "negative"]
+    assert result.metrics["predict/accuracy"] == sum(p == g for p, g in zip(predicted, gold)) / 4
+    run.dataset.columns = {"text": TEXTS, "label": [0, 1, 2, 7]}
+    with pytest.raises(DataError) as info:
+        runner_pipeline.run(run)
+    assert str(info.value).startswith("dataset.label_column=label") and "7" in str(info.value)
