@@ -71,8 +71,10 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, yaml.YAMLError):
         return f"malformed YAML: {_one_line(str(exc))} — fix the file's syntax"
     if isinstance(exc, OSError) and exc.filename:
-        return (f"hydra.run.dir / outputs: cannot write {exc.filename} ({exc.strerror}) — make outputs/ "
-                "a writable directory, or run from another directory")
+        return (
+            f"hydra.run.dir / outputs: cannot write {exc.filename} ({exc.strerror}) — make outputs/ "
+            "a writable directory, or run from another directory"
+        )
     return f"{type(exc).__name__}: {_one_line(str(exc))} (HYDRA_FULL_ERROR=1 shows the traceback)"
 
 

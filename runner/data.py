@@ -103,7 +103,7 @@ def _read(cfg: DatasetConfig):
 def _inline(cfg: DatasetConfig):
     from datasets import Dataset
 
-    if cfg.columns is not None:
+    if cfg.columns:
         try:
             return Dataset.from_dict(dict(cfg.columns))
         except Exception as exc:
@@ -175,6 +175,12 @@ def _files(cfg: DatasetConfig, path: str):
         return load_dataset(builder, data_files=data_files, split=cfg.split, **kwargs)
     except ValueError as exc:
         _raise_unknown_split(exc, cfg)
+        if "corresponds to no data" in str(exc):
+            raise DataError(
+                f"dataset.path={path}",
+                "holds no rows (empty, or only a header/blank lines)",
+                "add rows, or point dataset.path at another file",
+            ) from exc
         raise
 
 

@@ -33,6 +33,8 @@ def _quiet_libraries() -> None:
     import mlflow  # noqa: F401  (configures its loggers on import; quiet them after)
 
     datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(logging.CRITICAL)  # read errors come back as our own one line
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
     __import__("transformers").utils.logging.disable_progress_bar()
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -171,9 +171,10 @@ def label_ids(labels: list[Any], config, column: str) -> list[int] | None:
         elif isinstance(value, int) and not isinstance(value, bool) and 0 <= value < config.num_labels:
             ids.append(value)
         else:
-            raise DataError(f"dataset.label_column={column}",
-                            f"label {value!r} is not one of the model's {config.num_labels} labels "
-                            f"(ids 0-{config.num_labels - 1} or {', '.join(list(names)[:8])})",
-                            "fix the labels, set model.num_labels/model.id2label, or drop "
-                            "dataset.label_column")
+            raise DataError(
+                f"dataset.label_column={column}",
+                f"label {value!r} is not one of the model's {config.num_labels} labels "
+                f"(ids 0-{config.num_labels - 1} or {', '.join(list(names)[:8])})",
+                "fix the labels, set model.num_labels/model.id2label, or drop dataset.label_column",
+            )
     return ids

@@ -126,6 +126,12 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     result.tags["tokenizer.call"] = json.dumps({k: v for k, v in kwargs.items()})
 
     predictor = None
+    if cfg.model.trust_remote_code:
+        result.tags["model.trust_remote_code"] = "true"
+        log.warning(
+            "model.trust_remote_code=true: Python code shipped with %s may run on this machine",
+            cfg.model.name_or_path,
+        )
     if cfg.model.forward:
         device = models.pick_device(cfg.runtime.device)
         with timed(result, "load_model"):
@@ -145,8 +151,9 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
         gold = None
         if texts.labels is not None and cfg.model.head is Head.sequence_classification:
             gold = models.label_ids(texts.labels, loaded.model.config, cfg.dataset.label_column)
-        predictor = Predictor(loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples,
-                              label_ids=gold)
+        predictor = Predictor(
+            loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples, label_ids=gold
+        )
     else:
         result.metrics["time/load_model_s"] = 0.0
 

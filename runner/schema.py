@@ -106,7 +106,7 @@ class DatasetConfig:
     field: str | None = None  # json: the key holding the list of records
     read_kwargs: dict[str, Any] = _field(default_factory=dict)  # pandas: extra reader arguments
     texts: list[Any] | None = None  # inline: strings, or [text, pair] two-element lists
-    columns: dict[str, Any] | None = None  # inline: a dict of columns (Dataset.from_dict)
+    columns: dict[str, Any] = _field(default_factory=dict)  # inline: a dict of columns; wins over texts
     text_column: str = "text"  # dotted paths reach nested fields
     text_pair_column: str | None = None
     label_column: str | None = None

@@ -1,0 +1,204 @@
+"""The bad-input matrix: each case is a real `runner` process against one shared sqlite store.
+
+A bad case exits non-zero with exactly one stderr line naming the key (no traceback) and its run,
+when one was opened, ends FAILED; an odd-but-valid case succeeds. The last test checks that the
+store is still readable, holds no RUNNING run, and takes a new run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from runner import tiny
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.integration
+
+FAIL, OK = "fail", "ok"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, assets_dir):
+    """Files the cases point at, built once: data files and broken model folders."""
+    root = tmp_path_factory.mktemp("bad-input")
+    (root / "cwd").mkdir()
+    pd.DataFrame({"text": ["one", "two"], "label": [0, 7]}).to_csv(root / "labels.csv", index=False)
+    (root / "header_only.csv").write_text("text\n", encoding="utf-8")
+    (root / "spaces.jsonl").write_text('{"text": "   "}\n{"text": "\\t\\n"}\n', encoding="utf-8")
+    (root / "cp949.csv").write_bytes("text\n오늘 날씨\n".encode("cp949"))
+    (root / "nul.txt").write_text("before\x00after\nplain line\n", encoding="utf-8")
+    (root / "big.txt").write_text("word " * 200_000 + "\n", encoding="utf-8")  # one 1 MB text
+    (root / "odd.txt").write_text(
+        "🙂 emoji 👍🏽 and 🇰🇷\ne\u0301 combining a\u0308\nمرحبا بالعالم שלום\n", encoding="utf-8"
+    )
+    os.environ["RUNNER_ASSETS_DIR"] = str(assets_dir)  # the session's tiny models
+    bert = tiny.ensure("bert")
+    shutil.copytree(bert, root / "corrupt")
+    (root / "corrupt" / "model.safetensors").write_bytes(b"not a safetensors file")
+    shutil.copytree(bert, root / "remote")
+    config = json.loads((root / "remote" / "config.json").read_text())
+    config["model_type"] = "tinycustom"
+    config["auto_map"] = {
+        "AutoConfig": "configuration_tiny.TinyConfig",
+        "AutoModel": "modeling_tiny.TinyModel",
+    }
+    (root / "remote" / "config.json").write_text(json.dumps(config))
+    (root / "remote" / "configuration_tiny.py").write_text(
+        "from transformers import BertConfig\nclass TinyConfig(BertConfig):\n    model_type = 'tinycustom'\n"
+    )
+    (root / "remote" / "modeling_tiny.py").write_text(
+        "from transformers import BertModel\nclass TinyModel(BertModel):\n    pass\n"
+    )
+    from transformers import AutoTokenizer, GPT2Config, GPT2Model
+
+    tok = AutoTokenizer.from_pretrained(bert)
+    tok.pad_token = None
+    tok.save_pretrained(root / "nopad")
+    GPT2Model(GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=600, n_positions=64)).save_pretrained(
+        root / "gpt2"
+    )
+    AutoTokenizer.from_pretrained(bert).save_pretrained(root / "gpt2")
+    (root / "userconf" / "model").mkdir(parents=True)
+    (root / "userconf" / "model" / "broken.yaml").write_text("name_or_path: [unclosed\n  head: none\n")
+    (root / "ro").mkdir()
+    (root / "ro" / "outputs").write_text("a file where the outputs/ folder should be")
+    return root
+
+
+# (id, args, expected, key the one line must name); {root} is the world folder.
+CASES = [
+    # config
+    ("unknown-key", ["model.nonexistent=1"], FAIL, "model.nonexistent"),
+    ("wrong-type", ["runtime.batch_size=lots"], FAIL, "runtime.batch_size"),
+    ("unknown-enum", ["padding.strategy=bogus"], FAIL, "padding.strategy"),
+    ("batch-size-negative", ["runtime.batch_size=-4"], FAIL, "runtime.batch_size"),
+    ("batch-size-zero", ["runtime.batch_size=0"], FAIL, "runtime.batch_size"),
+    ("max-length-zero", ["tokenizer.max_length=0"], FAIL, "tokenizer.max_length"),
+    ("max-length-padding-without-length", ["padding.strategy=max_length"], FAIL, "padding.strategy"),
+    ("max-length-above-model", ["tokenizer.max_length=4096"], FAIL, "tokenizer.max_length=4096"),
+    ("unknown-group-option", ["model=bogus"], FAIL, "model/bogus"),
+    ("malformed-user-yaml", ["--config-dir", "{root}/userconf", "model=broken"], FAIL, "broken.yaml"),
+    # data
+    ("missing-file", ["dataset=csv_file", "dataset.path={root}/nope.csv"], FAIL, "dataset.path"),
+    (
+        "missing-column",
+        ["dataset=csv_file", "dataset.path={root}/labels.csv", "dataset.text_column=review"],
+        FAIL,
+        "dataset.text_column=review",
+    ),
+    ("empty-dataset", ["dataset=csv_file", "dataset.path={root}/header_only.csv"], FAIL, "dataset.path"),
+    (
+        "only-whitespace",
+        ["dataset=json_file", "dataset.path={root}/spaces.jsonl"],
+        FAIL,
+        "dataset.text_column",
+    ),
+    ("not-utf8", ["dataset=csv_file", "dataset.path={root}/cp949.csv"], FAIL, "dataset.path"),
+    ("limit-zero", ["dataset.limit=0"], FAIL, "dataset.limit"),
+    (
+        "label-out-of-range",
+        [
+            "model=tiny_classifier",
+            "dataset=csv_file",
+            "dataset.path={root}/labels.csv",
+            "dataset.label_column=label",
+        ],
+        FAIL,
+        "dataset.label_column=label",
+    ),
+    ("nul-bytes", ["dataset.source=text", "dataset.path={root}/nul.txt"], OK, None),
+    ("one-megabyte-text", ["dataset.source=text", "dataset.path={root}/big.txt"], OK, None),
+    ("emoji-combining-rtl", ["dataset.source=text", "dataset.path={root}/odd.txt"], OK, None),
+    # model
+    ("missing-model-path", ["model.name_or_path={root}/no-such-model"], FAIL, "name_or_path"),
+    ("hub-id-offline", ["model=bert_base_uncased"], FAIL, "HF_HUB_OFFLINE"),
+    (
+        "head-the-architecture-lacks",
+        ["model.name_or_path={root}/gpt2", "model.head=masked_lm"],
+        FAIL,
+        "model.head=masked_lm",
+    ),
+    ("corrupt-weights", ["model.name_or_path={root}/corrupt"], FAIL, "model.name_or_path"),
+    ("no-pad-token", ["model=none", "tokenizer.name_or_path={root}/nopad"], FAIL, "padding.strategy"),
+    ("trust-remote-code-needed", ["model.name_or_path={root}/remote"], FAIL, "model.trust_remote_code=true"),
+    (
+        "truncation-off-too-long",
+        ["tokenizer.truncation=false", "dataset.source=text", "dataset.path={root}/big.txt"],
+        FAIL,
+        "tokenizer.truncation",
+    ),
+    # tracking
+    ("unwritable-sqlite", ["tracking.uri=sqlite:////proc/runner-test/m.db"], FAIL, "tracking.uri"),
+    ("unreachable-server", ["tracking.uri=http://127.0.0.1:9"], FAIL, "tracking.uri"),
+    ("outputs-not-writable", ["@ro"], FAIL, "outputs"),
+    (
+        "param-value-over-limit",
+        ["+dataset.columns={text:[" + ",".join(['"' + "x" * 7000 + '"'] * 2) + "]}"],
+        OK,
+        None,
+    ),
+    (
+        "more-than-100-params",
+        ["+dataset.columns={" + ",".join(f"c{i}:[a]" for i in range(150)) + ",text:[hi]}"],
+        OK,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "args", "expected", "key"), CASES, ids=[c[0] for c in CASES])
+def test_case(world, case, args, expected, key):
+    store = f"sqlite:///{world}/store.db"
+    cwd = world / "cwd"
+    if args == ["@ro"]:
+        cwd, args = world / "ro", []
+    args = [a.replace("{root}", str(world)) for a in args]
+    if not any(a.startswith("tracking.uri=") for a in args):
+        args.append(f"tracking.uri={store}")
+    proc = run_cli(
+        *args,
+        f"tracking.run_name={case}",
+        cwd=cwd,
+        env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"},
+    )
+    runs = [r for r in _runs(store) if r.info.run_name == case]
+    if expected == OK:
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert [r.info.status for r in runs] == ["FINISHED"]
+        if case == "more-than-100-params":
+            assert len(runs[0].data.params) > 100
+        if case == "param-value-over-limit":
+            assert runs[0].data.params["dataset.columns.text"].endswith("[truncated]")
+        return
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr[-3000:]
+    assert lines[0].startswith("error: ") and key in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr
+    assert all(r.info.status == "FAILED" for r in runs), [r.info.status for r in runs]
+    for run in runs:
+        assert run.data.tags["error"].startswith(lines[0][len("error: ") :][:40])
+
+
+def _runs(uri):
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name("runner")
+    return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
+
+
+def test_store_survives_the_matrix(world):
+    store = f"sqlite:///{world}/store.db"
+    runs = _runs(store)
+    assert runs and not [r.info.run_name for r in runs if r.info.status in ("RUNNING", "SCHEDULED")]
+    assert {r.info.status for r in runs} == {"FAILED", "FINISHED"}
+    proc = run_cli(
+        f"tracking.uri={store}", "model=none", "tracking.run_name=after-the-matrix", cwd=world / "cwd"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert [r.info.status for r in _runs(store) if r.info.run_name == "after-the-matrix"] == ["FINISHED"]

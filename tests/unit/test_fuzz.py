@@ -1,0 +1,79 @@
+"""Property-based: arbitrary unicode texts and pairs through tokenization statistics and logging."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from transformers import AutoTokenizer
+
+from runner import tiny, tokenization
+from runner.schema import PaddingConfig, PaddingStrategy, TokenizerConfig
+
+TEXT = st.text(min_size=1, max_size=80).filter(lambda s: s.strip())
+PADDINGS = st.sampled_from(list(PaddingStrategy))
+
+
+@pytest.fixture(scope="module", params=["bert", "roberta"])
+def tok(request):
+    return AutoTokenizer.from_pretrained(tiny.ensure(request.param))
+
+
+def encode_all(tok, texts, pairs, strategy, max_length):
+    cfg = TokenizerConfig(max_length=max_length)
+    kwargs = tokenization.call_kwargs(tok, cfg, PaddingConfig(strategy=strategy))
+    batch = tokenization.encode(tok, texts, pairs, kwargs, list(range(len(texts))))
+    truncated = tokenization.truncated_flags(tok, batch, texts, pairs, kwargs)
+    stats = tokenization.TokenStats(unk_id=tok.unk_token_id)
+    stats.update(batch, texts, pairs, truncated)
+    rows = tokenization.example_rows(tok, batch, list(range(len(texts))), texts, pairs, truncated)
+    return batch, stats, rows
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(TEXT, min_size=1, max_size=6), strategy=PADDINGS, with_pairs=st.booleans(), data=st.data()
+)
+def test_statistics_invariants(tok, texts, strategy, with_pairs, data):
+    pairs = data.draw(st.lists(TEXT, min_size=len(texts), max_size=len(texts))) if with_pairs else None
+    batch, stats, rows = encode_all(tok, texts, pairs, strategy, 32)
+    metrics = stats.summary()
+    assert 0.0 <= metrics["tokens/pad_fraction"] <= 1.0
+    assert 0.0 <= metrics["tokens/unk_rate"] <= 1.0
+    assert 0.0 <= metrics["tokens/continued_word_ratio"] <= 1.0
+    assert 0.0 <= metrics["tokens/truncated_fraction"] <= 1.0
+    assert metrics["tokens/total"] == sum(r["n_tokens"] for r in rows)
+    assert metrics["tokens/max_len"] <= 32
+    assert stats.words <= sum(
+        len((t + " " + (p or "")).split()) for t, p in zip(texts, pairs or [None] * len(texts))
+    )
+    assert stats.word_tokens <= stats.content
+    for row in rows:
+        assert row["n_tokens"] + row["n_pad"] == len(row["input_ids"])
+        assert len(row["tokens"]) == len(row["input_ids"])
+        json.dumps(row, ensure_ascii=False)  # every row can be logged as an MLflow table cell
+    if strategy is not PaddingStrategy.do_not_pad:
+        assert len({len(r["input_ids"]) for r in rows}) == 1
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=3))
+def test_rows_round_trip_through_an_mlflow_table(tok, texts, tmp_path_factory):
+    from runner.tracking import Tracker
+
+    texts = [t if t.strip() else "x" for t in texts]
+    _, _, rows = encode_all(tok, texts, None, PaddingStrategy.longest, 16)
+    tracker = Tracker(f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/m.db", "fuzz")
+    run_id = tracker.start("fuzz", {})
+    tracker.log_table(run_id, rows, "tokens.json")
+    tracker.finish(run_id, "FINISHED")
+    path = tracker.client.download_artifacts(run_id, "tokens.json", str(tmp_path_factory.mktemp("dl")))
+    table = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert [r[table["columns"].index("text")] for r in table["data"]] == texts
+    assert np.array_equal(
+        [r[table["columns"].index("n_tokens")] for r in table["data"]], [r["n_tokens"] for r in rows]
+    )
