@@ -139,7 +139,7 @@ class Predictor:
     def _tokens(self, batch, wanted, out, tensors, contexts):
         config = self.loaded.model.config
         probs = out.logits.float().softmax(-1).cpu().numpy()
-        special = batch.encoding["special_tokens_mask"]
+        special = batch.special
         rows = []
         for n, j in wanted:
             ids = np.asarray(tensors["input_ids"][n].cpu())
@@ -191,7 +191,7 @@ class Predictor:
                 attention[:, :width],
                 max_answer_len=self.predict.max_answer_len,
             )
-            offsets = batch.encoding["offset_mapping"][j]
+            offsets = batch.offsets[j]
             a, b = int(offsets[int(s[0])][0]), int(offsets[int(e[0])][1])
             rows.append(
                 {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,8 @@ from runner.schema import ModelConfig, PaddingConfig, PaddingStrategy, Tokenizer
 log = logging.getLogger(__name__)
 
 HUGE = 1_000_000  # transformers' "no limit" model_max_length is ~1e30
-INTERNAL = ("offset_mapping", "special_tokens_mask")
 # str.isspace() code points: Python's notion of whitespace, which str.split() uses for words.
-WHITESPACE = np.array([c for c in range(0x3100) if chr(c).isspace()], dtype=np.uint32)
+SPACE_TABLE = np.array([chr(c).isspace() for c in range(0x3100)])  # all whitespace is below U+3100
 SPECIAL_ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
 
 
@@ -112,15 +112,19 @@ class Batch:
     returned: list[str]  # keys the user's call returns (input_ids, attention_mask, ...)
     n_tokens: np.ndarray  # non-pad tokens per example
     widths: np.ndarray  # positions per example (padded length)
+    ids: np.ndarray  # [examples, positions] input ids (0 past a ragged row's end)
+    mask: np.ndarray  # [examples, positions] attention mask
+    special: np.ndarray  # [examples, positions] 1 for special and pad tokens
+    offsets: np.ndarray | None  # [examples, positions, 2] char spans; None for slow tokenizers
 
 
 def encode(
     tok, texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any], indices: list[int]
 ) -> Batch:
-    """One direct tokenizer call; internal extras are requested but kept apart."""
-    extras: dict[str, Any] = {"return_special_tokens_mask": True, "return_attention_mask": True}
-    if tok.is_fast:
-        extras["return_offsets_mapping"] = True
+    """One direct tokenizer call; what statistics need beyond it is read off the Rust encodings."""
+    extras: dict[str, Any] = {"return_attention_mask": True}
+    if not tok.is_fast:
+        extras["return_special_tokens_mask"] = True
     padded = kwargs["padding"] != "do_not_pad"
     try:
         enc = tok(texts, pairs, **{**kwargs, **extras}, return_tensors="np" if padded else None)
@@ -132,15 +136,36 @@ def encode(
             f"{first_line(exc)} (max_length {kwargs.get('max_length')})",
             "use tokenizer.truncation=longest_first or a larger tokenizer.max_length",
         ) from exc
-    returned = [k for k in enc if k not in INTERNAL]
+    returned = [k for k in enc if k != "special_tokens_mask"]
     if kwargs.get("return_attention_mask") is False:
         returned.remove("attention_mask")
-    mask = enc["attention_mask"]
-    if padded:
-        n_tokens, widths = mask.sum(axis=1), np.full(len(texts), mask.shape[1])
+    ids, mask = (enc[k] if padded else _ragged(enc[k]) for k in ("input_ids", "attention_mask"))
+    n_tokens = mask.sum(axis=1)
+    widths = np.full(len(texts), ids.shape[1]) if padded else np.array([len(r) for r in enc["input_ids"]])
+    if tok.is_fast:
+        special, offsets = _from_encodings(enc.encodings, ids.shape)
     else:
-        n_tokens = widths = np.array([len(m) for m in mask])
-    return Batch(indices, enc, returned, n_tokens, widths)
+        special, offsets = _ragged(enc["special_tokens_mask"], fill=1), None
+    return Batch(indices, enc, returned, n_tokens, widths, ids, mask, special, offsets)
+
+
+def _from_encodings(encodings, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Special-token masks and offsets straight from the Rust encodings: far cheaper than
+    asking transformers for return_offsets_mapping (which builds Python lists first)."""
+    rows, width = shape
+    special = np.ones(shape, dtype=np.int64)
+    offsets = np.zeros((*shape, 2), dtype=np.int64)
+    if all(len(e.ids) == width for e in encodings):
+        flat = chain.from_iterable(e.special_tokens_mask for e in encodings)
+        special = np.fromiter(flat, dtype=np.int64, count=rows * width).reshape(shape)
+        spans = chain.from_iterable(chain.from_iterable(e.offsets for e in encodings))
+        offsets = np.fromiter(spans, dtype=np.int64, count=rows * width * 2).reshape(rows, width, 2)
+        return special, offsets
+    for i, e in enumerate(encodings):  # ragged rows (do_not_pad)
+        special[i, : len(e.ids)] = e.special_tokens_mask
+        if e.offsets:
+            offsets[i, : len(e.ids)] = e.offsets
+    return special, offsets
 
 
 def model_inputs(batch: Batch) -> dict[str, Any]:
@@ -172,11 +197,7 @@ class TokenStats:
     has_offsets: bool = True
 
     def update(self, batch: Batch, texts: list[str], pairs: list[str] | None, truncated: np.ndarray) -> None:
-        enc = batch.encoding
-        ids, mask, special = (
-            np.asarray(enc[k]) if isinstance(enc[k], np.ndarray) else _ragged(enc[k])
-            for k in ("input_ids", "attention_mask", "special_tokens_mask")
-        )
+        ids, mask, special = batch.ids, batch.mask, batch.special
         content = (mask == 1) & (special == 0)
         self.lengths.append(batch.n_tokens.astype(np.int64))
         self.positions += int(batch.widths.sum())
@@ -184,13 +205,10 @@ class TokenStats:
         self.unk += int(((ids == self.unk_id) & content).sum()) if self.unk_id is not None else 0
         self.chars += sum(map(len, texts)) + (sum(map(len, pairs)) if pairs else 0)
         self.truncated += int(truncated.sum())
-        if "offset_mapping" not in enc:
+        if batch.offsets is None:
             self.has_offsets = False
             return
-        offsets = enc["offset_mapping"]
-        if not isinstance(offsets, np.ndarray):
-            offsets = np.stack([_ragged([[o[j] for o in row] for row in offsets]) for j in (0, 1)], -1)
-        self._words(enc, offsets, content, texts, pairs)
+        self._words(batch.encoding, batch.offsets, content, texts, pairs)
 
     def _words(
         self,
@@ -206,7 +224,9 @@ class TokenStats:
         segments = texts if pairs is None else [s for ab in zip(texts, pairs) for s in ab]
         joined = " ".join(segments)
         codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
-        space = np.isin(codes, WHITESPACE)
+        space = np.zeros(len(codes), dtype=bool)
+        low = codes < len(SPACE_TABLE)
+        space[low] = SPACE_TABLE[codes[low]]
         starts = ~space & np.concatenate(([True], space[:-1]))
         word_of_char = np.cumsum(starts) - 1
         bases = np.cumsum([0] + [len(s) + 1 for s in segments[:-1]])
