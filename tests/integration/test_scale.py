@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import glob
+import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -54,12 +59,16 @@ def test_one_job_through_submitit_local(tmp_path):
     assert child.info.status == "FINISHED" and child.data.metrics["data/rows"] == 10
 
 
-@pytest.fixture
-def mlflow_server(tmp_path):
-    """A real `mlflow server` on a free loopback port, sqlite backend, artifacts served by it."""
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+@contextmanager
+def mlflow_server(backend_uri: str, artifacts: Path):
+    """A real `mlflow server` on a free loopback port, artifacts served by it."""
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -71,9 +80,9 @@ def mlflow_server(tmp_path):
             "--port",
             str(port),
             "--backend-store-uri",
-            f"sqlite:///{tmp_path}/server.db",
+            backend_uri,
             "--artifacts-destination",
-            str(tmp_path / "served-artifacts"),
+            str(artifacts),
             "--workers",
             "1",
         ],
@@ -81,7 +90,7 @@ def mlflow_server(tmp_path):
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
+    deadline = time.time() + 120
     while time.time() < deadline:
         try:
             urllib.request.urlopen(f"{url}/health", timeout=2)
@@ -90,23 +99,81 @@ def mlflow_server(tmp_path):
             time.sleep(0.5)
     else:
         proc.kill()
-        pytest.fail("mlflow server did not start within 90 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
+        pytest.fail(f"mlflow server on {backend_uri} did not start within 120 s")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
-def test_parallel_jobs_against_a_tracking_server(tmp_path, mlflow_server):
-    proc = run_cli(
-        "-m",
-        "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        f"tracking.uri={mlflow_server}",
-        *GRID,
-        cwd=tmp_path,
+@pytest.fixture(scope="module")
+def postgres():
+    """A real PostgreSQL server (Debian's package; .ci/run installs it) in a throwaway data dir."""
+    initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not initdb:
+        pytest.fail(
+            "PostgreSQL server binaries not found under /usr/lib/postgresql: install Debian's "
+            "postgresql package (apt-get install -y postgresql; .ci/run does this)",
+            pytrace=False,
+        )
+    bindir = Path(initdb[-1]).parent
+    root = Path(tempfile.mkdtemp(prefix="runner-pg-", dir="/tmp"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres", "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = free_port()
+
+    def pg(*cmd: str) -> None:
+        subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)
+
+    pg(str(bindir / "initdb"), "-D", f"{root}/db", "-A", "trust", "-U", "postgres")
+    pg(
+        str(bindir / "pg_ctl"),
+        "-D",
+        f"{root}/db",
+        "-l",
+        f"{root}/log",
+        "-w",
+        "-o",
+        f"-h 127.0.0.1 -p {port} -k {root}",
+        "start",
     )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    check_sweep(mlflow_server, 4)
+    try:
+        pg(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mlflow")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        pg(str(bindir / "pg_ctl"), "-D", f"{root}/db", "-m", "fast", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_parallel_jobs_against_a_tracking_server(tmp_path):
+    with mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path / "served") as url:
+        proc = run_cli(
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=2",
+            f"tracking.uri={url}",
+            *GRID,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        check_sweep(url, 4)
+
+
+def test_parallel_jobs_against_a_server_on_postgresql(tmp_path, postgres):
+    with mlflow_server(postgres, tmp_path / "served") as url:
+        proc = run_cli(
+            "-m",
+            "hydra/launcher=joblib",
+            "hydra.launcher.n_jobs=4",
+            f"tracking.uri={url}",
+            *GRID,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        check_sweep(url, 4)
 
 
 def test_unreachable_server_fails_fast_naming_tracking_uri(tmp_path):

@@ -97,3 +97,18 @@ def test_conf_is_package_data():
     import runner.conf
 
     assert Path(runner.conf.__file__).parent.joinpath("config.yaml").exists()
+
+
+def test_slurm_launcher_preset_has_the_usual_knobs():
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    import runner.cli  # noqa: F401
+
+    with initialize_config_module("runner.conf", version_base="1.3"):
+        cfg = hydra_compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+                            return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.partition == "gpu" and launcher.timeout_min == 60 and launcher.gpus_per_node == 0
+    assert launcher.cpus_per_task == 4 and launcher.mem_gb == 16
