@@ -245,3 +245,24 @@ def test_skip_finished_skips_an_identical_config(tmp_path):
     assert changed.returncode == 0 and "skipped" not in changed.stderr
     _, runs = runs_in(uri)
     assert len(runs) == 2
+
+
+def test_secret_keyed_config_values_never_reach_the_store(tmp_path):
+    """Values under token / password / secret / api_key keys are masked everywhere, even when the
+    same value also appears elsewhere (here: in the text itself)."""
+    api_key, password = "sk-live-abcdef123456", "correct-horse-battery"
+    uri = f"sqlite:///{tmp_path}/store/m.db"
+    proc = run_cli(
+        f"tracking.uri={uri}",
+        f"+dataset.read_kwargs.api_key={api_key}",
+        f"+dataset.read_kwargs.storage.password={password}",
+        f'dataset.texts=["the key {api_key} leaked into the text"]',
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    files = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    assert any(p.name == "config.yaml" for p in files)
+    hits = [p for p in files if api_key.encode() in p.read_bytes() or password.encode() in p.read_bytes()]
+    assert hits == []
+    _, runs = runs_in(uri)
+    assert runs[0].data.params["dataset.read_kwargs.api_key"] == "***"
