@@ -148,26 +148,15 @@ def postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-def test_parallel_jobs_against_a_tracking_server(tmp_path):
-    with mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path / "served") as url:
+@pytest.mark.parametrize(("backend", "workers"), [("sqlite", 2), ("postgresql", 4)])
+def test_parallel_jobs_against_a_tracking_server(tmp_path, request, backend, workers):
+    """The same sweep against a real `mlflow server` backed by sqlite, then by PostgreSQL."""
+    store = f"sqlite:///{tmp_path}/server.db" if backend == "sqlite" else request.getfixturevalue("postgres")
+    with mlflow_server(store, tmp_path / "served") as url:
         proc = run_cli(
             "-m",
             "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=2",
-            f"tracking.uri={url}",
-            *GRID,
-            cwd=tmp_path,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        check_sweep(url, 4)
-
-
-def test_parallel_jobs_against_a_server_on_postgresql(tmp_path, postgres):
-    with mlflow_server(postgres, tmp_path / "served") as url:
-        proc = run_cli(
-            "-m",
-            "hydra/launcher=joblib",
-            "hydra.launcher.n_jobs=4",
+            f"hydra.launcher.n_jobs={workers}",
             f"tracking.uri={url}",
             *GRID,
             cwd=tmp_path,

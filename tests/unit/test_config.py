@@ -106,8 +106,11 @@ def test_slurm_launcher_preset_has_the_usual_knobs():
     import runner.cli  # noqa: F401
 
     with initialize_config_module("runner.conf", version_base="1.3"):
-        cfg = hydra_compose("config", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
-                            return_hydra_config=True)
+        cfg = hydra_compose(
+            "config",
+            overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu"],
+            return_hydra_config=True,
+        )
     launcher = cfg.hydra.launcher
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.partition == "gpu" and launcher.timeout_min == 60 and launcher.gpus_per_node == 0
