@@ -48,8 +48,7 @@ def build_model(folder: Path) -> str:
 
 
 def runner_config(model: str, texts: list[str], *overrides: str):
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import compose
+    from runner.cli import compose
 
     run = compose(
         f"model.name_or_path={model}",
@@ -161,8 +160,7 @@ def tracking(tmp: Path) -> list[tuple]:
 
 
 def runner_config_default():
-    sys.path.insert(0, str(ROOT))
-    from tests.conftest import compose
+    from runner.cli import compose
 
     return compose()
 
@@ -217,6 +215,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer texts (a smoke run)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from runner import job
+
+    job.quiet_libraries()  # library progress bars and INFO lines would bury the table
     texts = klue_sentences()[: 400 if args.quick else None]
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:

@@ -28,6 +28,16 @@ def _task(cfg: DictConfig) -> None:
     job.execute(cfg)
 
 
+def compose(*overrides: str) -> schema.RunConfig:
+    """The typed, checked RunConfig the CLI would run for these overrides (notebooks, tests, benchmarks)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+
+    with initialize_config_module("runner.conf", version_base="1.3"):
+        cfg = hydra_compose("config", overrides=list(overrides))
+    return schema.to_run_config(cfg)
+
+
 def main() -> None:
     """Console-script entry point."""
     user_full_error = os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")

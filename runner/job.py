@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 CACHE = None  # pipeline.Cache of this process, created on first use (sweeps reuse it)
 
 
-def _quiet_libraries() -> None:
+def quiet_libraries() -> None:
     """Libraries' progress bars and INFO chatter would drown the runner's own summary."""
     import warnings
 
@@ -62,7 +62,7 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
     from runner import pipeline, tracking
 
     global CACHE
-    _quiet_libraries()
+    quiet_libraries()
     run_cfg: schema.RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
     resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     tracker = tracking.Tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment)

@@ -47,15 +47,9 @@ def shared() -> Path:
 
 def compose(*overrides: str):
     """Compose the real conf/ with overrides into a typed RunConfig (as the CLI does)."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
+    from runner.cli import compose as cli_compose
 
-    import runner.cli  # noqa: F401  (registers the resolvers and the schema)
-    from runner import schema
-
-    with initialize_config_module("runner.conf", version_base="1.3"):
-        cfg = hydra_compose("config", overrides=list(overrides))
-    return schema.to_run_config(cfg)
+    return cli_compose(*overrides)
 
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 240):
