@@ -241,3 +241,20 @@ def test_gold_labels_give_accuracy_and_out_of_range_labels_fail():
     with pytest.raises(DataError) as info:
         runner_pipeline.run(run)
     assert str(info.value).startswith("dataset.label_column=label") and "7" in str(info.value)
+
+
+def test_dtype_from_config_is_applied():
+    run = compose("model=tiny_bert", "model.dtype=bfloat16")
+    result = runner_pipeline.run(run)
+    assert result.tags["model.dtype"] == "bfloat16"
+    assert np.isfinite(result.embeddings).all()
+
+
+def test_runtime_device_cuda_runs_there_or_names_the_key():
+    run = compose("model=tiny_bert", "runtime.device=cuda")
+    if torch.cuda.is_available():
+        assert runner_pipeline.run(run).tags["model.device"] == "cuda"
+        return
+    with pytest.raises(ModelError) as info:
+        runner_pipeline.run(run)
+    assert str(info.value).startswith("runtime.device=cuda")
