@@ -62,9 +62,11 @@ def load(cfg: DatasetConfig, seed: int) -> Texts:
             f"no non-empty texts left ({rows_read} rows read, {dropped} empty)",
             "point dataset.text_column at a column holding text, or use another file/split",
         )
-    texts = ds[cfg.text_column]
-    pairs = ds[cfg.text_pair_column] if cfg.text_pair_column else None
-    labels = ds[cfg.label_column] if cfg.label_column else None
+    # ds[column] is a lazy Column in datasets 4+: indexing it row by row costs ~80 µs per row;
+    # [:] materialises a plain list in one pass.
+    texts = ds[cfg.text_column][:]
+    pairs = ds[cfg.text_pair_column][:] if cfg.text_pair_column else None
+    labels = ds[cfg.label_column][:] if cfg.label_column else None
     lineage = {
         k: str(v)
         for k, v in dict(

@@ -139,12 +139,11 @@ class Predictor:
     def _tokens(self, batch, wanted, out, tensors, contexts):
         config = self.loaded.model.config
         probs = out.logits.float().softmax(-1).cpu().numpy()
-        special = batch.special
         rows = []
         for n, j in wanted:
             ids = np.asarray(tensors["input_ids"][n].cpu())
-            words = batch.encoding.word_ids(j) if self.tok.is_fast else [None] * len(ids)
-            sp = np.asarray(special[j])
+            words = batch.word_ids(j)
+            sp = batch.special_row(j)
             tokens, word_labels, seen = [], [], set()
             for pos, token_id in enumerate(ids):
                 if sp[pos]:
@@ -176,7 +175,7 @@ class Predictor:
         start, end = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
         rows = []
         for n, j in wanted:
-            seq = batch.encoding.sequence_ids(j)
+            seq = batch.sequence_ids(j)
             p_mask = np.array([[0 if s == 1 else 1 for s in seq]])
             attention = (
                 np.asarray(tensors["attention_mask"][n : n + 1].cpu())
@@ -191,7 +190,7 @@ class Predictor:
                 attention[:, :width],
                 max_answer_len=self.predict.max_answer_len,
             )
-            offsets = batch.offsets[j]
+            offsets = batch.offset_row(j)
             a, b = int(offsets[int(s[0])][0]), int(offsets[int(e[0])][1])
             rows.append(
                 {

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from runner import data, models, tokenization
+from runner import data, models, token_stats, tokenization
 from runner.inference import Predictor
 from runner.schema import Head, RunConfig
 
@@ -157,21 +157,22 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     else:
         result.metrics["time/load_model_s"] = 0.0
 
-    stats = tokenization.TokenStats(unk_id=tok.unk_token_id)
+    stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
     keep = cfg.tracking.max_logged_examples
     batches = list(_batches(texts, cfg.runtime.batch_size, cfg.runtime.sort_by_length))
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
+    with timed(result, "tokenize"):
+        stream = tokenization.Encoder(tok, kwargs).stream(texts.texts, texts.pairs, batches)
     for n, indices in enumerate(batches):
         batch_texts = [texts.texts[i] for i in indices]
         batch_pairs = [texts.pairs[i] for i in indices] if texts.pairs is not None else None
         with timed(result, "tokenize"):
-            batch = tokenization.encode(tok, batch_texts, batch_pairs, kwargs, indices)
-            truncated = tokenization.truncated_flags(tok, batch, batch_texts, batch_pairs, kwargs)
-            stats.update(batch, batch_texts, batch_pairs, truncated)
+            batch = next(stream)
+            stats.update(batch, batch_texts, batch_pairs)
             logged = [j for j, i in enumerate(indices) if i < keep]
             if logged:
                 result.token_rows.extend(
-                    tokenization.example_rows(tok, batch, logged, batch_texts, batch_pairs, truncated)
+                    tokenization.example_rows(tok, batch, logged, batch_texts, batch_pairs)
                 )
         if predictor is not None:
             with timed(result, "forward"):
@@ -179,7 +180,8 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
         if progress is not None:
             progress(n + 1, len(batches))
 
-    result.metrics.update(stats.summary())
+    with timed(result, "tokenize"):  # the last chunk of statistics
+        result.metrics.update(stats.summary())
     result.token_rows.sort(key=lambda r: r["index"])
     if predictor is not None:
         result.prediction_rows = sorted(predictor.rows, key=lambda r: r["index"])

@@ -11,10 +11,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
-from runner import tiny, tokenization
+from runner import tiny, token_stats, tokenization
 from runner.schema import PaddingConfig, PaddingStrategy, TokenizerConfig
 
-TEXT = st.text(min_size=1, max_size=80).filter(lambda s: s.strip())
+# Special tokens spelled out in the text are content to Rust, not template tokens.
+SPELLED = st.sampled_from(["[CLS]", "[SEP]", "[MASK]", "[unk]", "<s>", "</s>", "<mask>", "<pad>"])
+TEXT = (
+    st.lists(st.one_of(st.text(max_size=30), SPELLED), min_size=1, max_size=4)
+    .map(" ".join)
+    .filter(lambda s: s.strip())
+)
 PADDINGS = st.sampled_from(list(PaddingStrategy))
 
 
@@ -26,11 +32,10 @@ def tok(request):
 def encode_all(tok, texts, pairs, strategy, max_length):
     cfg = TokenizerConfig(max_length=max_length)
     kwargs = tokenization.call_kwargs(tok, cfg, PaddingConfig(strategy=strategy))
-    batch = tokenization.encode(tok, texts, pairs, kwargs, list(range(len(texts))))
-    truncated = tokenization.truncated_flags(tok, batch, texts, pairs, kwargs)
-    stats = tokenization.TokenStats(unk_id=tok.unk_token_id)
-    stats.update(batch, texts, pairs, truncated)
-    rows = tokenization.example_rows(tok, batch, list(range(len(texts))), texts, pairs, truncated)
+    batch = next(tokenization.Encoder(tok, kwargs).stream(texts, pairs, [list(range(len(texts)))]))
+    stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
+    stats.update(batch, texts, pairs)
+    rows = tokenization.example_rows(tok, batch, list(range(len(texts))), texts, pairs)
     return batch, stats, rows
 
 
@@ -54,10 +59,17 @@ def test_statistics_invariants(tok, texts, strategy, with_pairs, data):
     assert stats.word_tokens <= stats.content
     for row in rows:
         assert row["n_tokens"] + row["n_pad"] == len(row["input_ids"])
+        full = tok(row["text"], row.get("text_pair"), truncation=False)["input_ids"]
+        assert row["truncated"] == (len(full) > row["n_tokens"])  # Rust's overflow agrees
         assert len(row["tokens"]) == len(row["input_ids"])
         json.dumps(row, ensure_ascii=False)  # every row can be logged as an MLflow table cell
     if strategy is not PaddingStrategy.do_not_pad:
         assert len({len(r["input_ids"]) for r in rows}) == 1
+    rust = tok(
+        texts, pairs, padding=strategy.value, truncation=True, max_length=32, return_special_tokens_mask=True
+    )
+    for i, mask in enumerate(rust["special_tokens_mask"]):  # the id lookup agrees with Rust
+        assert batch.special_row(i)[: len(mask)].tolist() == mask
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

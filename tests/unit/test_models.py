@@ -116,6 +116,20 @@ def test_token_classification_matches_pipeline(tmp_path):
         assert len(row["word_labels"]) >= 1
 
 
+def test_left_padding_keeps_token_rows_aligned(tmp_path):
+    """Left-padded batches put pads first: tokens and words must still line up per example."""
+    tags = {0: "O", 1: "B-PER"}
+    path, _, _ = build(
+        tmp_path, AutoModelForTokenClassification, id2label=tags, label2id={"O": 0, "B-PER": 1}
+    )
+    right = run_head(path, "token_classification", TEXTS)
+    left = run_head(path, "token_classification", TEXTS, "padding.side=left")
+    for r, lp in zip(right.prediction_rows, left.prediction_rows, strict=True):
+        assert [t["token"] for t in lp["tokens"]] == [t["token"] for t in r["tokens"]]
+        assert [t["word"] for t in lp["tokens"]] == [t["word"] for t in r["tokens"]]
+        assert len(lp["word_labels"]) == len(r["word_labels"])
+
+
 def test_masked_lm_matches_fill_mask(tmp_path):
     path, model, tok = build(tmp_path, AutoModelForMaskedLM)
     texts = ["Hello, my [MASK] is cute.", "오늘 [MASK] 정말 좋네요."]
@@ -129,28 +143,39 @@ def test_masked_lm_matches_fill_mask(tmp_path):
             assert got["token_str"] == want["token_str"]
 
 
-def test_question_answering_span_is_the_best_context_span(tmp_path):
-    """transformers 5 has no question-answering pipeline: check against the span rule itself."""
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_question_answering_span_is_the_best_context_span(tmp_path, side):
+    """transformers 5 has no question-answering pipeline: check against the span rule itself,
+    on the batch as the runner builds it (left padding shifts every position)."""
     path, model, tok = build(tmp_path, AutoModelForQuestionAnswering)
     pairs = [
         ["Where is the dog?", "The dog is in the park near the lake."],
         ["수도는 어디입니까?", "서울은 대한민국의 수도입니다."],
     ]
-    result = run_head(path, "question_answering", pairs, "predict.max_answer_len=30")
-    for row, (question, context) in zip(result.prediction_rows, pairs):
-        enc = tok(question, context, return_offsets_mapping=True, return_tensors="pt")
-        offsets = enc.pop("offset_mapping")[0]
-        with torch.inference_mode():
-            out = model(**enc)
-        seq = enc.sequence_ids(0)
-        ctx = np.array([s == 1 for s in seq])
-        start = np.where(ctx, out.start_logits[0].numpy(), -1e4)
-        end = np.where(ctx, out.end_logits[0].numpy(), -1e4)
+    result = run_head(
+        path,
+        "question_answering",
+        pairs,
+        "predict.max_answer_len=30",
+        f"padding.side={side}",
+        "runtime.sort_by_length=false",
+    )
+    questions, contexts = [q for q, _ in pairs], [c for _, c in pairs]
+    enc = tok(
+        questions, contexts, padding=True, padding_side=side, return_offsets_mapping=True, return_tensors="pt"
+    )
+    offsets = enc.pop("offset_mapping")
+    with torch.inference_mode():
+        out = model(**enc)
+    for i, (row, context) in enumerate(zip(result.prediction_rows, contexts, strict=True)):
+        ctx = np.array([s == 1 for s in enc.sequence_ids(i)])
+        start = np.where(ctx, out.start_logits[i].numpy(), -1e4)
+        end = np.where(ctx, out.end_logits[i].numpy(), -1e4)
         ps, pe = np.exp(start - start.max()), np.exp(end - end.max())
         ps, pe = ps / ps.sum(), pe / pe.sum()
         scores = np.tril(np.triu(np.outer(ps, pe)), 29)
         s, e = np.unravel_index(scores.argmax(), scores.shape)
-        assert row["answer"] == context[int(offsets[s][0]) : int(offsets[e][1])]
+        assert row["answer"] == context[int(offsets[i][s][0]) : int(offsets[i][e][1])]
         assert row["score"] == pytest.approx(float(scores[s, e]), abs=1e-4)
 
 

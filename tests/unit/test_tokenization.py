@@ -90,27 +90,38 @@ CASES = [
 
 
 @pytest.mark.shared
+@pytest.mark.parametrize("batch_size", [None, 2], ids=["one-batch", "batches-of-2"])
 @pytest.mark.parametrize("texts", [KOREAN + ENGLISH, PAIRS], ids=["singles", "pairs"])
 @pytest.mark.parametrize(("overrides", "kwargs"), CASES, ids=[" ".join(o) or "default" for o, _ in CASES])
-def test_rows_equal_direct_call(hub_tokenizer, texts, overrides, kwargs):
+def test_rows_equal_direct_call(hub_tokenizer, texts, overrides, kwargs, batch_size):
+    """Each batch's arrays equal a direct call on that batch (the runner tokenizes a chunk of
+    batches in one call and pads each batch itself)."""
     path, tok = hub_tokenizer
-    result = tokenize_run(path, texts, *overrides)
-    expected = direct(tok, texts, **kwargs)
+    result = tokenize_run(path, texts, *overrides, batch_size=batch_size)
     assert len(result.token_rows) == len(texts)
-    for i, row in enumerate(result.token_rows):
-        ids = expected["input_ids"][i]
-        assert row["input_ids"] == ids
-        assert row["tokens"] == tok.convert_ids_to_tokens(ids)
-        assert row["attention_mask"] == expected["attention_mask"][i]
-        if "token_type_ids" in expected:
-            assert row["token_type_ids"] == expected["token_type_ids"][i]
-        else:
-            assert "token_type_ids" not in row
-        assert row["decoded"] == tok.decode(ids)
-        assert row["decoded_skip_special"] == tok.decode(ids, skip_special_tokens=True)
-        assert row["n_pad"] == len(ids) - sum(expected["attention_mask"][i])
-        if isinstance(texts[0], list):
-            assert (row["text"], row["text_pair"]) == tuple(texts[i])
+    size = batch_size or len(texts)
+    for start in range(0, len(texts), size):
+        expected = direct(tok, texts[start : start + size], **kwargs)
+        for n, ids in enumerate(expected["input_ids"]):
+            row = result.token_rows[start + n]
+            assert row["input_ids"] == ids
+            assert row["tokens"] == tok.convert_ids_to_tokens(ids)
+            assert row["attention_mask"] == expected["attention_mask"][n]
+            if "token_type_ids" in expected:
+                assert row["token_type_ids"] == expected["token_type_ids"][n]
+            else:
+                assert "token_type_ids" not in row
+            assert row["decoded"] == tok.decode(ids)
+            assert row["decoded_skip_special"] == tok.decode(ids, skip_special_tokens=True)
+            assert row["n_pad"] == len(ids) - sum(expected["attention_mask"][n])
+            if isinstance(texts[0], list):
+                assert (row["text"], row["text_pair"]) == tuple(texts[start + n])
+
+
+def test_max_length_not_a_multiple_of_pad_to_multiple_of_names_the_key():
+    with pytest.raises(ModelError) as info:
+        tokenize_run("${tiny:bert}", ["some text"], "tokenizer.max_length=20", "padding.pad_to_multiple_of=8")
+    assert str(info.value).startswith("padding.pad_to_multiple_of")
 
 
 @pytest.mark.shared
