@@ -69,21 +69,27 @@ def inference(model: str, texts: list[str], batch: int) -> list[tuple]:
     torch.set_num_threads(os.cpu_count() or 1)
     tok, net = AutoTokenizer.from_pretrained(model), AutoModel.from_pretrained(model).eval()
     order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-    batches = [
-        tok(
-            [texts[i] for i in order[s : s + batch]],
-            padding="longest",
-            truncation=True,
-            max_length=128,
-            return_tensors="pt",
-        )
-        for s in range(0, len(texts), batch)
-    ]
-    start = time.perf_counter()
-    with torch.inference_mode():
-        for b in batches:
-            net(**b)
-    compute = len(texts) / (time.perf_counter() - start)
+
+    def compute_rate(positions: list[int]) -> float:
+        """Forward only, over batches tokenized beforehand: zero runner overhead."""
+        batches = [
+            tok(
+                [texts[i] for i in positions[s : s + batch]],
+                padding="longest",
+                truncation=True,
+                max_length=128,
+                return_tensors="pt",
+            )
+            for s in range(0, len(texts), batch)
+        ]
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for b in batches:
+                net(**b)
+        return len(texts) / (time.perf_counter() - start)
+
+    compute = compute_rate(order)
+    compute_file = compute_rate(list(range(len(texts))))
 
     def runner_rate(*overrides):
         result = runner_pipeline.run(runner_config(model, texts, f"runtime.batch_size={batch}", *overrides))
@@ -99,7 +105,9 @@ def inference(model: str, texts: list[str], batch: int) -> list[tuple]:
     return [
         ("inference: runner (longest, sorted) vs pure compute", sorted_rate, compute, 0.9),
         ("inference: sorted vs file order", sorted_rate, file_order, 1.8),
+        ("  bound: pure compute, sorted vs file-order batches", compute, compute_file, None),
         ("inference: runner vs transformers.pipeline", sorted_rate, pipe, 3.0),
+        ("  bound: pure compute (sorted) vs transformers.pipeline", compute, pipe, None),
     ]
 
 
@@ -171,19 +179,25 @@ def tokenization(model: str, texts: list[str], batch: int) -> list[tuple]:
     from runner import pipeline as runner_pipeline
 
     tok = AutoTokenizer.from_pretrained(model)
-    result = runner_pipeline.run(
-        runner_config(
-            model, texts, "model.forward=false", f"runtime.batch_size={batch}", "runtime.sort_by_length=false"
-        )
+    config = runner_config(
+        model, texts, "model.forward=false", f"runtime.batch_size={batch}", "runtime.sort_by_length=false"
     )
-    start = time.perf_counter()
-    for s in range(0, len(texts), batch):
-        tok(texts[s : s + batch], padding="longest", truncation=True, max_length=128, return_tensors="np")
-    direct = time.perf_counter() - start
+
+    def direct_call() -> float:
+        start = time.perf_counter()
+        for s in range(0, len(texts), batch):
+            tok(texts[s : s + batch], padding="longest", truncation=True, max_length=128, return_tensors="np")
+        return time.perf_counter() - start
+
+    # best of 3 each, interleaved: single timings of a 0.2 s step swing by ±15 % here
+    runner_s = direct = float("inf")
+    for _ in range(3):
+        runner_s = min(runner_s, runner_pipeline.run(config).metrics["time/tokenize_s"])
+        direct = min(direct, direct_call())
     return [
         (
             "tokenization: runner step (with statistics) vs direct call (lower is better)",
-            result.metrics["time/tokenize_s"],
+            runner_s,
             direct,
             1.2,
         )
@@ -232,6 +246,9 @@ def main() -> None:
     print(f"\n{'figure':78} {'value':>10} {'baseline':>10} {'ratio':>7} {'target':>7}  met")
     for name, value, baseline, target in rows:
         ratio = value / baseline
+        if target is None:  # what zero overhead would reach on this machine: the physical bound
+            print(f"{name:78} {value:10.3f} {baseline:10.3f} {ratio:7.2f} {'':>7}  (bound)")
+            continue
         lower = "lower is better" in name
         met = ratio <= target if lower else ratio >= target
         bound = ("≤" if lower else "≥") + str(target)

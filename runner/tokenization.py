@@ -85,7 +85,7 @@ def check(tok, cfg: TokenizerConfig, padding: PaddingConfig) -> None:
         )
 
     length = effective_max_length(tok, cfg)
-    multiple = padding.pad_to_multiple_of
+    multiple = padding.pad_to_multiple_of if padding.strategy is not PaddingStrategy.do_not_pad else None
     if multiple and length and cfg.truncation != "false" and length % multiple:
         raise ModelError(
             "padding.pad_to_multiple_of",
