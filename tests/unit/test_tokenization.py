@@ -118,6 +118,13 @@ def test_rows_equal_direct_call(hub_tokenizer, texts, overrides, kwargs, batch_s
                 assert (row["text"], row["text_pair"]) == tuple(texts[start + n])
 
 
+def test_untruncated_text_longer_than_max_length_padding_names_truncation():
+    overrides = ("padding=max_length", "tokenizer.max_length=8", "tokenizer.truncation=false")
+    with pytest.raises(ModelError) as info:
+        tokenize_run("${tiny:bert}", ["a b", "word " * 40], *overrides)
+    assert str(info.value).startswith("tokenizer.truncation")
+
+
 def test_max_length_not_a_multiple_of_pad_to_multiple_of_names_the_key():
     with pytest.raises(ModelError) as info:
         tokenize_run("${tiny:bert}", ["some text"], "tokenizer.max_length=20", "padding.pad_to_multiple_of=8")
