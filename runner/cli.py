@@ -46,7 +46,7 @@ def main() -> None:
     try:
         _task()
     except KeyboardInterrupt:
-        console.line("interrupted: the run was marked KILLED")
+        console.line("interrupted (SIGINT/SIGTERM): a run in progress was marked KILLED")
         sys.exit(130)
     except Exception as exc:
         if user_full_error:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import signal
 import traceback
 from typing import Any
 
@@ -17,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import console, schema, sweep
+from runner import console, interrupt, schema, sweep
 from runner.redact import redact_config
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ def execute(cfg: DictConfig) -> None:
     multirun = hc.mode == RunMode.MULTIRUN
     fail_fast = bool(cfg.sweep.fail_fast)
     try:
-        with _signals_as_interrupts():
+        with interrupt.handled():
             _execute(cfg, hc, multirun)
     except Exception as exc:
         console.error(exc)
@@ -94,6 +93,7 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
         tracker.log(run_id, params=flatten(resolved))
         tracker.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
         schema.check(run_cfg)
+        interrupt.check()
         result = pipeline.run(run_cfg, CACHE, console.Progress("batches", "batch"))
     except KeyboardInterrupt as exc:
         _log_result(tracker, run_id, getattr(exc, "partial_result", None), run_cfg)
@@ -202,20 +202,3 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
         return out
     value = json.dumps(obj, ensure_ascii=False) if isinstance(obj, list) else str(obj)
     return {prefix[:-1]: value}
-
-
-class _signals_as_interrupts:
-    """SIGTERM is raised as KeyboardInterrupt, like SIGINT, so the run ends KILLED."""
-
-    def __enter__(self) -> None:
-        def handler(signum, frame):
-            raise KeyboardInterrupt(f"signal {signum}")
-
-        try:
-            self._saved = signal.signal(signal.SIGTERM, handler)
-        except ValueError:  # not the main thread (some launchers): leave signals alone
-            self._saved = None
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._saved is not None:
-            signal.signal(signal.SIGTERM, self._saved)

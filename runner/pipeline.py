@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from runner import data, models, token_stats, tokenization
+from runner import data, interrupt, models, token_stats, tokenization
 from runner.inference import Predictor
 from runner.schema import Head, RunConfig
 
@@ -112,6 +112,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
             result,
         )
     result.texts = texts
+    interrupt.check()
     result.metrics.update({"data/rows": float(len(texts)), "data/dropped_empty": float(texts.dropped_empty)})
     with timed(result, "load_tokenizer"):
         tok = cache.get(
@@ -120,6 +121,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
             lambda: tokenization.load_tokenizer(cfg.tokenizer, cfg.model),
             result,
         )
+    interrupt.check()
     tokenization.check(tok, cfg.tokenizer, cfg.padding)
     result.tags.update(tokenization.facts(tok))
     kwargs = tokenization.call_kwargs(tok, cfg.tokenizer, cfg.padding)
@@ -164,6 +166,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     with timed(result, "tokenize"):
         stream = tokenization.Encoder(tok, kwargs).stream(texts.texts, texts.pairs, batches)
     for n, indices in enumerate(batches):
+        interrupt.check()  # also right after the model loaded
         batch_texts = [texts.texts[i] for i in indices]
         batch_pairs = [texts.pairs[i] for i in indices] if texts.pairs is not None else None
         with timed(result, "tokenize"):

@@ -1,0 +1,49 @@
+"""Stopping a run on SIGINT/SIGTERM at a safe point.
+
+The handlers only note the signal; the pipeline calls `check()` between its steps and batches,
+and the KeyboardInterrupt is raised there, in our own frame. Raised inside library code it can
+be swallowed (datasets catches KeyboardInterrupt in places) or abort the whole process (a C++
+frame cannot carry it: "terminate called … KeyboardInterrupt"), leaving the run RUNNING. A
+second signal interrupts at once, for a step that would take too long.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+_requested: int | None = None  # the signal received, until the run has stopped
+
+
+def check() -> None:
+    """Raise KeyboardInterrupt if a stop was asked for since the job started."""
+    if _requested is not None:
+        raise KeyboardInterrupt(f"signal {_requested}")
+
+
+class handled:
+    """Within this block SIGINT and SIGTERM ask for a stop instead of raising wherever the
+    interpreter happens to be; leaving it with a stop pending raises KeyboardInterrupt."""
+
+    def __enter__(self) -> None:
+        global _requested
+        _requested = None
+
+        def ask(signum: int, frame: Any) -> None:
+            global _requested
+            if _requested is not None:  # the second signal: stop now
+                raise KeyboardInterrupt(f"signal {signum}")
+            _requested = signum
+
+        try:
+            self._saved = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread (some launchers): leave signals alone
+            self._saved = {}
+
+    def __exit__(self, kind: type | None, *exc: Any) -> None:
+        global _requested
+        for signum, previous in self._saved.items():
+            signal.signal(signum, previous)
+        pending, _requested = _requested, None
+        if pending is not None and kind is None:  # asked to stop after the last check
+            raise KeyboardInterrupt(f"signal {pending}")
