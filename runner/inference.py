@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
+from runner.encoding import Batch, model_inputs
 from runner.errors import ModelError
 from runner.models import Loaded, max_positions
 from runner.schema import Head, PredictConfig
-from runner.tokenization import Batch, model_inputs
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from runner import data, interrupt, models, token_stats, tokenization
+from runner import data, encoding, interrupt, models, token_stats, tokenization
 from runner.inference import Predictor
 from runner.schema import Head, RunConfig
 
@@ -164,7 +164,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     batches = list(_batches(texts, cfg.runtime.batch_size, cfg.runtime.sort_by_length))
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
     with timed(result, "tokenize"):
-        stream = tokenization.Encoder(tok, kwargs).stream(texts.texts, texts.pairs, batches)
+        stream = encoding.Encoder(tok, kwargs).stream(texts.texts, texts.pairs, batches)
     for n, indices in enumerate(batches):
         interrupt.check()  # also right after the model loaded
         batch_texts = [texts.texts[i] for i in indices]

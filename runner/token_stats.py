@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from runner.tokenization import Batch
+from runner.encoding import Batch
 
 # str.isspace() code points: Python's notion of whitespace, which str.split() uses for words.
 SPACE_TABLE = np.array([chr(c).isspace() for c in range(0x3100)])  # all whitespace is below U+3100

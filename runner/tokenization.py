@@ -1,23 +1,15 @@
-"""Loading the tokenizer and encoding batches exactly as a direct per-batch call would.
-
-A run's batches are encoded in chunks: one tokenizer call per chunk of consecutive batches
-with the config's arguments minus padding; each batch is then padded as that call would have
-padded it. The arrays equal those of `tokenizer(batch_texts, **kwargs)` (the tests compare them
-for every option, batch by batch). Why: the bigger call lets Rust's threads work, and no pad
-token is converted to Python only to be thrown away. Statistics (runner.token_stats) read the
-unpadded encodings.
+"""Loading the tokenizer, the arguments of its call, checks before any batch, and the
+rows of tokens.json (encoding the batches: runner.encoding; statistics: runner.token_stats).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import numpy as np
 
+from runner.encoding import Batch
 from runner.errors import ModelError, first_line
 from runner.schema import ModelConfig, PaddingConfig, PaddingStrategy, TokenizerConfig
 
@@ -25,8 +17,6 @@ log = logging.getLogger(__name__)
 
 HUGE = 1_000_000  # transformers' "no limit" model_max_length is ~1e30
 SPECIAL_ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
-PAD_KEYS = ("padding", "pad_to_multiple_of", "padding_side")
-CHUNK_ROWS = 256  # examples per tokenizer call: enough for Rust's threads, small in memory
 
 
 def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig):
@@ -115,213 +105,6 @@ def call_kwargs(tok, cfg: TokenizerConfig, padding: PaddingConfig) -> dict[str, 
     if cfg.return_attention_mask is not None:
         kwargs["return_attention_mask"] = cfg.return_attention_mask
     return kwargs
-
-
-@dataclass
-class Batch:
-    """One batch: what the model takes (`encoding`, padded as the config says) and, per
-    example, the unpadded tokens that statistics read. Flat arrays hold every example's real
-    tokens end to end (`n_tokens` long each)."""
-
-    indices: list[int]  # positions of these examples in the input
-    encoding: Any  # BatchEncoding: numpy arrays, or lists when do_not_pad
-    returned: list[str]  # keys the user's call returns (input_ids, attention_mask, ...)
-    n_tokens: np.ndarray  # real (non-pad) tokens per example
-    widths: np.ndarray  # positions per example (padded length)
-    left: bool  # padding sits on the left
-    ids: np.ndarray  # flat token ids
-    special: np.ndarray | None = None  # flat: 1 for tokens the template added (Rust's special-tokens mask)
-    truncated: np.ndarray | None = None  # per example: True where truncation dropped tokens
-    offsets: np.ndarray | None = None  # flat [tokens, 2] char spans; None for slow tokenizers
-    second: np.ndarray | None = None  # flat: True for tokens of a pair's second text
-    encodings: list | None = None  # unpadded Rust encodings (fast tokenizers)
-
-    def _pad(self, j: int) -> tuple[int, int]:
-        """Pad positions before and after example j's tokens."""
-        pad = int(self.widths[j] - self.n_tokens[j])
-        return (pad, 0) if self.left else (0, pad)
-
-    def _row(self, flat: np.ndarray, j: int) -> np.ndarray:
-        start = int(self.n_tokens[:j].sum())
-        return flat[start : start + int(self.n_tokens[j])]
-
-    def special_row(self, j: int) -> np.ndarray:
-        """Example j's special-tokens mask over its padded row (padding counts as special)."""
-        return np.pad(self._row(self.special, j), self._pad(j), constant_values=1)
-
-    def word_ids(self, j: int) -> list[int | None]:
-        before, after = self._pad(j)
-        words = self.encodings[j].word_ids if self.encodings is not None else [None] * int(self.n_tokens[j])
-        return [None] * before + words + [None] * after
-
-    def sequence_ids(self, j: int) -> list[int | None]:
-        before, after = self._pad(j)
-        return [None] * before + self.encodings[j].sequence_ids + [None] * after
-
-    def offset_row(self, j: int) -> np.ndarray:
-        return np.pad(self._row(self.offsets, j), (self._pad(j), (0, 0)))
-
-
-class Encoder:
-    """Encodes a run's batches (see the module docstring); built once per run."""
-
-    def __init__(self, tok, kwargs: dict[str, Any]) -> None:
-        self.tok, self.kwargs = tok, kwargs
-        self.call = {k: v for k, v in kwargs.items() if k not in PAD_KEYS}
-        self.padded = kwargs["padding"] != PaddingStrategy.do_not_pad.value
-        self.pad_values = {"input_ids": tok.pad_token_id, "token_type_ids": tok.pad_token_type_id}
-        self.left = kwargs.get("padding_side", tok.padding_side) == "left"
-        self.template = _template_tokens(tok, kwargs["add_special_tokens"]) if tok.is_fast else None
-
-    def stream(self, texts: list[str], pairs: list[str] | None, batches: list[list[int]]) -> Iterator[Batch]:
-        """One Batch per entry of `batches` (lists of input positions), in order."""
-        for group in _chunks(batches, CHUNK_ROWS):
-            flat = [i for b in group for i in b]
-            enc = self._call([texts[i] for i in flat], [pairs[i] for i in flat] if pairs else None)
-            start = 0
-            for indices in group:
-                rows = slice(start, start + len(indices))
-                start += len(indices)
-                yield self._batch(enc, rows, indices, texts, pairs)
-
-    def _call(self, texts: list[str], pairs: list[str] | None):
-        extras = {} if self.tok.is_fast else {"return_special_tokens_mask": True}
-        try:
-            return self.tok(texts, pairs, **self.call, **extras)
-        except Exception as exc:  # the Rust tokenizer's own truncation errors
-            if "Truncation error" not in str(exc):
-                raise
-            raise ModelError(
-                f"tokenizer.truncation={self.kwargs['truncation']}",
-                f"{first_line(exc)} (max_length {self.kwargs.get('max_length')})",
-                "use tokenizer.truncation=longest_first or a larger tokenizer.max_length",
-            ) from exc
-
-    def _batch(self, enc, rows: slice, indices: list[int], texts, pairs) -> Batch:
-        from transformers import BatchEncoding
-
-        part = {k: v[rows] for k, v in enc.items()}
-        special_lists = part.pop("special_tokens_mask", None)  # slow tokenizers only
-        n_tokens = np.fromiter(map(len, part["input_ids"]), dtype=np.int64, count=len(indices))
-        total = int(n_tokens.sum())
-        ids = np.fromiter(chain.from_iterable(part["input_ids"]), dtype=np.int64, count=total)
-        if self.padded:
-            encoding = BatchEncoding(self._pad(part, ids, n_tokens))
-            widths = np.full(len(indices), encoding["input_ids"].shape[1])
-        else:
-            encoding, widths = BatchEncoding(part), n_tokens
-        batch_texts = [texts[i] for i in indices]
-        batch_pairs = [pairs[i] for i in indices] if pairs else None
-        batch = Batch(indices, encoding, list(encoding), n_tokens, widths, left=self.left, ids=ids)
-        if not self.tok.is_fast:
-            batch.special = np.fromiter(chain.from_iterable(special_lists), dtype=np.int8, count=total)
-            batch.truncated = _truncated_slow(self.tok, n_tokens, batch_texts, batch_pairs, self.kwargs)
-            return batch
-        batch.encodings = encodings = enc.encodings[rows]
-        spans = chain.from_iterable(chain.from_iterable(e.offsets for e in encodings))
-        batch.offsets = np.fromiter(spans, dtype=np.int32, count=2 * total).reshape(total, 2)
-        if pairs:
-            seq = chain.from_iterable(e.sequence_ids for e in encodings)
-            batch.second = np.fromiter((s == 1 for s in seq), dtype=bool, count=total)
-        # Rust keeps what truncation cut off as `overflowing`: no second encoding needed.
-        batch.truncated = np.fromiter((len(e.overflowing) > 0 for e in encodings), bool, len(indices))
-        batch.special = self._special(encodings, ids, batch_texts, batch_pairs, total)
-        return batch
-
-    def _pad(self, part: dict[str, list], ids: np.ndarray, n_tokens: np.ndarray) -> dict[str, np.ndarray]:
-        """The arrays `tokenizer(..., padding=…, return_tensors="np")` returns: same width rule
-        (longest or max_length, rounded up to pad_to_multiple_of), side and pad values. Not
-        `tokenizer.pad`: it spends ~20 µs of Python per example, a third of the whole
-        tokenization budget (benchmarks/run.py). Tests compare with a direct call per option."""
-        longest = int(n_tokens.max(initial=0))
-        width = self.kwargs["max_length"] if self.kwargs["padding"] == "max_length" else longest
-        multiple = self.kwargs.get("pad_to_multiple_of")
-        if multiple and width % multiple:
-            width += multiple - width % multiple
-        if longest > width:
-            raise ModelError(
-                "tokenizer.truncation",
-                f"a sequence of {longest} tokens is longer than the {width} positions "
-                "padding.strategy=max_length pads to",
-                "set tokenizer.truncation=true, or a larger tokenizer.max_length",
-            )
-        cols = np.arange(width)
-        real = cols >= (width - n_tokens)[:, None] if self.left else cols < n_tokens[:, None]
-        out = {}
-        for key, rows in part.items():
-            arr = np.full(real.shape, self.pad_values.get(key, 0), dtype=np.int64)
-            flat = chain.from_iterable(rows)
-            arr[real] = ids if key == "input_ids" else np.fromiter(flat, np.int64, len(ids))
-            out[key] = arr
-        return out
-
-    def _special(self, encodings, ids: np.ndarray, texts, pairs, total: int) -> np.ndarray:
-        """Rust's special-tokens mask, looked up by id when no text spells a template token
-        out (a literal "[SEP]" in a text is content to Rust, so then the mask is read)."""
-        if self.template is not None:
-            lookup, spelled = self.template
-            joined = "\n".join(texts if pairs is None else texts + pairs).lower()
-            if not any(s in joined for s in spelled):
-                return lookup[ids].view(np.int8)
-        flat = chain.from_iterable(e.special_tokens_mask for e in encodings)
-        return np.fromiter(flat, dtype=np.int8, count=total)
-
-
-def _chunks(batches: list[list[int]], rows: int) -> Iterator[list[list[int]]]:
-    """Consecutive batches grouped until each group holds at least `rows` examples."""
-    group: list[list[int]] = []
-    for b in batches:
-        group.append(b)
-        if sum(map(len, group)) >= rows:
-            yield group
-            group = []
-    if group:
-        yield group
-
-
-def _template_tokens(tok, add_special_tokens: bool) -> tuple[np.ndarray, list[str]] | None:
-    """The ids the post-processor adds (learnt from two probe encodings) as a lookup table,
-    and their spellings. None when the tokenizer cannot be probed: then Rust's mask is read."""
-    try:
-        probes = [tok(["a"], add_special_tokens=add_special_tokens, return_special_tokens_mask=True)]
-        probes.append(
-            tok(["a"], ["b"], add_special_tokens=add_special_tokens, return_special_tokens_mask=True)
-        )
-    except Exception:  # a template without a pair rule, or an unusual tokenizer
-        return None
-    added = {
-        i for enc in probes for i, flag in zip(enc["input_ids"][0], enc["special_tokens_mask"][0]) if flag
-    }
-    lookup = np.zeros(max([len(tok), *added]) + 1, dtype=bool)
-    lookup[list(added)] = True
-    return lookup, [t.lower() for t in tok.convert_ids_to_tokens(sorted(added))]
-
-
-def _truncated_slow(
-    tok, n_tokens: np.ndarray, texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any]
-) -> np.ndarray:
-    """Slow (Python) tokenizers keep no overflow: re-encode, untruncated, the rows at the limit."""
-    limit = kwargs.get("max_length")
-    flags = np.zeros(len(texts), dtype=bool)
-    if kwargs["truncation"] is False or limit is None:
-        return flags
-    at_limit = np.flatnonzero(n_tokens >= limit)
-    if len(at_limit):
-        full = tok(
-            [texts[i] for i in at_limit],
-            [pairs[i] for i in at_limit] if pairs else None,
-            add_special_tokens=kwargs["add_special_tokens"],
-            truncation=False,
-            return_attention_mask=False,
-            return_token_type_ids=False,
-        )
-        flags[at_limit] = [len(ids) > limit for ids in full["input_ids"]]
-    return flags
-
-
-def model_inputs(batch: Batch) -> dict[str, Any]:
-    """The arrays a model's forward takes: exactly what the tokenizer returned."""
-    return {k: batch.encoding[k] for k in batch.returned}
 
 
 def example_rows(
