@@ -35,10 +35,14 @@ class handled:
                 raise KeyboardInterrupt(f"signal {signum}")
             _requested = signum
 
-        try:
-            self._saved = {s: signal.signal(s, ask) for s in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:  # not the main thread (some launchers): leave signals alone
-            self._saved = {}
+        self._saved: dict[int, Any] = {}
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(signum) is signal.SIG_IGN:  # e.g. a background job of a script
+                continue
+            try:
+                self._saved[signum] = signal.signal(signum, ask)
+            except ValueError:  # not the main thread (some launchers): leave signals alone
+                return
 
     def __exit__(self, kind: type | None, *exc: Any) -> None:
         global _requested

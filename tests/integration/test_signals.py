@@ -30,6 +30,8 @@ def test_signal_marks_run_killed(tmp_path, sig):
         ],
         cwd=tmp_path,
         env=os.environ.copy(),
+        # as from a terminal: a CI started in the background would hand SIGINT down ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,6 +10,14 @@ import pytest
 from runner import interrupt
 
 
+@pytest.fixture(autouse=True)
+def sigint_as_in_a_terminal():
+    """CI may start the suite with SIGINT ignored (a background job); these tests need it live."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_first_signal_waits_for_the_next_check(sig):
     with pytest.raises(KeyboardInterrupt, match=f"signal {int(sig)}"), interrupt.handled():
@@ -28,6 +36,19 @@ def test_second_signal_interrupts_at_once():
 
 
 def test_stop_asked_after_the_last_check_raises_on_leaving():
+    before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt), interrupt.handled():
         os.kill(os.getpid(), signal.SIGTERM)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert signal.getsignal(signal.SIGTERM) is before  # handlers restored
+
+
+def test_an_ignored_signal_stays_ignored():
+    """A background job of a non-interactive shell starts with SIGINT ignored: keep it so."""
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupt.handled():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGINT)
+            interrupt.check()
+    finally:
+        signal.signal(signal.SIGINT, before)
