@@ -82,11 +82,15 @@ def inference(model: str, texts: list[str], batch: int) -> list[tuple]:
             )
             for s in range(0, len(texts), batch)
         ]
-        start = time.perf_counter()
+        best = float("inf")
         with torch.inference_mode():
-            for b in batches:
-                net(**b)
-        return len(texts) / (time.perf_counter() - start)
+            net(**batches[0])  # warm-up: the first forward pays one-off allocations
+            for _ in range(2):  # best of 2: the bound should not be a slow outlier
+                start = time.perf_counter()
+                for b in batches:
+                    net(**b)
+                best = min(best, time.perf_counter() - start)
+        return len(texts) / best
 
     compute = compute_rate(order)
     compute_file = compute_rate(list(range(len(texts))))
