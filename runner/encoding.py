@@ -1,11 +1,12 @@
 """Encoding a run's batches exactly as a direct per-batch tokenizer call would.
 
-The batches are encoded in chunks: one tokenizer call per chunk of consecutive batches with
-the config's arguments minus padding; each batch is then padded as that call would have
-padded it. The arrays equal those of `tokenizer(batch_texts, **kwargs)` (the tests compare them
-for every option, batch by batch). Why: the bigger call lets Rust's threads work, and no pad
-token is converted to Python only to be thrown away. Statistics (runner.token_stats) read the
-unpadded encodings.
+Examples are tokenized in chunks: one tokenizer call per CHUNK_ROWS examples with the config's
+arguments minus padding. Batches are then cut (in input order, or by token length within a
+window when runtime.sort_by_length) and each is padded as a direct call on it would pad it:
+the arrays equal those of `tokenizer(batch_texts, **kwargs)` (the tests compare them for every
+option, batch by batch). Why: the bigger call lets Rust's threads work, no pad token is
+converted to Python only to be thrown away, and batches can be sorted by their real length.
+Statistics (runner.token_stats) read the unpadded encodings.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from runner.schema import PaddingStrategy
 
 PAD_KEYS = ("padding", "pad_to_multiple_of", "padding_side")
 CHUNK_ROWS = 256  # examples per tokenizer call: enough for Rust's threads, small in memory
+WINDOW_ROWS = 4096  # examples ordered together by token length: near-global order, bounded memory
 
 
 @dataclass
@@ -83,16 +85,38 @@ class Encoder:
         self.left = kwargs.get("padding_side", tok.padding_side) == "left"
         self.template = _template_tokens(tok, kwargs["add_special_tokens"]) if tok.is_fast else None
 
-    def stream(self, texts: list[str], pairs: list[str] | None, batches: list[list[int]]) -> Iterator[Batch]:
-        """One Batch per entry of `batches` (lists of input positions), in order."""
-        for group in _chunks(batches, CHUNK_ROWS):
-            flat = [i for b in group for i in b]
-            enc = self._call([texts[i] for i in flat], [pairs[i] for i in flat] if pairs else None)
-            start = 0
-            for indices in group:
-                rows = slice(start, start + len(indices))
-                start += len(indices)
-                yield self._batch(enc, rows, indices, texts, pairs)
+    def stream(
+        self, texts: list[str], pairs: list[str] | None, batch_size: int, sort: bool
+    ) -> Iterator[Batch]:
+        """The run's batches. With `sort`, each window of WINDOW_ROWS examples is ordered by
+        token length (longest first) before it is cut into batches, so a batch holds
+        similar lengths and little padding; `Batch.indices` keep the input positions."""
+        window = max((WINDOW_ROWS if sort else CHUNK_ROWS) // batch_size, 1) * batch_size
+        for first in range(0, len(texts), window):
+            positions = range(first, min(first + window, len(texts)))
+            enc, encodings = self._encode(positions, texts, pairs)
+            order = list(range(len(positions)))
+            if sort:
+                lengths = np.fromiter(map(len, enc["input_ids"]), dtype=np.int64, count=len(order))
+                order = np.argsort(-lengths, kind="stable").tolist()
+            for b in range(0, len(order), batch_size):
+                rows = order[b : b + batch_size]
+                part = {k: [v[r] for r in rows] for k, v in enc.items()}
+                chosen = [encodings[r] for r in rows] if encodings is not None else None
+                yield self._batch(part, chosen, [first + r for r in rows], texts, pairs)
+
+    def _encode(self, positions: range, texts, pairs) -> tuple[dict[str, list], list | None]:
+        """The examples at `positions`, unpadded, one tokenizer call per CHUNK_ROWS of them."""
+        enc: dict[str, list] = {}
+        encodings: list | None = [] if self.tok.is_fast else None
+        for c in range(positions.start, positions.stop, CHUNK_ROWS):
+            chunk = range(c, min(c + CHUNK_ROWS, positions.stop))
+            out = self._call([texts[i] for i in chunk], [pairs[i] for i in chunk] if pairs else None)
+            for k, v in out.items():
+                enc.setdefault(k, []).extend(v)
+            if encodings is not None:
+                encodings.extend(out.encodings)
+        return enc, encodings
 
     def _call(self, texts: list[str], pairs: list[str] | None):
         extras = {} if self.tok.is_fast else {"return_special_tokens_mask": True}
@@ -107,10 +131,9 @@ class Encoder:
                 "use tokenizer.truncation=longest_first or a larger tokenizer.max_length",
             ) from exc
 
-    def _batch(self, enc, rows: slice, indices: list[int], texts, pairs) -> Batch:
+    def _batch(self, part: dict[str, list], encodings: list | None, indices: list[int], texts, pairs):
         from transformers import BatchEncoding
 
-        part = {k: v[rows] for k, v in enc.items()}
         special_lists = part.pop("special_tokens_mask", None)  # slow tokenizers only
         n_tokens = np.fromiter(map(len, part["input_ids"]), dtype=np.int64, count=len(indices))
         total = int(n_tokens.sum())
@@ -127,7 +150,7 @@ class Encoder:
             batch.special = np.fromiter(chain.from_iterable(special_lists), dtype=np.int8, count=total)
             batch.truncated = _truncated_slow(self.tok, n_tokens, batch_texts, batch_pairs, self.kwargs)
             return batch
-        batch.encodings = encodings = enc.encodings[rows]
+        batch.encodings = encodings
         spans = chain.from_iterable(chain.from_iterable(e.offsets for e in encodings))
         batch.offsets = np.fromiter(spans, dtype=np.int32, count=2 * total).reshape(total, 2)
         if pairs:
@@ -175,18 +198,6 @@ class Encoder:
                 return lookup[ids].view(np.int8)
         flat = chain.from_iterable(e.special_tokens_mask for e in encodings)
         return np.fromiter(flat, dtype=np.int8, count=total)
-
-
-def _chunks(batches: list[list[int]], rows: int) -> Iterator[list[list[int]]]:
-    """Consecutive batches grouped until each group holds at least `rows` examples."""
-    group: list[list[int]] = []
-    for b in batches:
-        group.append(b)
-        if sum(map(len, group)) >= rows:
-            yield group
-            group = []
-    if group:
-        yield group
 
 
 def _template_tokens(tok, add_special_tokens: bool) -> tuple[np.ndarray, list[str]] | None:

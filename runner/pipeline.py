@@ -161,18 +161,20 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
 
     stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
     keep = cfg.tracking.max_logged_examples
-    batches = list(_batches(texts, cfg.runtime.batch_size, cfg.runtime.sort_by_length))
+    size = cfg.runtime.batch_size
+    total = -(-len(texts) // size)  # batches
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
     with timed(result, "tokenize"):
-        stream = encoding.Encoder(tok, kwargs).stream(texts.texts, texts.pairs, batches)
-    for n, indices in enumerate(batches):
+        encoder = encoding.Encoder(tok, kwargs)
+        stream = encoder.stream(texts.texts, texts.pairs, size, cfg.runtime.sort_by_length)
+    for n in range(total):
         interrupt.check()  # also right after the model loaded
-        batch_texts = [texts.texts[i] for i in indices]
-        batch_pairs = [texts.pairs[i] for i in indices] if texts.pairs is not None else None
         with timed(result, "tokenize"):
             batch = next(stream)
+            batch_texts = [texts.texts[i] for i in batch.indices]
+            batch_pairs = [texts.pairs[i] for i in batch.indices] if texts.pairs is not None else None
             stats.update(batch, batch_texts, batch_pairs)
-            logged = [j for j, i in enumerate(indices) if i < keep]
+            logged = [j for j, i in enumerate(batch.indices) if i < keep]
             if logged:
                 result.token_rows.extend(
                     tokenization.example_rows(tok, batch, logged, batch_texts, batch_pairs)
@@ -181,7 +183,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
             with timed(result, "forward"):
                 predictor.run(batch, contexts=batch_pairs)
         if progress is not None:
-            progress(n + 1, len(batches))
+            progress(n + 1, total)
 
     with timed(result, "tokenize"):  # the last chunk of statistics
         result.metrics.update(stats.summary())
@@ -196,18 +198,6 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
             result.metrics["predict/accuracy"] = accuracy
     seconds = result.metrics["time/forward_s"] or result.metrics["time/tokenize_s"]
     result.metrics["throughput/samples_per_s"] = len(texts) / seconds if seconds else 0.0
-
-
-def _batches(texts: data.Texts, size: int, sort: bool) -> Iterator[list[int]]:
-    """Index batches; sorted by character length (longest first) when asked."""
-    order = list(range(len(texts)))
-    if sort:
-        lengths = np.array([len(t) for t in texts.texts])
-        if texts.pairs is not None:
-            lengths += np.array([len(p) for p in texts.pairs])
-        order = np.argsort(-lengths, kind="stable").tolist()
-    for start in range(0, len(order), size):
-        yield order[start : start + size]
 
 
 def _check_positions(loaded: models.Loaded, kwargs: dict[str, Any]) -> None:

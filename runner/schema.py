@@ -134,7 +134,7 @@ class TrackingConfig:
 class RuntimeConfig:
     device: Device = Device.auto
     batch_size: int = 32
-    sort_by_length: bool = True  # batch similar lengths together; results keep input order
+    sort_by_length: bool = True  # batch similar token lengths together; results keep input order
     seed: int = 0
 
 

@@ -32,7 +32,7 @@ def tok(request):
 def encode_all(tok, texts, pairs, strategy, max_length):
     cfg = TokenizerConfig(max_length=max_length)
     kwargs = tokenization.call_kwargs(tok, cfg, PaddingConfig(strategy=strategy))
-    batch = next(encoding.Encoder(tok, kwargs).stream(texts, pairs, [list(range(len(texts)))]))
+    batch = next(encoding.Encoder(tok, kwargs).stream(texts, pairs, len(texts), sort=False))
     stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
     stats.update(batch, texts, pairs)
     rows = tokenization.example_rows(tok, batch, list(range(len(texts))), texts, pairs)

@@ -118,6 +118,27 @@ def test_rows_equal_direct_call(hub_tokenizer, texts, overrides, kwargs, batch_s
                 assert (row["text"], row["text_pair"]) == tuple(texts[start + n])
 
 
+@pytest.mark.shared
+def test_sorted_batches_group_token_lengths_and_equal_direct_calls(hub_tokenizer):
+    """runtime.sort_by_length orders by token length (not characters: Korean and English
+    differ widely), then each batch is exactly a direct call on its texts."""
+    path, tok = hub_tokenizer
+    texts = (KOREAN + ENGLISH) * 3
+    run = compose("model=none", f"tokenizer.name_or_path={path}", "runtime.sort_by_length=true")
+    run.dataset.texts, run.runtime.batch_size = texts, 4
+    result = pipeline.run(run)
+    lengths = [len(ids) for ids in tok(texts)["input_ids"]]
+    order = sorted(range(len(texts)), key=lambda i: -lengths[i])  # stable, like the runner
+    for start in range(0, len(order), 4):
+        batch = order[start : start + 4]
+        expected = tok([texts[i] for i in batch], padding="longest", truncation=True, max_length=512)
+        for n, i in enumerate(batch):
+            assert result.token_rows[i]["input_ids"] == expected["input_ids"][n]
+    plain = tokenize_run(path, texts, batch_size=4)
+    assert result.metrics["tokens/pad_fraction"] < plain.metrics["tokens/pad_fraction"]
+    assert result.metrics["tokens/total"] == plain.metrics["tokens/total"]
+
+
 def test_untruncated_text_longer_than_max_length_padding_names_truncation():
     overrides = ("padding=max_length", "tokenizer.max_length=8", "tokenizer.truncation=false")
     with pytest.raises(ModelError) as info:
