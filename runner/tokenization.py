@@ -4,7 +4,6 @@ rows of tokens.json (encoding the batches: runner.encoding; statistics: runner.t
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import numpy as np
@@ -12,8 +11,6 @@ import numpy as np
 from runner.encoding import Batch
 from runner.errors import ModelError, first_line
 from runner.schema import ModelConfig, PaddingConfig, PaddingStrategy, TokenizerConfig
-
-log = logging.getLogger(__name__)
 
 HUGE = 1_000_000  # transformers' "no limit" model_max_length is ~1e30
 SPECIAL_ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
