@@ -1,6 +1,6 @@
 """The benchmark suite: every figure printed as a ratio against a baseline measured in the same run.
 
-Run with `make bench` (or `python benchmarks/run.py [--quick]`). Needs ../shared (KLUE text,
+Run with `make bench` (or `python benchmarks/run.py [--quick]`). Uses the vendored tests/fixtures (KLUE text,
 the bert-base-uncased tokenizer); the model is a random 6-layer, 384-hidden BERT built from
 config. Not part of the test suite: timings are reported, never asserted.
 """
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RUNNER_SHARED_DIR") or ROOT.parent / "shared")
+SHARED = ROOT / "tests" / "fixtures"  # vendored KLUE samples and bert-base-uncased files
 RUNNER = [sys.executable, "-m", "runner"]
 
 

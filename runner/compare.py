@@ -1,21 +1,23 @@
-"""`runner-compare`: a sweep's runs side by side — terminal table, HTML report, PNG plots.
-
-Reads the parent run (default: the latest sweep in the experiment) and its children back from
-MLflow, then logs the report and plots to the parent and sets the table as its description.
+"""A sweep's runs side by side, read back from MLflow: the terminal table, and on the parent
+run `comparison/tokens.json` (one row per example, each run's pieces) and a self-contained
+`comparison/report.html` with plots. Called at the end of every sweep (runner.sweep) and by
+`runner-compare` for an older one. Everything is keyed by run id; run names only head columns.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
+import io
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from runner import console
+from runner import console, report
 from runner.errors import RunnerError
+from runner.report import RunTokens
 from runner.tracking import Tracker
 
 METRICS = (
@@ -23,6 +25,7 @@ METRICS = (
     "tokens/p95_len",
     "tokens/fertility",
     "tokens/continued_word_ratio",
+    "tokens/bytes_per_token",
     "tokens/unk_rate",
     "tokens/pad_fraction",
     "time/tokenize_s",
@@ -30,7 +33,7 @@ METRICS = (
     "time/total_s",
     "throughput/samples_per_s",
 )
-TIMES = ("time/load_tokenizer_s", "time/load_model_s", "time/tokenize_s", "time/forward_s")
+TIMES = ("time/tokenize_s", "time/forward_s")  # steps comparable across jobs (loads may be cache hits)
 
 
 def latest_sweep(tracker: Tracker) -> str:
@@ -45,95 +48,113 @@ def latest_sweep(tracker: Tracker) -> str:
     return runs[0].info.run_id
 
 
-def token_table(tracker: Tracker, run_id: str, out: Path) -> dict[int, dict[str, Any]]:
-    path = tracker.client.download_artifacts(run_id, "tokens.json", str(out))
+def token_rows(tracker: Tracker, run_id: str, out: Path) -> dict[tuple, dict[str, Any]]:
+    """A run's tokens.json rows keyed by (column, index); empty when it logged none."""
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no bars in our output
+    try:
+        path = tracker.client.download_artifacts(run_id, "tokens.json", str(out))
+    except Exception:  # a run that failed before tokenizing has no table
+        return {}
     table = json.loads(Path(path).read_text(encoding="utf-8"))
-    cols = table["columns"]
-    return {row[cols.index("index")]: dict(zip(cols, row)) for row in table["data"]}
+    rows = [dict(zip(table["columns"], row)) for row in table["data"]]
+    return {report.key(r): r for r in rows}
 
 
-def plots(children: list, tables: dict[str, dict], out: Path) -> list[Path]:
+def distinct_names(children: list) -> dict[str, str]:
+    """run id → its name, suffixed with the id's start where two names are equal."""
+    names = [c.info.run_name for c in children]
+    return {
+        c.info.run_id: c.info.run_name
+        if names.count(c.info.run_name) == 1
+        else f"{c.info.run_name} ({c.info.run_id[:6]})"
+        for c in children
+    }
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def plots(runs: list[RunTokens]) -> dict[str, bytes]:
+    """PNG bytes by file name: token lengths, pad fraction, comparable step times."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [c.info.run_name for c in children]
-    files = []
-    fig, ax = plt.subplots(figsize=(8, 4))
-    for name, table in tables.items():
-        ax.hist([r["n_tokens"] for r in table.values()], bins=20, alpha=0.5, label=name)
-    ax.set(title="Token length per example", xlabel="tokens", ylabel="examples")
+    names = [r.name for r in runs]
+    out = {}
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for run in runs:
+        ax.hist(
+            [len(report.content(row)[0]) for row in run.rows.values()],
+            bins=20,
+            histtype="step",
+            linewidth=1.5,
+            label=run.name,
+        )
+    ax.set(title="Tokens per example (no padding)", xlabel="tokens", ylabel="examples")
     ax.legend(fontsize=7)
-    files.append(out / "token_lengths.png")
-    fig.tight_layout(), fig.savefig(files[-1]), plt.close(fig)
+    out["token_lengths.png"] = _png(fig)
+    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 4))
-    ax.barh(names, [c.data.metrics.get("tokens/pad_fraction", 0.0) for c in children])
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.4 * len(runs)))
+    ax.barh(names, [r.metrics.get("tokens/pad_fraction", 0.0) for r in runs])
     ax.set(title="Pad fraction per run", xlabel="pad positions / all positions")
-    files.append(out / "pad_fraction.png")
-    fig.tight_layout(), fig.savefig(files[-1]), plt.close(fig)
+    out["pad_fraction.png"] = _png(fig)
+    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 4))
-    left = [0.0] * len(children)
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.4 * len(runs)))
+    left = [0.0] * len(runs)
     for key in TIMES:
-        values = [c.data.metrics.get(key, 0.0) for c in children]
+        values = [r.metrics.get(key, 0.0) for r in runs]
         ax.barh(names, values, left=left, label=key.split("/")[1])
         left = [a + b for a, b in zip(left, values)]
-    ax.set(title="Time per step", xlabel="seconds")
+    ax.set(title="Time per step (tokenize, forward)", xlabel="seconds")
     ax.legend(fontsize=7)
-    files.append(out / "time_breakdown.png")
-    fig.tight_layout(), fig.savefig(files[-1]), plt.close(fig)
-    return files
+    out["time_breakdown.png"] = _png(fig)
+    plt.close(fig)
+    return out
 
 
-def render_html(rows: list[dict], tables: dict[str, dict], images: list[Path]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(console._fmt(v))}</td>" for v in r.values()) + "</tr>"
-        for r in rows
-    )
-    diff = []
-    indices = sorted(set.intersection(*(set(t) for t in tables.values()))) if tables else []
-    for i in indices[:50]:
-        text = next(iter(tables.values()))[i]
-        pair = f" ‖ {html.escape(str(text['text_pair']))}" if text.get("text_pair") else ""
-        diff.append(f"<h3>#{i}: {html.escape(str(text['text']))}{pair}</h3><table class='diff'>")
-        for name, table in tables.items():
-            tokens = " ".join(f"<span>{html.escape(str(t))}</span>" for t in table[i]["tokens"])
-            diff.append(f"<tr><th>{html.escape(name)}</th><td>{tokens}</td></tr>")
-        diff.append("</table>")
-    imgs = "".join(f"<img src='{p.name}' alt='{p.stem}'>" for p in images)
-    return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>runner comparison</title>"
-        "<style>td,th{border:1px solid #ccc;padding:2px 6px} table{border-collapse:collapse}"
-        " .diff span{background:#eef;margin:1px;padding:0 2px;display:inline-block}</style>"
-        f"</head><body><h1>Runs side by side</h1><table id='metrics'><tr>{head}</tr>{body}</table>"
-        f"<h2>Plots</h2>{imgs}<h2 id='token-diff'>Token diff</h2>{''.join(diff)}</body></html>"
-    )
-
-
-def compare(uri: str | None, experiment: str, parent: str | None, out_dir: Path) -> Path:
-    tracker = Tracker(uri, experiment)
-    parent = parent or latest_sweep(tracker)
+def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[str, Path]:
+    """Compare the parent's FINISHED children; log the files to the parent. Returns (table, report)."""
     children = [c for c in tracker.children(parent) if c.info.status == "FINISHED"]
     if not children:
-        raise SystemExit(f"error: sweep {parent} has no FINISHED runs to compare")
-    rows = [{"run": c.info.run_name, **{m: c.data.metrics.get(m, "") for m in METRICS}} for c in children]
-    text = console.table(rows, list(rows[0]))
-    print(text)
-    out_dir.mkdir(parents=True, exist_ok=True)
+        raise RunnerError(f"sweep {parent}", "has no FINISHED runs to compare", "run the sweep again")
+    names = distinct_names(children)
+    rows = [
+        {"run": names[c.info.run_id], **{m: c.data.metrics.get(m, "") for m in METRICS}} for c in children
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        tables = {
-            c.info.run_name: token_table(tracker, c.info.run_id, Path(tmp) / c.info.run_id) for c in children
-        }
-    images = plots(children, tables, out_dir)
-    report = out_dir / "report.html"
-    report.write_text(render_html(rows, tables, images), encoding="utf-8")
-    for path in [report, *images]:
-        tracker.log_file(parent, str(path), "comparison")
+        runs = [
+            RunTokens(
+                c.info.run_id,
+                names[c.info.run_id],
+                c.data.metrics,
+                token_rows(tracker, c.info.run_id, Path(tmp) / c.info.run_id),
+            )
+            for c in children
+        ]
+        table_rows = report.comparison_rows(runs)
+        order = [report.key(r) for r in report.differing_first(table_rows, runs)]
+        images = plots(runs)
+        page = report.render(rows, runs, images, order)
+        out = out_dir or Path(tmp) / "comparison"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.html").write_text(page, encoding="utf-8")
+        for name, png in images.items():
+            (out / name).write_bytes(png)
+            tracker.log_file(parent, str(out / name), "comparison")
+        tracker.log_file(parent, str(out / "report.html"), "comparison")
+        if table_rows:
+            tracker.log_table(parent, table_rows, "comparison/tokens.json")
+    text = console.table(rows, list(rows[0]))
     tracker.set_description(parent, f"```\n{text}\n```")
-    return report
+    return text, out / "report.html"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -144,11 +165,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="outputs/compare", help="folder for report.html and PNGs")
     args = parser.parse_args(argv)
     try:
-        report = compare(args.tracking_uri, args.experiment, args.parent, Path(args.out))
+        tracker = Tracker(args.tracking_uri, args.experiment)
+        text, page = build(tracker, args.parent or latest_sweep(tracker), Path(args.out))
     except RunnerError as exc:
         console.error(exc)
         sys.exit(1)
-    print(f"report: {report.resolve()}")
+    print(text)
+    print(f"report: {page.resolve()}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from runner.errors import RunnerError
 
 _UID = f"{secrets.token_hex(3)}"
 KEY_METRICS = (
+    "predict/accuracy",
     "tokens/total",
     "tokens/mean_len",
     "tokens/pad_fraction",
@@ -82,10 +83,21 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().split("\n    full_key")[0]).strip()[:500]
 
 
-def summary(run_id: str, uri: str, ui: str, metrics: dict[str, float], status: str) -> None:
-    """The short block that ends every single run."""
+def summary(run_id: str, uri: str, ui: str | None, url: str, metrics: dict[str, float], status: str) -> None:
+    """The short block that ends every single run: id, key metrics, how to open it."""
     shown = "  ".join(f"{k}={_fmt(metrics[k])}" for k in KEY_METRICS if k in metrics)
-    print(f"run {run_id} {status}\n  tracking: {uri}\n  {shown}\n  dashboard: {ui}", flush=True)
+    serve = f"  dashboard: {ui}\n             {url}" if ui else f"  dashboard: {url}"
+    print(f"run {run_id} {status}\n  tracking: {uri}\n  {shown}\n{serve}", flush=True)
+
+
+def predictions(rows: list[dict[str, Any]], texts: list[str], n: int = 3) -> None:
+    """The first few predictions of a head: text → label (score)."""
+    for row in rows[:n]:
+        label = row.get("label", row.get("answer", row.get("word_labels", "")))
+        score = row.get("score")
+        text = texts[row["index"]]
+        text = text if len(text) <= 50 else text[:47] + "..."
+        print(f"  {text} → {label}" + (f" ({_fmt(float(score))})" if score is not None else ""), flush=True)
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:

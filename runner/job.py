@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import console, interrupt, schema, sweep
+from runner import console, interrupt, naming, schema, sweep
 from runner.redact import redact_config
 
 log = logging.getLogger(__name__)
@@ -78,8 +78,14 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
             console.line(f"skipped: this config already FINISHED as run {done}")
             return
     parent = sweep.parent_run_id(hc) if multirun else None
+    name = naming.run_name(
+        dict(hc.runtime.choices),
+        list(hc.overrides.task),
+        run_cfg.tracking.run_name,
+        hc.job.num if multirun else None,
+    )
     run_id = tracker.start(
-        run_cfg.tracking.run_name or run_name(hc),
+        name,
         {
             **_hydra_tags(hc),
             **(sweep.job_tags(hc) if multirun else {}),
@@ -106,7 +112,13 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
         raise
     _log_result(tracker, run_id, result, run_cfg)
     tracker.finish(run_id, "FINISHED")
-    console.summary(run_id, tracker.uri, tracking.ui_command(tracker.uri), result.metrics, "FINISHED")
+    if multirun:  # the sweep prints the table and the parent's link at its end
+        console.line(f"job {hc.job.num} FINISHED: {name}")
+        return
+    url = tracking.run_url(tracker.uri, tracker.experiment_id, run_id)
+    console.summary(run_id, tracker.uri, tracking.ui_command(tracker.uri), url, result.metrics, "FINISHED")
+    if result.prediction_rows and result.texts is not None:
+        console.predictions(result.prediction_rows, result.texts.texts)
 
 
 def _log_result(tracker, run_id: str, result, run_cfg: schema.RunConfig) -> None:
@@ -139,19 +151,6 @@ def _log_result(tracker, run_id: str, result, run_cfg: schema.RunConfig) -> None
 def _dataset_name(run_cfg: schema.RunConfig) -> str:
     d = run_cfg.dataset
     return ":".join(x for x in (d.path or d.source.value, d.name, d.split) if x)
-
-
-def run_name(hc) -> str:
-    """`tiny_bert · longest · sample`, plus any plain-key overrides."""
-    choices = hc.runtime.choices
-    parts = [str(choices.get(g)) for g in ("model", "padding", "dataset") if choices.get(g)]
-    keys = [(o, o.split("=")[0].lstrip("+~")) for o in hc.overrides.task]
-    parts += [
-        o if len(o) <= 48 else o[:45] + "..."
-        for o, k in keys
-        if "." in k and not k.startswith(("tracking.", "hydra.", "sweep."))
-    ]
-    return " · ".join(parts)
 
 
 def _hydra_tags(hc) -> dict[str, str]:

@@ -14,7 +14,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from runner import console
+from runner import console, naming
 
 PARENT_FILE = "mlflow_parent_run_id"
 ENV = "RUNNER_PARENT_RUN_ID"
@@ -47,16 +47,17 @@ def abort(hc, reason: str) -> None:
         tracker.finish(parent, "FAILED", f"fail_fast: {reason}")
 
 
+def sweep_overrides(config: DictConfig) -> list[str]:
+    """The sweep's overrides: the command line's and an experiment's hydra.sweeper.params."""
+    params = config.hydra.sweeper.get("params") or {}
+    return [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
+
+
 def count_jobs(config: DictConfig) -> int:
     """How many jobs the basic sweeper will launch: the product of every swept value list."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    params = config.hydra.sweeper.get("params") or {}
-    lines = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
     total = 1
-    for override in OverridesParser.create().parse_overrides(lines):
-        if override.is_sweep_override():
-            total *= len(list(override.sweep_string_iterator()))
+    for values in naming.grid(sweep_overrides(config)).values():
+        total *= len(values)
     return total
 
 
@@ -71,6 +72,7 @@ class SweepCallback(Callback):
         from runner.tracking import Tracker
 
         self.total, self.done = count_jobs(config), 0
+        naming.export_grid(sweep_overrides(config))
         self.progress = console.Progress("jobs", "job")
 
         self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
@@ -108,14 +110,39 @@ class SweepCallback(Callback):
             for c in children
         ]
         rows.sort(key=lambda r: int(r["job"]) if str(r["job"]).isdigit() else 0)
-        columns = ["job", "run", "status", *console.KEY_METRICS, "error"]
-        text = console.table(rows, columns)
+        shown = [k for k in console.KEY_METRICS if any(k in r for r in rows)]
+        text = console.table(rows, ["job", "run", "status", *shown, "error"])
         print("\n" + text, flush=True)
         failed = sum(r["status"] != "FINISHED" for r in rows)
         self.tracker.log_table(self.parent, rows or [{"job": "none"}], "sweep_summary.json")
-        self.tracker.set_description(self.parent, f"```\n{text}\n```")
+        side_by_side = self._compare()
+        self.tracker.set_description(self.parent, f"```\n{text}\n```\n\n```\n{side_by_side}\n```")
         self.tracker.log(self.parent, metrics={"sweep/jobs": len(rows), "sweep/failed": failed})
         self.tracker.finish(self.parent, "FAILED" if failed else "FINISHED")
+        self._link()
         if failed:
             console.line(f"{failed} of {len(rows)} jobs failed")
             raise SystemExit(1)
+
+    def _compare(self) -> str:
+        """The runs side by side on the parent (comparison/…); a failure here fails no job."""
+        from runner import compare
+
+        try:
+            return compare.build(self.tracker, self.parent)[0]
+        except Exception as exc:
+            console.line(f"warning: comparison not logged: {console.describe(exc)}")
+            return ""
+
+    def _link(self) -> None:
+        from runner import tracking
+
+        uri, experiment = self.tracker.uri, self.tracker.experiment_id
+        ui = tracking.ui_command(uri)
+        print(
+            f"sweep parent run {self.parent}: comparison/report.html, comparison/tokens.json\n"
+            + (f"  dashboard: {ui}\n" if ui else "")
+            + f"  runs:   {tracking.run_url(uri, experiment)}\n"
+            + f"  parent: {tracking.run_url(uri, experiment, self.parent)}",
+            flush=True,
+        )

@@ -119,6 +119,10 @@ def example_rows(
             row["text_pair"] = pairs[j]
         row["input_ids"] = ids[n]
         row["tokens"] = tok.convert_ids_to_tokens(ids[n])
+        row["pieces"], row["partial"] = pieces(
+            tok, batch, j, ids[n], row["tokens"], texts[j], pairs and pairs[j]
+        )
+        row["special"] = batch.special_row(j).astype(bool).tolist()  # template tokens and pads
         for key in ("token_type_ids", "attention_mask"):
             if key in batch.returned:
                 row[key] = _as_list(enc[key][j])
@@ -131,6 +135,33 @@ def example_rows(
         )
         rows.append(row)
     return rows
+
+
+def pieces(
+    tok, batch: Batch, j: int, ids: list[int], tokens: list[str], text: str, pair: str | None
+) -> tuple[list[str], list[bool]]:
+    """What each token of example j covers, as a playground shows it: the span of the text (or
+    pair) from the offsets; special tokens and pads as their literal. A token that covers part
+    of a character (byte-level BPE splitting one Hangul syllable) shows that whole character
+    and is flagged partial. Slow tokenizers have no offsets: `decode([id])` per token, flagged
+    partial when that decodes to U+FFFD (a byte that is not a whole character)."""
+    special = batch.special_row(j)
+    if batch.offsets is None:
+        out = [t if special[k] else tok.decode([i]) for k, (i, t) in enumerate(zip(ids, tokens))]
+        return out, ["\ufffd" in p for p in out]
+    offsets, seq = batch.offset_row(j).tolist(), batch.sequence_ids(j)
+    spans = [None if special[k] else (seq[k], *offsets[k]) for k in range(len(ids))]
+    out, partial = [], []
+    for k, span in enumerate(spans):
+        if span is None:
+            out.append(tokens[k]), partial.append(False)
+            continue
+        s, start, end = span
+        piece = (pair if s == 1 and pair is not None else text)[start:end]
+        out.append(piece or tok.decode([ids[k]]))
+        neighbours = [spans[m] for m in (k - 1, k + 1) if 0 <= m < len(spans) and spans[m] is not None]
+        partial.append(any(o[0] == s and o[1] < end and start < o[2] for o in neighbours))
+    return out, partial
 
 
 def _as_list(x) -> list[int]:

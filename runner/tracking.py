@@ -33,11 +33,22 @@ def resolve_uri(uri: str | None) -> str:
     return f"sqlite:///{Path(DEFAULT_DB).resolve()}"
 
 
-def ui_command(uri: str) -> str:
-    """The exact command that opens this store in the MLflow UI."""
+UI_DEFAULT = "http://127.0.0.1:5000"  # where `mlflow ui` listens unless told otherwise
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3: open on runs, not GenAI
+
+
+def ui_command(uri: str) -> str | None:
+    """The command that serves this store in the MLflow UI (None for a server: it is served)."""
     if uri.startswith(("http://", "https://")):
-        return f"open {uri}"
+        return None
     return f"mlflow ui --backend-store-uri {uri}"
+
+
+def run_url(uri: str, experiment_id: str, run_id: str | None = None) -> str:
+    """A run's page (or, without a run, the runs table) in the dashboard's model-training view."""
+    host = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI_DEFAULT
+    run = f"/{run_id}" if run_id else ""
+    return f"{host}/#/experiments/{experiment_id}/runs{run}?workflowType=machine_learning"
 
 
 def _sqlite_path(uri: str) -> Path | None:
@@ -62,6 +73,7 @@ class Tracker:
     def __init__(self, uri: str | None, experiment: str) -> None:
         from mlflow import MlflowClient
 
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # we print our own link
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # no INFO chatter about migrations
         logging.getLogger("alembic").setLevel(logging.WARNING)
         self.uri = resolve_uri(uri)
@@ -88,7 +100,9 @@ class Tracker:
                 return found.experiment_id
             location = (db.parent / "artifacts").resolve().as_uri() if db is not None else None
             try:
-                return _retry(self.client.create_experiment, name, artifact_location=location)
+                return _retry(
+                    self.client.create_experiment, name, artifact_location=location, tags=EXPERIMENT_KIND
+                )
             except Exception:  # another worker created it first
                 found = self.client.get_experiment_by_name(name)
                 if found is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("RUNNER_SHARED_DIR") or ROOT.parent / "shared")
+FIXTURES = ROOT / "tests" / "fixtures"  # vendored real files, provenance in each SOURCES.md
 
 
 @pytest.fixture(scope="session")
@@ -33,16 +33,9 @@ def offline_env(monkeypatch, tmp_path, assets_dir):
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    """../shared: real Hub tokenizer files and KLUE samples. Missing means a broken checkout."""
-    if not (SHARED / "hub").is_dir() or not (SHARED / "datasets").is_dir():
-        pytest.fail(
-            f"missing {SHARED}/hub or {SHARED}/datasets: these tests need the shared "
-            "folder (real bert-base-uncased/roberta-base tokenizers and KLUE samples) "
-            "next to the project checkout",
-            pytrace=False,
-        )
-    return SHARED
+def fixtures() -> Path:
+    """Vendored real files: the bert-base-uncased/roberta-base tokenizers and KLUE samples."""
+    return FIXTURES
 
 
 def compose(*overrides: str):

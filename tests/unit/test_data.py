@@ -19,9 +19,8 @@ def load(*overrides, **fields):
     return data.load(run.dataset, run.runtime.seed)
 
 
-@pytest.mark.shared
-def test_klue_nli_jsonl_pairs_with_labels(shared):
-    path = shared / "datasets" / "klue-nli" / "klue-nli-v1.1_dev.first1000.jsonl"
+def test_klue_nli_jsonl_pairs_with_labels(fixtures):
+    path = fixtures / "datasets" / "klue-nli" / "klue-nli-v1.1_dev.first1000.jsonl"
     texts = load(
         "dataset=json_file",
         f"dataset.path={path}",
@@ -34,9 +33,8 @@ def test_klue_nli_jsonl_pairs_with_labels(shared):
     assert texts.lineage["source"] == "json"
 
 
-@pytest.mark.shared
-def test_klue_sts_json_array_with_nested_label(shared):
-    path = shared / "datasets" / "klue-sts" / "klue-sts-v1.1_dev.json"
+def test_klue_sts_json_array_with_nested_label(fixtures):
+    path = fixtures / "datasets" / "klue-sts" / "klue-sts-v1.1_dev.json"
     texts = load(
         "dataset=json_file",
         f"dataset.path={path}",

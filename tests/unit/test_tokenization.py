@@ -49,8 +49,8 @@ def direct(tok, texts, **kwargs):
 
 
 @pytest.fixture(scope="module", params=["bert-base-uncased", "roberta-base"])
-def hub_tokenizer(request, shared):
-    path = shared / "hub" / request.param
+def hub_tokenizer(request, fixtures):
+    path = fixtures / "hub" / request.param
     return str(path), AutoTokenizer.from_pretrained(str(path))
 
 
@@ -89,7 +89,6 @@ CASES = [
 ]
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("batch_size", [None, 2], ids=["one-batch", "batches-of-2"])
 @pytest.mark.parametrize("texts", [KOREAN + ENGLISH, PAIRS], ids=["singles", "pairs"])
 @pytest.mark.parametrize(("overrides", "kwargs"), CASES, ids=[" ".join(o) or "default" for o, _ in CASES])
@@ -118,7 +117,6 @@ def test_rows_equal_direct_call(hub_tokenizer, texts, overrides, kwargs, batch_s
                 assert (row["text"], row["text_pair"]) == tuple(texts[start + n])
 
 
-@pytest.mark.shared
 def test_sorted_batches_group_token_lengths_and_equal_direct_calls(hub_tokenizer):
     """runtime.sort_by_length orders by token length (not characters: Korean and English
     differ widely), then each batch is exactly a direct call on its texts."""
@@ -152,10 +150,9 @@ def test_max_length_not_a_multiple_of_pad_to_multiple_of_names_the_key():
     assert str(info.value).startswith("padding.pad_to_multiple_of")
 
 
-@pytest.mark.shared
-def test_bert_returns_token_type_ids_roberta_does_not(shared):
-    bert = tokenize_run(shared / "hub" / "bert-base-uncased", PAIRS)
-    roberta = tokenize_run(shared / "hub" / "roberta-base", PAIRS)
+def test_bert_returns_token_type_ids_roberta_does_not(fixtures):
+    bert = tokenize_run(fixtures / "hub" / "bert-base-uncased", PAIRS)
+    roberta = tokenize_run(fixtures / "hub" / "roberta-base", PAIRS)
     assert 1 in bert.token_rows[0]["token_type_ids"]
     assert "token_type_ids" not in roberta.token_rows[0]
     assert bert.tags["tokenizer.returns_token_type_ids"] == "true"
@@ -167,9 +164,8 @@ def test_bert_returns_token_type_ids_roberta_does_not(shared):
     assert roberta.tags["tokenizer.special.pad"] == "<pad> (1)"
 
 
-@pytest.mark.shared
-def test_batched_rows_equal_direct_call_per_batch(shared):
-    path = shared / "hub" / "bert-base-uncased"
+def test_batched_rows_equal_direct_call_per_batch(fixtures):
+    path = fixtures / "hub" / "bert-base-uncased"
     tok = AutoTokenizer.from_pretrained(str(path))
     texts = KOREAN + ENGLISH
     result = tokenize_run(path, texts, batch_size=4)
@@ -227,11 +223,10 @@ def independent_stats(tok, texts, batch_size, kwargs):
     }
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize("name", ["bert-base-uncased", "roberta-base"])
 @pytest.mark.parametrize("max_length", [512, 8])
-def test_metrics_equal_independent_computation(shared, name, max_length):
-    path = shared / "hub" / name
+def test_metrics_equal_independent_computation(fixtures, name, max_length):
+    path = fixtures / "hub" / name
     tok = AutoTokenizer.from_pretrained(str(path))
     texts = KOREAN + ENGLISH + ["  spaced   out\ttext \n", "ünïcödé combining é"]
     result = tokenize_run(path, texts, f"tokenizer.max_length={max_length}", batch_size=3)
@@ -246,10 +241,9 @@ def test_metrics_equal_independent_computation(shared, name, max_length):
         assert result.metrics["tokens/truncated_fraction"] > 0
 
 
-@pytest.mark.shared
-def test_klue_text_through_bert_uncased_fertility_is_high(shared):
+def test_klue_text_through_bert_uncased_fertility_is_high(fixtures):
     """Korean is split far more finely by an English WordPiece vocab than English is."""
-    path = shared / "hub" / "bert-base-uncased"
+    path = fixtures / "hub" / "bert-base-uncased"
     korean = tokenize_run(path, KOREAN).metrics["tokens/fertility"]
     english = tokenize_run(path, ENGLISH[:2]).metrics["tokens/fertility"]
     assert korean > english
@@ -283,7 +277,6 @@ PAIR_CASES = [
 ]
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize(("value", "pairs"), PAIR_CASES, ids=[v for v, _ in PAIR_CASES])
 def test_pair_truncation_strategies_equal_direct_call(hub_tokenizer, value, pairs):
     path, tok = hub_tokenizer
@@ -293,7 +286,6 @@ def test_pair_truncation_strategies_equal_direct_call(hub_tokenizer, value, pair
     assert all(r["truncated"] for r in result.token_rows)
 
 
-@pytest.mark.shared
 def test_return_attention_mask_false_is_honoured(hub_tokenizer):
     path, tok = hub_tokenizer
     result = tokenize_run(path, ENGLISH, "tokenizer.return_attention_mask=false")
@@ -303,12 +295,11 @@ def test_return_attention_mask_false_is_honoured(hub_tokenizer):
     assert result.metrics["tokens/pad_fraction"] > 0  # statistics still see the padding
 
 
-@pytest.mark.shared
-def test_impossible_only_second_truncation_is_a_clear_error(shared):
+def test_impossible_only_second_truncation_is_a_clear_error(fixtures):
     pairs = [["a rather long first sentence that goes on and on and on", "tiny"]]
     with pytest.raises(ModelError) as info:
         tokenize_run(
-            shared / "hub" / "bert-base-uncased",
+            fixtures / "hub" / "bert-base-uncased",
             pairs,
             "tokenizer.truncation=only_second",
             "tokenizer.max_length=8",

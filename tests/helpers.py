@@ -1,0 +1,66 @@
+"""Helpers the tests share (fixtures live in conftest.py): free ports, real servers, a browser."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, what: str, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            return
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"{what} did not start within {seconds:.0f} s")
+
+
+@contextmanager
+def mlflow_ui(backend_uri: str):
+    """A real `mlflow ui` on a free loopback port (what `make ui` starts), stopped afterwards."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--backend-store-uri", backend_uri, "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, proc, f"mlflow ui on {backend_uri}")
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def chromium_path() -> str:
+    """Debian's chromium (`.ci/run` installs it when absent): Playwright drives it by path."""
+    for path in CHROMIUM:
+        if Path(path).exists():
+            return path
+    found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("no chromium: `apt-get install chromium` (.ci/run does this)", pytrace=False)
+    return found

@@ -1,0 +1,190 @@
+"""Reviewing a BERT-vs-RoBERTa sweep as a user does: the files on the parent run, then a real
+`mlflow ui` driven through Chromium (Playwright). Screenshots go to outputs/dashboard/."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import regex
+from mlflow import MlflowClient
+
+from tests.conftest import FIXTURES, ROOT, run_cli
+from tests.helpers import chromium_path, mlflow_ui
+
+pytestmark = pytest.mark.integration
+
+SHOTS = ROOT / "outputs" / "dashboard"
+VIEW = "workflowType=machine_learning"  # MLflow 3's runs / model-training view
+HANGUL = regex.compile(r"\p{Hangul}")
+BYTE_SYMBOLS = re.compile("[ìëêíĤĥĬĺłĳ]")  # byte-level BPE's stand-ins for UTF-8 bytes of Hangul
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory, assets_dir):
+    """The issue's sweep: two real tokenizers × two paddings on the Korean/English sample."""
+    tmp = tmp_path_factory.mktemp("dashboard")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    hub = FIXTURES / "hub"
+    proc = run_cli(
+        "-m",
+        "model=none",
+        f"tokenizer.name_or_path={hub / 'bert-base-uncased'},{hub / 'roberta-base'}",
+        "padding=longest,do_not_pad",
+        f"tracking.uri={uri}",
+        cwd=tmp,
+        env={"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("runner").experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    return {"uri": uri, "tmp": tmp, "proc": proc, "client": client, "parent": parent, "children": children}
+
+
+def download(sweep, path: str) -> Path:
+    return Path(sweep["client"].download_artifacts(sweep["parent"].info.run_id, path, str(sweep["tmp"])))
+
+
+def test_children_have_distinct_names_that_say_which_tokenizer(sweep):
+    names = [c.info.run_name for c in sweep["children"]]
+    assert len(names) == 4 and len(set(names)) == 4
+    assert sum("bert-base-uncased" in n for n in names) == 2
+    assert sum("roberta-base" in n for n in names) == 2
+    assert not any("/" in n for n in names)  # paths by their last component
+
+
+def test_sweep_prints_one_table_and_the_parents_links(sweep):
+    out = sweep["proc"].stdout
+    assert out.count("\nrun ") == 0 and out.count("sweep parent run") == 1  # no per-job summaries
+    parent = sweep["parent"].info.run_id
+    assert f"/runs/{parent}?workflowType=machine_learning" in out
+    assert "View run" not in out + sweep["proc"].stderr  # MLflow's own lines stay out
+
+
+def test_parent_holds_the_comparison_table(sweep):
+    table = json.loads(download(sweep, "comparison/tokens.json").read_text(encoding="utf-8"))
+    rows = [dict(zip(table["columns"], r)) for r in table["data"]]
+    names = {c.info.run_name for c in sweep["children"]}
+    assert names <= set(table["columns"]) and {f"{n} · n" for n in names} <= set(table["columns"])
+    assert len(rows) == 10  # the sample's ten texts, one row each
+    korean = next(r for r in rows if HANGUL.search(r["text"]))
+    roberta = next(n for n in names if "roberta-base" in n and "longest" in n)
+    pieces = korean[roberta].split(" | ")
+    assert pieces[0] == "<s>" and pieces[-1] == "</s>" and "<pad>" not in pieces  # no pads
+    assert HANGUL.search(korean[roberta]) and not BYTE_SYMBOLS.search(korean[roberta])
+    assert korean[f"{roberta} · n"] == len(pieces)
+
+
+def test_report_is_self_contained_and_shows_every_run(sweep):
+    page = download(sweep, "comparison/report.html").read_text(encoding="utf-8")
+    assert "<script" not in page and not re.search(r"(src|href)=['\"]?(https?:)?//", page)
+    images = re.findall(r"<img [^>]*src='([^']*)'", page)
+    assert len(images) == 3 and all(src.startswith("data:image/png;base64,") for src in images)
+    for child in sweep["children"]:
+        assert child.info.run_name in page
+    assert "오늘 날씨가 정말 좋네요." in page and not BYTE_SYMBOLS.search(page)
+
+
+def test_roberta_pieces_on_korean_are_substrings_of_the_text(sweep):
+    client = sweep["client"]
+    child = next(c for c in sweep["children"] if "roberta-base" in c.info.run_name)
+    path = client.download_artifacts(child.info.run_id, "tokens.json", str(sweep["tmp"] / "rob"))
+    table = json.loads(Path(path).read_text(encoding="utf-8"))
+    rows = [dict(zip(table["columns"], r)) for r in table["data"]]
+    korean = [r for r in rows if HANGUL.search(r["text"])]
+    assert len(korean) == 5
+    for row in korean:
+        assert len(row["pieces"]) == len(row["tokens"]) == len(row["special"])
+        content = [p for p, s in zip(row["pieces"], row["special"]) if not s]
+        assert content and all(p in row["text"] for p in content)
+        assert any(row["partial"])  # byte-level BPE splits syllables: flagged, never mojibake
+
+
+def open_page(page, url: str, wait_for: str) -> None:
+    page.goto(url)
+    page.wait_for_selector(wait_for, timeout=60_000)
+    close = page.locator("button[aria-label=Close]")  # MLflow's assistant panel, when it opens
+    if close.count():
+        close.first.click()
+
+
+def pick(page, opener, option: str) -> None:
+    """Choose one option of an MLflow dropdown."""
+    opener.click()
+    page.locator("[role=option]", has_text=re.compile(f"^{re.escape(option)}$")).click()
+    page.keyboard.press("Escape")
+
+
+def select_only(page, opener, wanted: str) -> None:
+    """In a multi-select dropdown, leave exactly `wanted` checked."""
+    for _ in range(5):  # one toggle per opening: the list re-renders after each click
+        opener.click()
+        options = page.locator("[role=option]")
+        options.first.wait_for()
+        wrong = [
+            o
+            for o in options.all()
+            if (o.inner_text().strip() == wanted)
+            != (o.locator("input").get_attribute("aria-checked") == "true")
+        ]
+        wrong.sort(key=lambda o: o.inner_text().strip() != wanted)  # add before removing
+        if wrong:
+            wrong[0].click()
+        page.keyboard.press("Escape")
+        if not wrong:
+            return
+
+
+def test_dashboard_tour_in_a_real_browser(sweep):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    names = sorted(c.info.run_name for c in sweep["children"])
+    link = re.search(r"runs:\s+(\S+)", sweep["proc"].stdout).group(1)
+    with mlflow_ui(sweep["uri"]) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        # The printed link opens the runs table (model-training view); the parent expands.
+        open_page(page, link.replace("http://127.0.0.1:5000", url), "text=sweep ")
+        page.locator("button[data-component-id*='runnamecellrenderer']").first.click()
+        for name in names:
+            page.locator("[role=row] a", has_text=name).first.wait_for(timeout=30_000)
+        page.screenshot(path=SHOTS / "1-runs-table.png")
+
+        # Artifact view: Table tokens.json, Group by text, Compare pieces — one column per child.
+        page.locator("label:has(input[name=runs-view-mode][value=ARTIFACT])").click()
+        tables = page.locator("[data-testid=dropdown-tables]")
+        select_only(page, tables, "tokens.json")
+        assert tables.inner_text().split(":")[-1].strip() == "tokens.json"
+        group = page.locator("button[aria-label^='Select \"group by\"']")
+        select_only(page, group, "text")
+        pick(page, page.locator("button[aria-label^='Dialog Combobox, selected option']"), "pieces")
+        page.wait_for_selector("text=오늘 날씨가 정말 좋네요.", timeout=30_000)
+        grid = page.locator("body").inner_text()
+        for name in names:
+            assert name in grid
+        assert "날씨" in grid  # Hangul pieces side by side
+        page.screenshot(path=SHOTS / "2-artifact-view-pieces.png")
+
+        # The parent's comparison table and report, rendered inside the artifact viewer.
+        parent = sweep["parent"].info.run_id
+        base = f"{url}/#/experiments/{sweep['parent'].info.experiment_id}/runs/{parent}/artifacts"
+        open_page(page, f"{base}/comparison/tokens.json?{VIEW}", "text=tokens.json")
+        page.wait_for_selector("text=오늘 날씨가 정말 좋네요.", timeout=30_000)
+        text = page.locator("body").inner_text()
+        assert "bert-base-uncased" in text and "roberta-base" in text and "날씨" in text
+        assert not BYTE_SYMBOLS.search(text)
+        page.screenshot(path=SHOTS / "3-comparison-table.png")
+
+        page.get_by_text("report.html", exact=True).click()  # as a user does, in the artifact tree
+        page.wait_for_selector("iframe", timeout=60_000)
+        frame = page.frame_locator("iframe").first
+        frame.locator("#token-diff").wait_for(timeout=30_000)
+        assert "오늘 날씨가 정말 좋네요." in frame.locator("body").inner_text()
+        frame.locator("#token-diff").scroll_into_view_if_needed()
+        page.screenshot(path=SHOTS / "4-report-in-mlflow.png")
+        browser.close()

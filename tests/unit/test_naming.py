@@ -1,0 +1,44 @@
+"""Run names: distinct within a sweep, readable, never cut where jobs differ."""
+
+from __future__ import annotations
+
+from runner import naming
+
+CHOICES = {"model": "none", "padding": "longest", "dataset": "sample", "tokenizer": "default"}
+
+
+def test_paths_show_their_last_component():
+    grid = ["/x/shared/hub/bert-base-uncased", "/x/shared/hub/roberta-base"]
+    names = [naming.run_name(CHOICES, [f"tokenizer.name_or_path={p}"], None, None) for p in grid]
+    assert names == [
+        "none · longest · sample · tokenizer=bert-base-uncased",
+        "none · longest · sample · tokenizer=roberta-base",
+    ]
+
+
+def test_paths_with_the_same_last_component_keep_what_tells_them_apart(monkeypatch):
+    grid = ["/a/v1/model", "/a/v2/model"]
+    monkeypatch.setenv(naming.GRID_ENV, f'{{"tokenizer.name_or_path": ["{grid[0]}", "{grid[1]}"]}}')
+    names = {naming.run_name(CHOICES, [f"tokenizer.name_or_path={p}"], None, 0) for p in grid}
+    assert names == {
+        "none · longest · sample · tokenizer=v1/model",
+        "none · longest · sample · tokenizer=v2/model",
+    }
+
+
+def test_long_values_are_shortened_in_the_middle_unless_that_is_where_they_differ():
+    long = "a" * 30 + "-middle-" + "z" * 30
+    shown = naming.short(long, [])
+    assert len(shown) == naming.MAX_VALUE - 1 and shown.startswith("aaa") and shown.endswith("zzz")
+    other = "a" * 30 + "-MIDDLE-" + "z" * 30
+    assert naming.short(long, [long, other]) == long  # shortening would make the two equal
+
+
+def test_a_users_run_name_is_kept_and_numbered_in_a_sweep():
+    assert naming.run_name(CHOICES, [], "mine", None) == "mine"
+    assert naming.run_name(CHOICES, [], "mine", 3) == "mine #3"
+
+
+def test_grid_reads_hydra_sweep_syntax():
+    grid = naming.grid(["model=a,b", "padding=longest", "tokenizer.max_length=64,128"])
+    assert grid == {"model": ["a", "b"], "tokenizer.max_length": ["64", "128"]}
