@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -18,6 +19,9 @@ OmegaConf.register_new_resolver(
     "tiny", lambda name: __import__("runner.tiny").tiny.ensure(name), replace=True
 )
 OmegaConf.register_new_resolver("runner_uid", console.process_uid, replace=True)
+OmegaConf.register_new_resolver(  # files bundled with the runner (runner/assets/)
+    "asset", lambda name: str(Path(__file__).parent / "assets" / name), replace=True
+)
 schema.register()
 
 

@@ -78,13 +78,24 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def short_labels(names: list[str]) -> list[str]:
+    """Plot labels: each run name without the ` · ` parts that every run shares."""
+    parts = [n.split(" · ") for n in names]
+    shared = set.intersection(*(set(p) for p in parts)) if len(parts) > 1 else set()
+    return [" · ".join(x for x in p if x not in shared) or n for p, n in zip(parts, names)]
+
+
 def plots(runs: list[RunTokens]) -> dict[str, bytes]:
     """PNG bytes by file name: token lengths, pad fraction, comparable step times."""
+    import dataclasses
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    labels = short_labels([r.name for r in runs])
+    runs = [dataclasses.replace(r, name=label) for r, label in zip(runs, labels)]
     names = [r.name for r in runs]
     out = {}
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -117,6 +128,55 @@ def plots(runs: list[RunTokens]) -> dict[str, bytes]:
     ax.legend(fontsize=7)
     out["time_breakdown.png"] = _png(fig)
     plt.close(fig)
+    out.update(language_plots(runs, plt))
+    return out
+
+
+def _suffixed(runs: list[RunTokens], prefix: str, suffix: str) -> list[str]:
+    """The middle parts of metric names `prefix<part>suffix` that any run logged, in first-seen order."""
+    seen: dict[str, None] = {}
+    for run in runs:
+        for key in run.metrics:
+            if (
+                key.startswith(prefix)
+                and key.endswith(suffix)
+                and key.count("/") == prefix.count("/") + suffix.count("/")
+            ):
+                seen[key[len(prefix) : len(key) - len(suffix)]] = None
+    return list(seen)
+
+
+def language_plots(runs: list[RunTokens], plt) -> dict[str, bytes]:
+    """Parity per tokenizer × language (parallel data) and fertility per script, when logged."""
+    import numpy as np
+
+    out = {}
+    columns = [c for c in _suffixed(runs, "parity/", "") if c != "max"]
+    with_parity = [r for r in runs if any(f"parity/{c}" in r.metrics for c in columns)]
+    if columns and with_parity:
+        grid = np.array([[r.metrics.get(f"parity/{c}", np.nan) for c in columns] for r in with_parity])
+        fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(columns), 1.2 + 0.5 * len(with_parity)))
+        image = ax.imshow(grid, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(columns)), columns)
+        ax.set_yticks(range(len(with_parity)), [r.name for r in with_parity], fontsize=7)
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white")
+        ax.set_title("Parity: content tokens / the reference language's (same texts)")
+        fig.colorbar(image, ax=ax)
+        out["parity_heatmap.png"] = _png(fig)
+        plt.close(fig)
+    scripts = _suffixed(runs, "script/", "/fertility")
+    if scripts:
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        width = 0.8 / len(runs)
+        for n, run in enumerate(runs):
+            values = [run.metrics.get(f"script/{s}/fertility", 0.0) for s in scripts]
+            ax.bar(np.arange(len(scripts)) + n * width, values, width, label=run.name)
+        ax.set_xticks(np.arange(len(scripts)) + 0.4 - width / 2, scripts)
+        ax.set(title="Fertility per script (tokens per whitespace word)", ylabel="tokens / word")
+        ax.legend(fontsize=7)
+        out["script_fertility.png"] = _png(fig)
+        plt.close(fig)
     return out
 
 

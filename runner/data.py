@@ -34,13 +34,14 @@ PANDAS_READERS = {
 class Texts:
     """The examples a run sees, in input order, plus what lineage needs to name them."""
 
-    texts: list[str]
+    texts: list[str]  # for parallel data: the reference column
     pairs: list[str] | None
     labels: list[Any] | None
     dataset: Any  # the datasets.Dataset of exactly these rows (for MLflow lineage)
     rows_read: int
     dropped_empty: int
     lineage: dict[str, str] = field(default_factory=dict)
+    parallel: dict[str, list[str]] | None = None  # dataset.parallel_columns: column → texts
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -64,7 +65,8 @@ def load(cfg: DatasetConfig, seed: int) -> Texts:
         )
     # ds[column] is a lazy Column in datasets 4+: indexing it row by row costs ~80 µs per row;
     # [:] materialises a plain list in one pass.
-    texts = ds[cfg.text_column][:]
+    parallel = {c: ds[c][:] for c in cfg.parallel_columns} if cfg.parallel_columns else None
+    texts = parallel[cfg.parallel_columns[0]] if parallel else ds[cfg.text_column][:]
     pairs = ds[cfg.text_pair_column][:] if cfg.text_pair_column else None
     labels = ds[cfg.label_column][:] if cfg.label_column else None
     lineage = {
@@ -78,7 +80,7 @@ def load(cfg: DatasetConfig, seed: int) -> Texts:
         ).items()
         if v is not None
     }
-    return Texts(texts, pairs, labels, ds, rows_read, dropped, lineage)
+    return Texts(texts, pairs, labels, ds, rows_read, dropped, lineage, parallel)
 
 
 def _read(cfg: DatasetConfig):
@@ -200,22 +202,26 @@ def _pandas(cfg: DatasetConfig, path: str):
     return Dataset.from_pandas(reader(path, **kwargs), preserve_index=False)
 
 
+def text_columns(cfg: DatasetConfig) -> list[tuple[str, str]]:
+    """(config key, column) of every text column the run reads."""
+    if cfg.parallel_columns:
+        return [("dataset.parallel_columns", c) for c in cfg.parallel_columns]
+    return [("dataset.text_column", cfg.text_column), ("dataset.text_pair_column", cfg.text_pair_column)]
+
+
 def _columns(ds, cfg: DatasetConfig):
-    wanted = [c for c in (cfg.text_column, cfg.text_pair_column, cfg.label_column) if c]
+    keyed = [*text_columns(cfg), ("dataset.label_column", cfg.label_column)]
+    wanted = [c for _, c in keyed if c]
     if any("." in c and c not in ds.column_names for c in wanted):
         ds = ds.flatten()  # struct fields become dotted columns: labels.label
-    for key, column in (
-        ("dataset.text_column", cfg.text_column),
-        ("dataset.text_pair_column", cfg.text_pair_column),
-        ("dataset.label_column", cfg.label_column),
-    ):
+    for key, column in keyed:
         if column and column not in ds.column_names:
             raise DataError(f"{key}={column}", "no such column", f"use one of: {', '.join(ds.column_names)}")
     return ds.select_columns(wanted)
 
 
 def _drop_empty(ds, cfg: DatasetConfig):
-    columns = [c for c in (cfg.text_column, cfg.text_pair_column) if c]
+    columns = [c for _, c in text_columns(cfg) if c]
 
     def keep(batch: dict[str, list]) -> list[bool]:
         return [

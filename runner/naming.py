@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 GRID_ENV = "RUNNER_SWEEP_GRID"  # {key: [values]} of the sweep, set by runner.sweep for its jobs
 GROUPS = ("model", "padding", "dataset")
@@ -44,6 +45,8 @@ def label(key: str) -> str:
 def short(value: str, siblings: list[str]) -> str:
     """A path by as many trailing components as tell it apart from its siblings in the sweep;
     anything longer than MAX_VALUE shortened in the middle, keeping both ends."""
+    value = re.sub(r"\\(.)", r"\1", value)  # Hydra's escapes in sweep values: $\{tiny\:bert\}
+    value = re.sub(r"^\$\{(.*)\}$", r"\1", value)  # an interpolation by its body: tiny:bert
     if "/" in value.strip("/"):
         parts = value.rstrip("/").split("/")
         others = [s.rstrip("/").split("/") for s in siblings if s.rstrip("/") != value.rstrip("/")]

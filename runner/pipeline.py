@@ -104,6 +104,32 @@ def run(cfg: RunConfig, cache: Cache | None = None, progress: Callable | None = 
 
 
 def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | None) -> None:
+    texts, tok, kwargs = _load_inputs(cfg, cache, result)
+    predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
+    stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
+    result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
+    columns = texts.parallel or {None: texts.texts}
+    counts = {}
+    for column, column_texts in columns.items():
+        counts[column] = _batches(
+            cfg, result, tok, kwargs, column_texts, texts.pairs, column, stats, predictor, progress
+        )
+    with timed(result, "tokenize"):  # the last chunk of statistics
+        result.metrics.update(stats.summary())
+        excluded = stats.excluded_from_fertility()
+        if excluded:
+            result.tags["tokens.fertility_excludes"] = excluded
+    if texts.parallel:
+        _parity(result, counts)
+    result.token_rows.sort(key=lambda r: (r.get("column") or "", r["index"]))
+    if predictor is not None:
+        _predictions(result, predictor, len(texts))
+    seconds = result.metrics["time/forward_s"] or result.metrics["time/tokenize_s"]
+    result.metrics["throughput/samples_per_s"] = len(texts) / seconds if seconds else 0.0
+
+
+def _load_inputs(cfg: RunConfig, cache: Cache, result: RunResult) -> tuple[data.Texts, Any, dict[str, Any]]:
+    """The data and the tokenizer (through the cache), checked, and the tokenizer call's arguments."""
     with timed(result, "load_data"):
         texts = cache.get(
             "dataset",
@@ -126,78 +152,113 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     result.tags.update(tokenization.facts(tok))
     kwargs = tokenization.call_kwargs(tok, cfg.tokenizer, cfg.padding)
     result.tags["tokenizer.call"] = json.dumps({k: v for k, v in kwargs.items()})
+    if texts.parallel and kwargs["truncation"] is not False:
+        log.warning(
+            "dataset.parallel_columns with tokenizer.truncation on: a truncated row biases parity; "
+            "use tokenizer.truncation=false to count whole texts"
+        )
+    return texts, tok, kwargs
 
-    predictor = None
+
+def _load_model(
+    cfg: RunConfig, cache: Cache, result: RunResult, texts: data.Texts, tok, kwargs
+) -> Predictor | None:
+    """The model and its Predictor, or None for tokenization only (model=none, parallel data)."""
     if cfg.model.trust_remote_code:
         result.tags["model.trust_remote_code"] = "true"
         log.warning(
             "model.trust_remote_code=true: Python code shipped with %s may run on this machine",
             cfg.model.name_or_path,
         )
-    if cfg.model.forward:
-        device = models.pick_device(cfg.runtime.device)
-        with timed(result, "load_model"):
-            loaded = cache.get(
-                "model", (asdict(cfg.model), device), lambda: models.load(cfg.model, device), result
-            )
-        _check_positions(loaded, kwargs)
-        result.tags.update(models.facts(loaded))
-        result.model_config = loaded.model.config.to_dict()
-        result.missing_keys = loaded.missing_keys
-        if loaded.head_initialized:
+    if not cfg.model.forward or texts.parallel:
+        if cfg.model.forward:
             log.warning(
-                "model.head=%s: the checkpoint has no weights for this head, so it was "
-                "initialised at random — predictions are meaningless until it is trained",
-                cfg.model.head.value,
+                "dataset.parallel_columns: parity is a tokenizer measure, the forward pass is skipped"
             )
-        gold = None
-        if texts.labels is not None and cfg.model.head is Head.sequence_classification:
-            gold = models.label_ids(texts.labels, loaded.model.config, cfg.dataset.label_column)
-        predictor = Predictor(
-            loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples, label_ids=gold
-        )
-    else:
         result.metrics["time/load_model_s"] = 0.0
+        return None
+    device = models.pick_device(cfg.runtime.device)
+    with timed(result, "load_model"):
+        loaded = cache.get(
+            "model", (asdict(cfg.model), device), lambda: models.load(cfg.model, device), result
+        )
+    _check_positions(loaded, kwargs)
+    result.tags.update(models.facts(loaded))
+    result.model_config = loaded.model.config.to_dict()
+    result.missing_keys = loaded.missing_keys
+    if loaded.head_initialized:
+        log.warning(
+            "model.head=%s: the checkpoint has no weights for this head, so it was "
+            "initialised at random — predictions are meaningless until it is trained",
+            cfg.model.head.value,
+        )
+    gold = None
+    if texts.labels is not None and cfg.model.head is Head.sequence_classification:
+        gold = models.label_ids(texts.labels, loaded.model.config, cfg.dataset.label_column)
+    return Predictor(
+        loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples, label_ids=gold
+    )
 
-    stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
-    keep = cfg.tracking.max_logged_examples
-    size = cfg.runtime.batch_size
+
+def _batches(
+    cfg: RunConfig,
+    result: RunResult,
+    tok,
+    kwargs: dict[str, Any],
+    texts: list[str],
+    pairs: list[str] | None,
+    column: str | None,
+    stats: token_stats.TokenStats,
+    predictor: Predictor | None,
+    progress: Callable | None,
+) -> tuple[int, int]:
+    """Encode (and run) one column's batches; returns its (content tokens, all real tokens)."""
+    keep, size = cfg.tracking.max_logged_examples, cfg.runtime.batch_size
     total = -(-len(texts) // size)  # batches
-    result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
+    content = real = 0
     with timed(result, "tokenize"):
-        encoder = encoding.Encoder(tok, kwargs)
-        stream = encoder.stream(texts.texts, texts.pairs, size, cfg.runtime.sort_by_length)
+        stream = encoding.Encoder(tok, kwargs).stream(texts, pairs, size, cfg.runtime.sort_by_length)
     for n in range(total):
         interrupt.check()  # also right after the model loaded
         with timed(result, "tokenize"):
             batch = next(stream)
-            batch_texts = [texts.texts[i] for i in batch.indices]
-            batch_pairs = [texts.pairs[i] for i in batch.indices] if texts.pairs is not None else None
+            batch_texts = [texts[i] for i in batch.indices]
+            batch_pairs = [pairs[i] for i in batch.indices] if pairs is not None else None
             stats.update(batch, batch_texts, batch_pairs)
+            content += int(np.count_nonzero(batch.special == 0))
+            real += int(batch.n_tokens.sum())
             logged = [j for j, i in enumerate(batch.indices) if i < keep]
             if logged:
-                result.token_rows.extend(
-                    tokenization.example_rows(tok, batch, logged, batch_texts, batch_pairs)
-                )
+                rows = tokenization.example_rows(tok, batch, logged, batch_texts, batch_pairs)
+                result.token_rows.extend({"column": column, **r} if column else r for r in rows)
         if predictor is not None:
             with timed(result, "forward"):
                 predictor.run(batch, contexts=batch_pairs)
         if progress is not None:
             progress(n + 1, total)
+    return content, real
 
-    with timed(result, "tokenize"):  # the last chunk of statistics
-        result.metrics.update(stats.summary())
-    result.token_rows.sort(key=lambda r: r["index"])
-    if predictor is not None:
-        result.prediction_rows = sorted(predictor.rows, key=lambda r: r["index"])
-        result.shapes = predictor.shapes(len(texts))
-        result.embeddings = predictor.embedding_matrix()
-        result.warnings.extend(predictor.warnings)
-        accuracy = predictor.accuracy(len(texts))
-        if accuracy is not None:
-            result.metrics["predict/accuracy"] = accuracy
-    seconds = result.metrics["time/forward_s"] or result.metrics["time/tokenize_s"]
-    result.metrics["throughput/samples_per_s"] = len(texts) / seconds if seconds else 0.0
+
+def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:
+    """parity/<column>: content tokens / the reference column's, summed over the same rows."""
+    reference = counts[next(iter(counts))][0]
+    rows = result.metrics["data/rows"]
+    for column, (content, real) in counts.items():
+        result.metrics[f"parity/{column}"] = content / reference
+        result.metrics[f"parity/{column}/mean_len"] = real / rows
+    worst = max(counts, key=lambda c: counts[c][0])
+    result.metrics["parity/max"] = counts[worst][0] / reference
+    result.tags["parity.max_column"] = str(worst)
+
+
+def _predictions(result: RunResult, predictor: Predictor, rows: int) -> None:
+    result.prediction_rows = sorted(predictor.rows, key=lambda r: r["index"])
+    result.shapes = predictor.shapes(rows)
+    result.embeddings = predictor.embedding_matrix()
+    result.warnings.extend(predictor.warnings)
+    accuracy = predictor.accuracy(rows)
+    if accuracy is not None:
+        result.metrics["predict/accuracy"] = accuracy
 
 
 def _check_positions(loaded: models.Loaded, kwargs: dict[str, Any]) -> None:

@@ -110,6 +110,9 @@ class DatasetConfig:
     text_column: str = "text"  # dotted paths reach nested fields
     text_pair_column: str | None = None
     label_column: str | None = None
+    # Columns holding translations of the same text, the first the reference: each is tokenized
+    # and parity/<column> = its content tokens / the reference's (Petrov et al. 2023).
+    parallel_columns: list[str] | None = None
     limit: int | None = None  # keep the first N rows (after shuffling); null = all
     shuffle: bool = False  # shuffle with runtime.seed before limit
     streaming: bool = False  # hub: stream rows instead of downloading the whole split
@@ -202,6 +205,13 @@ def check(run: RunConfig) -> None:
             "model.head",
             f"{run.model.head.value} needs a model",
             "drop model=none or set model.head=none",
+        )
+    parallel = run.dataset.parallel_columns
+    if parallel is not None and (len(parallel) < 2 or run.dataset.text_pair_column):
+        raise ConfigError(
+            "dataset.parallel_columns",
+            f"{list(parallel)} needs two or more columns and no dataset.text_pair_column",
+            "list the reference column first, then its translations: [eng, kor, ...]",
         )
     if run.model.id2label is not None and run.model.num_labels is not None:
         if len(run.model.id2label) != run.model.num_labels:

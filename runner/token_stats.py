@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runner import unicode_scripts
 from runner.encoding import Batch
+from runner.unicode_scripts import SCRIPTS, UNSPACED_IDS
 
 # str.isspace() code points: Python's notion of whitespace, which str.split() uses for words.
 SPACE_TABLE = np.array([chr(c).isspace() for c in range(0x3100)])  # all whitespace is below U+3100
@@ -27,9 +29,13 @@ class TokenStats:
     content: int = 0  # real tokens that are not template (special) tokens
     unk: int = 0
     chars: int = 0
-    word_tokens: int = 0  # content tokens that fall inside a whitespace word
-    words: int = 0  # whitespace words that received at least one token
-    continued: int = 0  # words split into two or more tokens
+    utf8_bytes: int = 0
+    # Per script (index: unicode_scripts.SCRIPTS), over whitespace words that received a token:
+    words: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))
+    word_tokens: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))
+    continued: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))  # ≥ 2 tokens
+    word_unk: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))
+    word_chars: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))
     truncated: int = 0
     has_offsets: bool = True
     pending: list[tuple] = field(default_factory=list)
@@ -40,6 +46,9 @@ class TokenStats:
         self.positions += int(batch.widths.sum())
         self.truncated += int(batch.truncated.sum())
         self.chars += sum(map(len, texts)) + (sum(map(len, pairs)) if pairs else 0)
+        self.utf8_bytes += sum(len(t.encode()) for t in texts) + (
+            sum(len(t.encode()) for t in pairs) if pairs else 0
+        )
         self.has_offsets &= batch.offsets is not None
         flat = (batch.ids, batch.special, batch.offsets, batch.second, batch.n_tokens)
         self.pending.append((*flat, texts, pairs))
@@ -54,13 +63,14 @@ class TokenStats:
         pending, self.pending, self.pending_rows = self.pending, [], 0
         content = np.concatenate([p[1] for p in pending]) == 0
         self.content += int(np.count_nonzero(content))
+        unk = np.zeros_like(content)
         if self.unk_id is not None:
-            ids = np.concatenate([p[0] for p in pending])
-            self.unk += int(np.count_nonzero(content & (ids == self.unk_id)))
+            unk = content & (np.concatenate([p[0] for p in pending]) == self.unk_id)
+            self.unk += int(np.count_nonzero(unk))
         if self.has_offsets:
-            self._words(pending, content)
+            self._words(pending, content, unk)
 
-    def _words(self, pending: list[tuple], content: np.ndarray) -> None:
+    def _words(self, pending: list[tuple], content: np.ndarray, unk: np.ndarray) -> None:
         # Lay every text (and pair) end to end, separated by a space, and number the
         # whitespace words of that one string; each token then belongs to the word holding its
         # last character (that skips the leading space of byte-level BPE tokens).
@@ -87,10 +97,18 @@ class TokenStats:
         last = offsets[:, 1] - 1 + np.concatenate(parts)
         inside = content & (offsets[:, 1] > offsets[:, 0])
         inside[inside] = ~space[last[inside]]
-        counts = np.bincount(word_of_char[last[inside]], minlength=int(starts.sum()))
-        self.word_tokens += int(counts.sum())
-        self.words += int(np.count_nonzero(counts))
-        self.continued += int(np.count_nonzero(counts >= 2))
+        n_words = int(starts.sum())
+        counts = np.bincount(word_of_char[last[inside]], minlength=n_words)
+        unks = np.bincount(word_of_char[last[inside & unk]], minlength=n_words)
+        chars = np.bincount(word_of_char[~space], minlength=n_words)
+        got = counts > 0  # words lost to truncation are not counted
+        script = unicode_scripts.word_scripts(codes, word_of_char, space, n_words)[got]
+        k = len(SCRIPTS)
+        self.words += np.bincount(script, minlength=k)
+        self.word_tokens += np.bincount(script, weights=counts[got], minlength=k).astype(np.int64)
+        self.continued += np.bincount(script, weights=counts[got] >= 2, minlength=k).astype(np.int64)
+        self.word_unk += np.bincount(script, weights=unks[got], minlength=k).astype(np.int64)
+        self.word_chars += np.bincount(script, weights=chars[got], minlength=k).astype(np.int64)
 
     def summary(self) -> dict[str, float]:
         self.flush()
@@ -105,9 +123,36 @@ class TokenStats:
             "tokens/pad_fraction": 1.0 - total / self.positions if self.positions else 0.0,
             "tokens/unk_rate": self.unk / self.content if self.content else 0.0,
             "tokens/chars_per_token": self.chars / self.content if self.content else 0.0,
+            "tokens/bytes_per_token": self.utf8_bytes / self.content if self.content else 0.0,
             "tokens/truncated_fraction": self.truncated / len(lengths),
         }
         if self.has_offsets:
-            metrics["tokens/fertility"] = self.word_tokens / self.words if self.words else 0.0
-            metrics["tokens/continued_word_ratio"] = self.continued / self.words if self.words else 0.0
+            spaced = ~UNSPACED_IDS  # fertility counts only words of scripts written with spaces
+            words = int(self.words[spaced].sum())
+            metrics["tokens/fertility"] = int(self.word_tokens[spaced].sum()) / words if words else 0.0
+            metrics["tokens/continued_word_ratio"] = (
+                int(self.continued[spaced].sum()) / words if words else 0.0
+            )
+            metrics.update(self._scripts())
         return metrics
+
+    def _scripts(self) -> dict[str, float]:
+        """script/<Script>/… for every script with at least one word (definitions in the README)."""
+        out = {}
+        for i in np.flatnonzero(self.words):
+            name, words, tokens = SCRIPTS[i], int(self.words[i]), int(self.word_tokens[i])
+            out[f"script/{name}/words"] = float(words)
+            out[f"script/{name}/tokens_per_char"] = tokens / int(self.word_chars[i])
+            out[f"script/{name}/unk_rate"] = int(self.word_unk[i]) / tokens
+            if not UNSPACED_IDS[i]:
+                out[f"script/{name}/fertility"] = tokens / words
+                out[f"script/{name}/continued_word_ratio"] = int(self.continued[i]) / words
+        return out
+
+    def excluded_from_fertility(self) -> str | None:
+        """The unspaced scripts whose words tokens/fertility leaves out, e.g. `Han (12 words)`."""
+        left = [
+            f"{SCRIPTS[i]} ({int(self.words[i])} words)"
+            for i in np.flatnonzero((self.words > 0) & UNSPACED_IDS)
+        ]
+        return ", ".join(left) or None

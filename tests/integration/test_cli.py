@@ -266,3 +266,28 @@ def test_secret_keyed_config_values_never_reach_the_store(tmp_path):
     assert hits == []
     _, runs = runs_in(uri)
     assert runs[0].data.params["dataset.read_kwargs.api_key"] == "***"
+
+
+def test_udhr_sweep_puts_a_parity_heatmap_in_the_parents_report(tmp_path, fixtures):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    hub = fixtures / "hub"
+    proc = run_cli(
+        "-m",
+        f"tracking.uri={uri}",
+        "model=none",
+        "dataset=udhr_parallel",
+        "tokenizer.truncation=false",
+        f"tokenizer.name_or_path={hub / 'bert-base-uncased'},{hub / 'roberta-base'}",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    client, runs = runs_in(uri)
+    parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(children) == 2 and all(c.data.metrics["parity/eng"] == 1.0 for c in children)
+    logged = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "comparison")}
+    assert {"parity_heatmap.png", "script_fertility.png", "report.html", "tokens.json"} <= logged
+    page = Path(client.download_artifacts(parent.info.run_id, "comparison/report.html", str(tmp_path)))
+    html = page.read_text(encoding="utf-8")
+    assert "alt='parity_heatmap.png' src='data:image/png;base64," in html
+    assert "[kor] #0" in html and "[tha] #0" in html  # examples per (column, index)

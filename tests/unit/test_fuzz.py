@@ -53,10 +53,14 @@ def test_statistics_invariants(tok, texts, strategy, with_pairs, data):
     assert 0.0 <= metrics["tokens/truncated_fraction"] <= 1.0
     assert metrics["tokens/total"] == sum(r["n_tokens"] for r in rows)
     assert metrics["tokens/max_len"] <= 32
-    assert stats.words <= sum(
+    assert stats.words.sum() <= sum(
         len((t + " " + (p or "")).split()) for t, p in zip(texts, pairs or [None] * len(texts))
     )
-    assert stats.word_tokens <= stats.content
+    assert stats.word_tokens.sum() <= stats.content
+    assert (stats.word_unk <= stats.word_tokens).all() and (stats.continued <= stats.words).all()
+    for key, value in metrics.items():
+        if key.endswith(("unk_rate", "continued_word_ratio")):
+            assert 0.0 <= value <= 1.0, key
     for row in rows:
         assert row["n_tokens"] + row["n_pad"] == len(row["input_ids"])
         full = tok(row["text"], row.get("text_pair"), truncation=False)["input_ids"]
