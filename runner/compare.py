@@ -56,7 +56,7 @@ def token_rows(tracker: Tracker, run_id: str, out: Path) -> dict[tuple, dict[str
     except Exception:  # a run that failed before tokenizing has no table
         return {}
     table = json.loads(Path(path).read_text(encoding="utf-8"))
-    rows = [dict(zip(table["columns"], row)) for row in table["data"]]
+    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
     return {report.key(r): r for r in rows}
 
 
@@ -82,7 +82,7 @@ def short_labels(names: list[str]) -> list[str]:
     """Plot labels: each run name without the ` · ` parts that every run shares."""
     parts = [n.split(" · ") for n in names]
     shared = set.intersection(*(set(p) for p in parts)) if len(parts) > 1 else set()
-    return [" · ".join(x for x in p if x not in shared) or n for p, n in zip(parts, names)]
+    return [" · ".join(x for x in p if x not in shared) or n for p, n in zip(parts, names, strict=True)]
 
 
 def plots(runs: list[RunTokens]) -> dict[str, bytes]:
@@ -95,7 +95,7 @@ def plots(runs: list[RunTokens]) -> dict[str, bytes]:
     import matplotlib.pyplot as plt
 
     labels = short_labels([r.name for r in runs])
-    runs = [dataclasses.replace(r, name=label) for r, label in zip(runs, labels)]
+    runs = [dataclasses.replace(r, name=label) for r, label in zip(runs, labels, strict=True)]
     names = [r.name for r in runs]
     out = {}
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -123,7 +123,7 @@ def plots(runs: list[RunTokens]) -> dict[str, bytes]:
     for key in TIMES:
         values = [r.metrics.get(key, 0.0) for r in runs]
         ax.barh(names, values, left=left, label=key.split("/")[1])
-        left = [a + b for a, b in zip(left, values)]
+        left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set(title="Time per step (tokenize, forward)", xlabel="seconds")
     ax.legend(fontsize=7)
     out["time_breakdown.png"] = _png(fig)

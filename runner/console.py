@@ -104,9 +104,9 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A plain fixed-width table (also logged to the sweep's parent run)."""
     cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     out.append("  ".join("-" * w for w in widths))
-    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    out += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
     return "\n".join(out)
 
 

@@ -226,7 +226,7 @@ def _drop_empty(ds, cfg: DatasetConfig):
     def keep(batch: dict[str, list]) -> list[bool]:
         return [
             all(isinstance(v, str) and v.strip() for v in values)
-            for values in zip(*(batch[c] for c in columns))
+            for values in zip(*(batch[c] for c in columns), strict=True)
         ]
 
     before = ds.num_rows

@@ -211,7 +211,10 @@ def _template_tokens(tok, add_special_tokens: bool) -> tuple[np.ndarray, list[st
     except Exception:  # a template without a pair rule, or an unusual tokenizer
         return None
     added = {
-        i for enc in probes for i, flag in zip(enc["input_ids"][0], enc["special_tokens_mask"][0]) if flag
+        i
+        for enc in probes
+        for i, flag in zip(enc["input_ids"][0], enc["special_tokens_mask"][0], strict=True)
+        if flag
     }
     lookup = np.zeros(max([len(tok), *added]) + 1, dtype=bool)
     lookup[list(added)] = True

@@ -96,7 +96,9 @@ class Predictor:
                 self.embeddings[batch.indices[j]] = pooled[n]
         if self.label_ids is not None:  # accuracy over every example, not only the logged ones
             predicted = out.logits.argmax(-1).tolist()
-            self.correct += sum(p == self.label_ids[batch.indices[j]] for p, j in zip(predicted, group))
+            self.correct += sum(
+                p == self.label_ids[batch.indices[j]] for p, j in zip(predicted, group, strict=True)
+            )
         wanted = [(n, j) for n, j in enumerate(group) if batch.indices[j] < self.keep_below]
         if not wanted:
             return
@@ -116,6 +118,12 @@ class Predictor:
     def _sequence(self, batch, wanted, out, tensors, contexts):
         config = self.loaded.model.config
         logits = out.logits.float()
+        if config.problem_type == "regression":  # raw outputs, no label (pipeline: function_to_apply none)
+            values = logits.cpu().numpy()
+            return [
+                {"index": batch.indices[j], "score": float(values[n, 0]), "values": values[n].tolist()}
+                for n, j in wanted
+            ]
         multi = config.problem_type == "multi_label_classification" or config.num_labels == 1
         probs = (logits.sigmoid() if multi else logits.softmax(-1)).cpu().numpy()
         k = min(self.predict.top_k, probs.shape[-1])
@@ -215,7 +223,7 @@ class Predictor:
                 fills.append(
                     [
                         {"token": int(t), "token_str": self.tok.decode([int(t)]), "score": float(v)}
-                        for v, t in zip(values.tolist(), top.tolist())
+                        for v, t in zip(values.tolist(), top.tolist(), strict=True)
                     ]
                 )
             rows.append({"index": batch.indices[j], "masks": len(positions), "fills": fills})
@@ -230,7 +238,9 @@ class Predictor:
         for shapes in self.batch_shapes:
             for name, shape in shapes.items():
                 prev = overall.setdefault(name, [examples, *shape[1:]])
-                overall[name] = [examples] + [a if a == b else None for a, b in zip(prev[1:], shape[1:])]
+                overall[name] = [examples] + [
+                    a if a == b else None for a, b in zip(prev[1:], shape[1:], strict=True)
+                ]
         return {"overall": overall, "per_batch": self.batch_shapes}
 
     def embedding_matrix(self) -> np.ndarray | None:

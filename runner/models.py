@@ -125,8 +125,9 @@ def _supported_heads(cfg: ModelConfig) -> list[str]:
     return supported
 
 
-def facts(loaded: Loaded) -> dict[str, str]:
-    """Model facts logged as tags: type, architecture, sizes, labels, parameters, dtype, device."""
+def facts(loaded: Loaded, head: bool) -> dict[str, str]:
+    """Model facts logged as tags: type, architecture, sizes, labels (heads only: a body has no
+    labels, whatever its config's default says), parameters, dtype, device."""
     model, c = loaded.model, loaded.model.config
     out = {
         "model.model_type": c.model_type,
@@ -138,7 +139,8 @@ def facts(loaded: Loaded) -> dict[str, str]:
         "model.vocab_size": c.vocab_size,
         "model.max_position_embeddings": getattr(c, "max_position_embeddings", None),
         "model.type_vocab_size": getattr(c, "type_vocab_size", None),
-        "model.num_labels": c.num_labels,
+        "model.num_labels": c.num_labels if head else None,
+        "model.problem_type": c.problem_type if head else None,
         "model.parameters": sum(p.numel() for p in model.parameters()),
         "model.dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "model.device": loaded.device,

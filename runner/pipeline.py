@@ -183,7 +183,7 @@ def _load_model(
             "model", (asdict(cfg.model), device), lambda: models.load(cfg.model, device), result
         )
     _check_positions(loaded, kwargs)
-    result.tags.update(models.facts(loaded))
+    result.tags.update(models.facts(loaded, head=cfg.model.head is not Head.none))
     result.model_config = loaded.model.config.to_dict()
     result.missing_keys = loaded.missing_keys
     if loaded.head_initialized:

@@ -1,7 +1,7 @@
 """Secrets never reach the store: config values under secret-looking keys, and secret env vars.
 
-`redact_config` masks values whose key matches token / password / secret / api_key and
-remembers them; `redact_text` then masks every remembered value (and the secret environment
+`redact_config` masks values whose key names a secret (`is_secret_key`) and remembers them;
+`redact_text` then masks every remembered value (and the secret environment
 variables) wherever it appears — params, tags, config.yaml, tables, error messages.
 """
 
@@ -12,7 +12,21 @@ import re
 from typing import Any
 
 MASK = "***"
-SECRET_KEY = re.compile(r"(token|password|passwd|secret|api[_-]?key)", re.IGNORECASE)
+# A key is secret when its last segment (split on _ and -) ends in one of these words, or it
+# ends in one of the two-segment names below: hf_token, access_token, use_auth_token, api_key,
+# db_password, client_secret, aws_secret_access_key, storage_options.auth, credentials.
+SECRET_WORDS = (
+    "token",
+    "password",
+    "passwd",
+    "secret",
+    "auth",
+    "authorization",
+    "credential",
+    "credentials",
+    "apikey",
+)
+SECRET_PAIRS = ("api_key", "access_key", "secret_key", "private_key", "api-key")
 SECRET_ENV = (
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
@@ -20,8 +34,12 @@ SECRET_ENV = (
     "MLFLOW_TRACKING_TOKEN",
     "AWS_SECRET_ACCESS_KEY",
 )
-# Keys that match SECRET_KEY but hold no secret (token counts and special tokens).
-NOT_SECRET = re.compile(r"(max_.*token|tokens?_|.*_tokens?$|tokenizer|special)", re.IGNORECASE)
+# Tokenizer options that end in "token" but hold no secret: special-token names (bos_token,
+# pad_token, …, additional_special_token) and token counts (max_token, num_token).
+NOT_SECRET = re.compile(
+    r"(bos|eos|unk|sep|pad|cls|mask|additional_special|special|sos|start|end)_token|(max|min|num|n)_\w*token",
+    re.IGNORECASE,
+)
 
 _known: set[str] = set()
 
@@ -32,8 +50,13 @@ def _secrets() -> set[str]:
 
 
 def is_secret_key(key: str) -> bool:
-    last = key.rsplit(".", 1)[-1]
-    return bool(SECRET_KEY.search(last)) and not NOT_SECRET.fullmatch(last)
+    """`hf_token`, `use_auth_token`, `api_key`, `password` are; `token_id`, `tokens`,
+    `max_tokens`, `pad_token`, `tokenizer` are not (the rule works on whole key segments)."""
+    last = key.rsplit(".", 1)[-1].lower()
+    if NOT_SECRET.fullmatch(last):
+        return False
+    segment = re.split(r"[_-]", last)[-1]
+    return segment.endswith(SECRET_WORDS) or last.endswith(SECRET_PAIRS)
 
 
 def redact_config(obj: Any, path: str = "") -> Any:

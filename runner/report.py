@@ -60,7 +60,9 @@ def comparison_rows(runs: list[RunTokens]) -> list[dict[str, Any]]:
         for run in runs:
             if k in run.rows:
                 pieces, partial, _ = content(run.rows[k])
-                row[run.name] = SEPARATOR.join(f"⟨{p}⟩" if part else p for p, part in zip(pieces, partial))
+                row[run.name] = SEPARATOR.join(
+                    f"⟨{p}⟩" if part else p for p, part in zip(pieces, partial, strict=True)
+                )
                 row[f"{run.name} · n"] = len(pieces)
         out.append(row)
     return out
@@ -77,7 +79,7 @@ def differing_first(rows: list[dict[str, Any]], runs: list[RunTokens]) -> list[d
 
 def _spans(pieces: list[str], partial: list[bool], special: list[bool]) -> str:
     out = []
-    for k, (p, part, spec) in enumerate(zip(pieces, partial, special)):
+    for k, (p, part, spec) in enumerate(zip(pieces, partial, special, strict=True)):
         cls = "sp" if spec else ("a" if k % 2 == 0 else "b")
         title = " title='part of a character'" if part else ""
         out.append(f"<span class='{cls}{' part' if part else ''}'{title}>{html.escape(p)}</span>")

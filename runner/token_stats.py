@@ -76,7 +76,7 @@ class TokenStats:
         # last character (that skips the leading space of byte-level BPE tokens).
         segments: list[str] = []
         for *_, texts, pairs in pending:
-            segments += texts if pairs is None else [s for ab in zip(texts, pairs) for s in ab]
+            segments += texts if pairs is None else [s for ab in zip(texts, pairs, strict=True) for s in ab]
         codes = np.frombuffer(" ".join(segments).encode("utf-32-le"), dtype=np.uint32)
         space = np.zeros(len(codes), dtype=bool)
         low = codes < len(SPACE_TABLE)

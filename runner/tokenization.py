@@ -147,7 +147,7 @@ def pieces(
     partial when that decodes to U+FFFD (a byte that is not a whole character)."""
     special = batch.special_row(j)
     if batch.offsets is None:
-        out = [t if special[k] else tok.decode([i]) for k, (i, t) in enumerate(zip(ids, tokens))]
+        out = [t if special[k] else tok.decode([i]) for k, (i, t) in enumerate(zip(ids, tokens, strict=True))]
         return out, ["\ufffd" in p for p in out]
     offsets, seq = batch.offset_row(j).tolist(), batch.sequence_ids(j)
     spans = [None if special[k] else (seq[k], *offsets[k]) for k in range(len(ids))]

@@ -291,3 +291,26 @@ def test_udhr_sweep_puts_a_parity_heatmap_in_the_parents_report(tmp_path, fixtur
     html = page.read_text(encoding="utf-8")
     assert "alt='parity_heatmap.png' src='data:image/png;base64," in html
     assert "[kor] #0" in html and "[tha] #0" in html  # examples per (column, index)
+
+
+def test_a_failed_run_leaks_no_token_keyed_secret(tmp_path):
+    """hf_token / use_auth_token under read_kwargs, in a run that FAILS (missing file)."""
+    token, auth = "hf_LeakCheckToken98765", "auth-Value-4455667"
+    uri = f"sqlite:///{tmp_path}/store/m.db"
+    proc = run_cli(
+        f"tracking.uri={uri}",
+        "dataset=csv_file",
+        f"dataset.path={tmp_path}/missing.csv",
+        f"+dataset.read_kwargs.storage_options.hf_token={token}",
+        f"+dataset.read_kwargs.use_auth_token={auth}",
+        "+dataset.read_kwargs.token_id=7",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr
+    _, runs = runs_in(uri)
+    assert [r.info.status for r in runs] == ["FAILED"]
+    files = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    assert any(p.name == "config.yaml" for p in files)
+    assert [p for p in files if token.encode() in p.read_bytes() or auth.encode() in p.read_bytes()] == []
+    assert token not in proc.stdout + proc.stderr
+    assert runs[0].data.params["dataset.read_kwargs.token_id"] == "7"  # harmless keys stay readable

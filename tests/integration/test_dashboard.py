@@ -67,7 +67,7 @@ def test_sweep_prints_one_table_and_the_parents_links(sweep):
 
 def test_parent_holds_the_comparison_table(sweep):
     table = json.loads(download(sweep, "comparison/tokens.json").read_text(encoding="utf-8"))
-    rows = [dict(zip(table["columns"], r)) for r in table["data"]]
+    rows = [dict(zip(table["columns"], r, strict=True)) for r in table["data"]]
     names = {c.info.run_name for c in sweep["children"]}
     assert names <= set(table["columns"]) and {f"{n} · n" for n in names} <= set(table["columns"])
     assert len(rows) == 10  # the sample's ten texts, one row each
@@ -94,12 +94,12 @@ def test_roberta_pieces_on_korean_are_substrings_of_the_text(sweep):
     child = next(c for c in sweep["children"] if "roberta-base" in c.info.run_name)
     path = client.download_artifacts(child.info.run_id, "tokens.json", str(sweep["tmp"] / "rob"))
     table = json.loads(Path(path).read_text(encoding="utf-8"))
-    rows = [dict(zip(table["columns"], r)) for r in table["data"]]
+    rows = [dict(zip(table["columns"], r, strict=True)) for r in table["data"]]
     korean = [r for r in rows if HANGUL.search(r["text"])]
     assert len(korean) == 5
     for row in korean:
         assert len(row["pieces"]) == len(row["tokens"]) == len(row["special"])
-        content = [p for p, s in zip(row["pieces"], row["special"]) if not s]
+        content = [p for p, s in zip(row["pieces"], row["special"], strict=True) if not s]
         assert content and all(p in row["text"] for p in content)
         assert any(row["partial"])  # byte-level BPE splits syllables: flagged, never mojibake
 

@@ -54,7 +54,7 @@ def test_statistics_invariants(tok, texts, strategy, with_pairs, data):
     assert metrics["tokens/total"] == sum(r["n_tokens"] for r in rows)
     assert metrics["tokens/max_len"] <= 32
     assert stats.words.sum() <= sum(
-        len((t + " " + (p or "")).split()) for t, p in zip(texts, pairs or [None] * len(texts))
+        len((t + " " + (p or "")).split()) for t, p in zip(texts, pairs or [None] * len(texts), strict=True)
     )
     assert stats.word_tokens.sum() <= stats.content
     assert (stats.word_unk <= stats.word_tokens).all() and (stats.continued <= stats.words).all()

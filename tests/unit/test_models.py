@@ -66,7 +66,7 @@ def test_sequence_classification_matches_pipeline(tmp_path):
     )
     result = run_head(path, "sequence_classification", TEXTS, "predict.top_k=3")
     expected = pipeline("text-classification", model=model, tokenizer=tok, top_k=None)(TEXTS)
-    for row, exp in zip(result.prediction_rows, expected):
+    for row, exp in zip(result.prediction_rows, expected, strict=True):
         assert row["label"] == exp[0]["label"]
         assert row["score"] == pytest.approx(exp[0]["score"], abs=1e-4)
         assert [t["label"] for t in row["top_k"]] == [e["label"] for e in exp]
@@ -84,12 +84,24 @@ def test_multi_label_uses_sigmoid_like_pipeline(tmp_path):
     )
     result = run_head(path, "sequence_classification", TEXTS, "predict.top_k=5", "predict.threshold=0.5")
     expected = pipeline("text-classification", model=model, tokenizer=tok, top_k=None)(TEXTS)
-    for row, exp in zip(result.prediction_rows, expected):
+    for row, exp in zip(result.prediction_rows, expected, strict=True):
         assert [t["label"] for t in row["top_k"]] == [e["label"] for e in exp[:5]]
-        for got, want in zip(row["top_k"], exp):
+        for got, want in zip(row["top_k"], exp[:5], strict=True):
             assert got["score"] == pytest.approx(want["score"], abs=1e-4)
         assert row["labels"] == [e["label"] for e in exp if e["score"] > 0.5]
     assert len(result.prediction_rows[0]["labels"]) > 1  # sigmoid: several labels over 0.5
+
+
+def test_regression_logs_the_raw_value_like_pipeline_with_no_function(tmp_path):
+    path, model, tok = build(
+        tmp_path, AutoModelForSequenceClassification, num_labels=1, problem_type="regression"
+    )
+    result = run_head(path, "sequence_classification", TEXTS)
+    expected = pipeline("text-classification", model=model, tokenizer=tok, function_to_apply="none")(TEXTS)
+    assert len(result.prediction_rows) == len(TEXTS)
+    for row, exp in zip(result.prediction_rows, expected, strict=True):
+        assert row["score"] == pytest.approx(exp["score"], abs=1e-4)
+        assert "label" not in row and len(row["values"]) == 1
 
 
 def test_token_classification_matches_pipeline(tmp_path):
@@ -108,10 +120,10 @@ def test_token_classification_matches_pipeline(tmp_path):
         ignore_labels=[],
         aggregation_strategy="none",
     )
-    for row, exp in zip(result.prediction_rows, nlp(TEXTS)):
+    for row, exp in zip(result.prediction_rows, nlp(TEXTS), strict=True):
         assert [t["token"] for t in row["tokens"]] == [e["word"] for e in exp]
         assert [t["label"] for t in row["tokens"]] == [e["entity"] for e in exp]
-        for got, want in zip(row["tokens"], exp):
+        for got, want in zip(row["tokens"], exp, strict=True):
             assert got["score"] == pytest.approx(want["score"], abs=1e-4)
         assert len(row["word_labels"]) >= 1
 
@@ -135,10 +147,10 @@ def test_masked_lm_matches_fill_mask(tmp_path):
     texts = ["Hello, my [MASK] is cute.", "오늘 [MASK] 정말 좋네요."]
     result = run_head(path, "masked_lm", texts, "predict.top_k=4")
     expected = pipeline("fill-mask", model=model, tokenizer=tok, top_k=4)(texts)
-    for row, exp in zip(result.prediction_rows, expected):
+    for row, exp in zip(result.prediction_rows, expected, strict=True):
         assert row["masks"] == 1
         assert [f["token"] for f in row["fills"][0]] == [e["token"] for e in exp]
-        for got, want in zip(row["fills"][0], exp):
+        for got, want in zip(row["fills"][0], exp, strict=True):
             assert got["score"] == pytest.approx(want["score"], abs=1e-4)
             assert got["token_str"] == want["token_str"]
 
@@ -209,7 +221,7 @@ def test_sort_by_length_keeps_order_and_values():
         runs.append(runner_pipeline.run(run))
     a, b = runs
     assert [r["index"] for r in a.prediction_rows] == list(range(len(texts)))
-    for x, y in zip(a.prediction_rows, b.prediction_rows):
+    for x, y in zip(a.prediction_rows, b.prediction_rows, strict=True):
         assert x["label"] == y["label"] and x["score"] == pytest.approx(y["score"], abs=1e-5)
     assert [r["text"] for r in a.token_rows] == texts
     assert a.metrics["tokens/pad_fraction"] < b.metrics["tokens/pad_fraction"]
@@ -261,7 +273,7 @@ def test_gold_labels_give_accuracy_and_out_of_range_labels_fail():
     result = runner_pipeline.run(run)
     predicted = [r["label"] for r in result.prediction_rows]
     gold = ["negative", "positive", "positive", "negative"]
-    assert result.metrics["predict/accuracy"] == sum(p == g for p, g in zip(predicted, gold)) / 4
+    assert result.metrics["predict/accuracy"] == sum(p == g for p, g in zip(predicted, gold, strict=True)) / 4
     run.dataset.columns = {"text": TEXTS, "label": [0, 1, 2, 7]}
     with pytest.raises(DataError) as info:
         runner_pipeline.run(run)
@@ -283,3 +295,10 @@ def test_runtime_device_cuda_runs_there_or_names_the_key():
     with pytest.raises(ModelError) as info:
         runner_pipeline.run(run)
     assert str(info.value).startswith("runtime.device=cuda")
+
+
+def test_a_body_run_logs_no_head_facts():
+    run = compose("model=tiny_bert")
+    result = runner_pipeline.run(run)
+    assert result.tags["model.class"].endswith("Model") and "model.hidden_size" in result.tags
+    assert "model.num_labels" not in result.tags and "model.problem_type" not in result.tags

@@ -50,7 +50,7 @@ def independent(tok, texts: list[str]) -> dict[str, float]:
                 w = next(w for w, (s, e) in enumerate(spans) if s <= b - 1 < e)
                 per_word[w] += 1
                 unk_word[w] += enc["input_ids"][i][pos] == tok.unk_token_id
-        for (s, e), n, u in zip(spans, per_word, unk_word):
+        for (s, e), n, u in zip(spans, per_word, unk_word, strict=True):
             if n:
                 name = script_of_word(text[s:e])
                 words[name] += 1

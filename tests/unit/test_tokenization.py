@@ -159,7 +159,7 @@ def test_bert_returns_token_type_ids_roberta_does_not(fixtures):
     assert roberta.tags["tokenizer.returns_token_type_ids"] == "false"
     assert bert.token_rows[0]["tokens"][0] == "[CLS]" and "[SEP]" in bert.token_rows[0]["tokens"]
     joined = roberta.token_rows[0]["tokens"]
-    assert joined[0] == "<s>" and any(a == b == "</s>" for a, b in zip(joined, joined[1:]))
+    assert joined[0] == "<s>" and any(a == b == "</s>" for a, b in zip(joined, joined[1:], strict=True))
     assert bert.tags["tokenizer.special.cls"] == "[CLS] (101)"
     assert roberta.tags["tokenizer.special.pad"] == "<pad> (1)"
 
