@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from runner import console, schema
+from runner import console, interrupt, schema, sweep
 
 OmegaConf.register_new_resolver(
     "tiny", lambda name: __import__("runner.tiny").tiny.ensure(name), replace=True
@@ -49,10 +49,13 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # workers are fresh processes
     try:
         _task()
-    except KeyboardInterrupt:
-        console.line("interrupted (SIGINT/SIGTERM): a run in progress was marked KILLED")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:
+        sweep.close_open("KILLED", "interrupted (SIGINT/SIGTERM)")
+        code = interrupt.exit_code(exc)
+        console.line(f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}): stopped")
+        sys.exit(code)
     except Exception as exc:
+        sweep.close_open("FAILED", console.describe(exc))
         if user_full_error:
             raise
         console.error(exc)

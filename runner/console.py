@@ -32,12 +32,16 @@ def line(text: str) -> None:
 
 
 def is_config_error(exc: BaseException) -> bool:
+    """Exit 2 for every config error (Hydra, OmegaConf, the cross-field checks); 1 for a failed run."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    return isinstance(exc, (HydraException, OmegaConfBaseException)) or isinstance(
-        exc.__cause__, OmegaConfBaseException
-    )
+    from yaml import YAMLError
+
+    from runner.errors import ConfigError
+
+    config = (HydraException, OmegaConfBaseException, ConfigError, YAMLError)
+    return isinstance(exc, config) or isinstance(exc.__cause__, (OmegaConfBaseException, ConfigError))
 
 
 def error(exc: BaseException) -> None:
@@ -58,9 +62,12 @@ def describe(exc: BaseException) -> str:
         key = getattr(cause, "full_key", None) or ""
         msg = _one_line(getattr(cause, "msg", None) or str(cause))
         if "not in" in msg and key:
-            msg += f" — check the spelling; see `runner --cfg job` for the keys of {key.rsplit('.', 1)[0]}"
+            msg += f" — {_did_you_mean(key)}check the spelling; `runner --cfg job` lists the keys"
         elif "Invalid value" in msg:
             msg += " — use one of those"
+        elif "could not be converted to" in msg:
+            wanted = msg.rsplit(" ", 1)[-1]
+            msg += f" — give {CONVERSIONS.get(wanted, 'a ' + wanted)}, e.g. {key}={EXAMPLES.get(wanted, '…')}"
         return f"{key}: {msg}" if key else msg
     if isinstance(exc, MissingConfigException):
         text = str(exc)
@@ -72,11 +79,44 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, yaml.YAMLError):
         return f"malformed YAML: {_one_line(str(exc))} — fix the file's syntax"
     if isinstance(exc, OSError) and exc.filename:
+        return _os_error(exc)
+    if 'Could not detect "srun"' in str(exc):
+        return (
+            "hydra/launcher=slurm: SLURM is not available here (no srun) — run from a SLURM login "
+            "node, or use hydra/launcher=submitit_local, hydra/launcher=joblib or the default launcher"
+        )
+    return f"{type(exc).__name__}: {_one_line(str(exc))} (HYDRA_FULL_ERROR=1 shows the traceback)"
+
+
+def _os_error(exc: OSError) -> str:
+    """Blame outputs/ only for a path inside it; any other path is named as it is."""
+    from pathlib import Path
+
+    path = Path(str(exc.filename)).resolve()
+    if Path("outputs").resolve() in (path, *path.parents):
         return (
             f"hydra.run.dir / outputs: cannot write {exc.filename} ({exc.strerror}) — make outputs/ "
             "a writable directory, or run from another directory"
         )
-    return f"{type(exc).__name__}: {_one_line(str(exc))} (HYDRA_FULL_ERROR=1 shows the traceback)"
+    return (
+        f"cannot access {exc.filename} ({exc.strerror}) — check that the path in the config "
+        "(dataset.path, tokenizer.name_or_path, model.name_or_path) exists and is readable"
+    )
+
+
+CONVERSIONS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false"}
+EXAMPLES = {"Integer": "32", "Float": "0.5", "Boolean": "true"}
+
+
+def _did_you_mean(key: str) -> str:
+    """`did you mean `model`? ` when the unknown key is close to a real one at its level."""
+    import difflib
+
+    from runner import schema
+
+    parent, _, last = key.rpartition(".")
+    close = difflib.get_close_matches(last, schema.keys_at(parent), n=1)
+    return f"did you mean `{(parent + '.' if parent else '') + close[0]}`? " if close else ""
 
 
 def _one_line(text: str) -> str:

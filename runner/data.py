@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner import hub
 from runner.errors import DataError, first_line
 from runner.schema import DatasetConfig, Source
 
@@ -148,7 +149,7 @@ def _hub(cfg: DatasetConfig):
         _raise_unknown_split(exc, cfg)
         raise DataError("dataset.path", first_line(exc), "check dataset.path and dataset.name") from exc
     except Exception as exc:
-        if _offline():
+        if hub.offline(datasets=True):
             raise DataError(
                 f"dataset.path={cfg.path}",
                 "is not in the local cache and the hub is offline (HF_HUB_OFFLINE/"
@@ -281,12 +282,3 @@ def _raise_unknown_split(exc: Exception, cfg: DatasetConfig) -> None:
         raise DataError(
             f"dataset.split={cfg.split}", first_line(exc), "use one of the splits listed"
         ) from exc
-
-
-def _offline() -> bool:
-    import os
-
-    return any(
-        os.environ.get(v, "").lower() in ("1", "true", "yes")
-        for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-    )

@@ -21,6 +21,14 @@ def check() -> None:
         raise KeyboardInterrupt(f"signal {_requested}")
 
 
+def exit_code(exc: BaseException) -> int:
+    """The shell's code for a run stopped by a signal: 128 + its number (130 SIGINT, 143 SIGTERM)."""
+    text = str(exc)
+    if text.startswith("signal ") and text[7:].isdigit():
+        return 128 + int(text[7:])
+    return 128 + signal.SIGINT
+
+
 class handled:
     """Within this block SIGINT and SIGTERM ask for a stop instead of raising wherever the
     interpreter happens to be; leaving it with a stop pending raises KeyboardInterrupt."""

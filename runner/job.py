@@ -63,6 +63,7 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
     global CACHE
     quiet_libraries()
     run_cfg: schema.RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    schema.check(run_cfg)  # config errors before any run is opened: exit 2, nothing in MLflow
     resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     tracker = tracking.Tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment)
     config_hash = hashlib.sha256(
@@ -98,12 +99,12 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
     try:
         tracker.log(run_id, params=flatten(resolved))
         tracker.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
-        schema.check(run_cfg)
         interrupt.check()
         result = pipeline.run(run_cfg, CACHE, console.Progress("batches", "batch"))
     except KeyboardInterrupt as exc:
         _log_result(tracker, run_id, getattr(exc, "partial_result", None), run_cfg)
         tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")
+        console.line(f"interrupted: run {run_id} marked KILLED; what it logged is kept")
         raise
     except Exception as exc:
         _log_result(tracker, run_id, getattr(exc, "partial_result", None), run_cfg)

@@ -6,7 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.errors import DataError, ModelError
+from runner import hub
+from runner.errors import DataError, ModelError, first_line
 from runner.schema import Device, DType, Head, ModelConfig
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,7 @@ def load(cfg: ModelConfig, device: str) -> Loaded:
             kwargs["num_labels"] = cfg.num_labels
         if cfg.problem_type is not None:
             kwargs["problem_type"] = cfg.problem_type
+    hub.check_source("model.name_or_path", cfg.name_or_path, weights=True)
     try:
         model, info = cls.from_pretrained(cfg.name_or_path, **kwargs)
     except ValueError as exc:
@@ -85,22 +87,15 @@ def load(cfg: ModelConfig, device: str) -> Loaded:
 
 
 def _load_error(cfg: ModelConfig, exc: Exception) -> ModelError:
-    import os
-
-    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
     if "trust_remote_code" in str(exc):
         return ModelError(
             f"model.name_or_path={cfg.name_or_path}",
             "needs code from the hub checkpoint to load",
             "set model.trust_remote_code=true if you trust that code",
         )
-    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
-    fix = (
-        "HF_HUB_OFFLINE is set: give a local folder, or unset it with network access"
-        if offline
-        else "give a local folder holding config.json and weights, or a reachable hub id"
+    return ModelError(
+        f"model.name_or_path={cfg.name_or_path}", f"cannot load: {first_line(exc)}", hub.load_fix()
     )
-    return ModelError(f"model.name_or_path={cfg.name_or_path}", f"cannot load: {text}", fix)
 
 
 def _model_type(cfg: ModelConfig) -> str:

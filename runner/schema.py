@@ -220,3 +220,17 @@ def check(run: RunConfig) -> None:
                 f"has {len(run.model.id2label)} labels but model.num_labels is {run.model.num_labels}",
                 "make them agree or drop model.num_labels",
             )
+
+
+def keys_at(path: str) -> list[str]:
+    """The config keys one level below `path` ("" = the top: model, tokenizer, …)."""
+    import dataclasses
+    import typing
+
+    cls: Any = RunConfig
+    for part in [p for p in path.split(".") if p]:
+        hints = typing.get_type_hints(cls)
+        if part not in hints or not dataclasses.is_dataclass(hints[part]):
+            return []
+        cls = hints[part]
+    return [f.name for f in dataclasses.fields(cls)]

@@ -37,6 +37,17 @@ def job_tags(hc) -> dict[str, str]:
     }
 
 
+_open: SweepCallback | None = None  # the sweep of this process whose parent run is open
+
+
+def close_open(status: str, reason: str) -> None:
+    """A sweep that died outside its jobs (the launcher failed, a signal): close its parent."""
+    global _open
+    if _open is not None:
+        sweep, _open = _open, None
+        sweep.tracker.finish(sweep.parent, status, reason)
+
+
 def abort(hc, reason: str) -> None:
     """sweep.fail_fast: close the parent FAILED before the sweep stops."""
     from runner.tracking import Tracker
@@ -88,6 +99,8 @@ class SweepCallback(Callback):
                 "overrides": overrides,
             },
         )
+        global _open
+        _open = self
         (sweep_dir / PARENT_FILE).write_text(self.parent)
         os.environ[ENV] = self.parent
         os.environ[URI_ENV], os.environ[EXPERIMENT_ENV] = (
@@ -96,6 +109,8 @@ class SweepCallback(Callback):
         )
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global _open
+        _open = None
         os.environ.pop(ENV, None)
         self.progress.close()
         children = self.tracker.children(self.parent)

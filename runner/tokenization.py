@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from runner import hub
 from runner.encoding import Batch
 from runner.errors import ModelError, first_line
 from runner.schema import ModelConfig, PaddingConfig, PaddingStrategy, TokenizerConfig
@@ -23,6 +24,7 @@ def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig):
     source = cfg.name_or_path or model.name_or_path
     revision = cfg.revision or (None if cfg.name_or_path else model.revision)
     key = "tokenizer.name_or_path" if cfg.name_or_path else "model.name_or_path"
+    hub.check_source(key, source, weights=False)
     try:
         return AutoTokenizer.from_pretrained(
             source,
@@ -32,19 +34,8 @@ def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig):
         )
     except Exception as exc:
         raise ModelError(
-            f"{key}={source}", f"cannot load a tokenizer: {first_line(exc)}", _load_fix()
+            f"{key}={source}", f"cannot load a tokenizer: {first_line(exc)}", hub.load_fix()
         ) from exc
-
-
-def _load_fix() -> str:
-    import os
-
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return (
-            "HF_HUB_OFFLINE is set, so only local folders and cached hub ids load: give a local "
-            "path, or unset HF_HUB_OFFLINE with network access"
-        )
-    return "give a local folder holding tokenizer files, or a hub id reachable from here"
 
 
 def effective_max_length(tok, cfg: TokenizerConfig) -> int | None:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner.errors import TrackingError
+from runner.errors import TrackingError, first_line
 from runner.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,28 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
+PROBE_TIMEOUT_S = 3.0  # one look at a tracking server before anything else
+
+
+def _probe(uri: str) -> None:
+    """Fail at once, naming tracking.uri, when nothing answers there. Any HTTP answer (even an
+    error status) means a server is there; MLflow's own retries then cover transient errors."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        return
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise TrackingError(
+            f"tracking.uri={uri}",
+            f"no tracking server answers there ({reason})",
+            "start the server (make server) or fix the URI; unset tracking.uri for the local sqlite store",
+        ) from exc
+
+
 def _retry(call, *args, attempts: int = 8, **kwargs):
     """Retry a store call that lost a race for sqlite's write lock."""
     for attempt in range(attempts):
@@ -90,6 +112,8 @@ class Tracker:
                     f"cannot write {db.parent} ({exc.strerror})",
                     "point tracking.uri at a writable place, e.g. tracking.uri=sqlite:////tmp/mlflow.db",
                 ) from exc
+        if self.uri.startswith(("http://", "https://")):
+            _probe(self.uri)
         self.client = MlflowClient(tracking_uri=self.uri)
         self.experiment_id = self._experiment(experiment, db)
 
@@ -113,7 +137,7 @@ class Tracker:
         except Exception as exc:
             raise TrackingError(
                 f"tracking.uri={self.uri}",
-                f"the store cannot be used: {str(exc).strip().splitlines()[0][:200]}",
+                f"the store cannot be used: {first_line(exc, 200)}",
                 "start the server / fix the URI, or unset tracking.uri to use the local sqlite store",
             ) from exc
 

@@ -1,8 +1,9 @@
 """The bad-input matrix: each case is a real `runner` process against one shared sqlite store.
 
-A bad case exits non-zero with exactly one stderr line naming the key (no traceback) and its run,
-when one was opened, ends FAILED; an odd-but-valid case succeeds. The last test checks that the
-store is still readable, holds no RUNNING run, and takes a new run.
+A bad case exits with its exact code and exactly one stderr line naming the key (no traceback):
+a config error exits 2 before any run is opened; a data or model error exits 1 and leaves
+exactly one FAILED run; a tracking error exits 1 with no run. An odd-but-valid case succeeds.
+The last test checks that the store is still readable, holds no RUNNING run, and takes a new run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
 
-FAIL, OK = "fail", "ok"
+OK = "ok"  # exit 0, one FINISHED run
+CONFIG = "config"  # exit 2, no run opened
+FAILED = "failed"  # exit 1, exactly one FAILED run keeping what it logged
+NO_RUN = "no-run"  # exit 1, no run (the store or outputs/ cannot be used)
 
 
 @pytest.fixture(scope="module")
@@ -74,33 +78,35 @@ def world(tmp_path_factory, assets_dir):
 # (id, args, expected, key the one line must name); {root} is the world folder.
 CASES = [
     # config
-    ("unknown-key", ["model.nonexistent=1"], FAIL, "model.nonexistent"),
-    ("wrong-type", ["runtime.batch_size=lots"], FAIL, "runtime.batch_size"),
-    ("unknown-enum", ["padding.strategy=bogus"], FAIL, "padding.strategy"),
-    ("batch-size-negative", ["runtime.batch_size=-4"], FAIL, "runtime.batch_size"),
-    ("batch-size-zero", ["runtime.batch_size=0"], FAIL, "runtime.batch_size"),
-    ("max-length-zero", ["tokenizer.max_length=0"], FAIL, "tokenizer.max_length"),
-    ("max-length-padding-without-length", ["padding.strategy=max_length"], FAIL, "padding.strategy"),
-    ("max-length-above-model", ["tokenizer.max_length=4096"], FAIL, "tokenizer.max_length=4096"),
-    ("unknown-group-option", ["model=bogus"], FAIL, "model/bogus"),
-    ("malformed-user-yaml", ["--config-dir", "{root}/userconf", "model=broken"], FAIL, "broken.yaml"),
+    ("unknown-key", ["model.nonexistent=1"], CONFIG, "model.nonexistent"),
+    ("wrong-type", ["runtime.batch_size=lots"], CONFIG, "give a whole number, e.g. runtime.batch_size=32"),
+    ("misspelt-group", ["models=tiny_bert"], CONFIG, "did you mean `model`?"),
+    ("misspelt-key", ["tokenizer.max_lenght=3"], CONFIG, "did you mean `tokenizer.max_length`?"),
+    ("unknown-enum", ["padding.strategy=bogus"], CONFIG, "padding.strategy"),
+    ("batch-size-negative", ["runtime.batch_size=-4"], CONFIG, "runtime.batch_size"),
+    ("batch-size-zero", ["runtime.batch_size=0"], CONFIG, "runtime.batch_size"),
+    ("max-length-zero", ["tokenizer.max_length=0"], CONFIG, "tokenizer.max_length"),
+    ("max-length-padding-without-length", ["padding.strategy=max_length"], CONFIG, "padding.strategy"),
+    ("max-length-above-model", ["tokenizer.max_length=4096"], FAILED, "tokenizer.max_length=4096"),
+    ("unknown-group-option", ["model=bogus"], CONFIG, "model/bogus"),
+    ("malformed-user-yaml", ["--config-dir", "{root}/userconf", "model=broken"], CONFIG, "broken.yaml"),
     # data
-    ("missing-file", ["dataset=csv_file", "dataset.path={root}/nope.csv"], FAIL, "dataset.path"),
+    ("missing-file", ["dataset=csv_file", "dataset.path={root}/nope.csv"], FAILED, "dataset.path"),
     (
         "missing-column",
         ["dataset=csv_file", "dataset.path={root}/labels.csv", "dataset.text_column=review"],
-        FAIL,
+        FAILED,
         "dataset.text_column=review",
     ),
-    ("empty-dataset", ["dataset=csv_file", "dataset.path={root}/header_only.csv"], FAIL, "dataset.path"),
+    ("empty-dataset", ["dataset=csv_file", "dataset.path={root}/header_only.csv"], FAILED, "dataset.path"),
     (
         "only-whitespace",
         ["dataset=json_file", "dataset.path={root}/spaces.jsonl"],
-        FAIL,
+        FAILED,
         "dataset.text_column",
     ),
-    ("not-utf8", ["dataset=csv_file", "dataset.path={root}/cp949.csv"], FAIL, "dataset.path"),
-    ("limit-zero", ["dataset.limit=0"], FAIL, "dataset.limit"),
+    ("not-utf8", ["dataset=csv_file", "dataset.path={root}/cp949.csv"], FAILED, "dataset.path"),
+    ("limit-zero", ["dataset.limit=0"], CONFIG, "dataset.limit"),
     (
         "label-out-of-range",
         [
@@ -109,34 +115,51 @@ CASES = [
             "dataset.path={root}/labels.csv",
             "dataset.label_column=label",
         ],
-        FAIL,
+        FAILED,
         "dataset.label_column=label",
     ),
     ("nul-bytes", ["dataset.source=text", "dataset.path={root}/nul.txt"], OK, None),
     ("one-megabyte-text", ["dataset.source=text", "dataset.path={root}/big.txt"], OK, None),
     ("emoji-combining-rtl", ["dataset.source=text", "dataset.path={root}/odd.txt"], OK, None),
     # model
-    ("missing-model-path", ["model.name_or_path={root}/no-such-model"], FAIL, "name_or_path"),
-    ("hub-id-offline", ["model=bert_base_uncased"], FAIL, "HF_HUB_OFFLINE"),
+    ("missing-model-path", ["model.name_or_path={root}/no-such-model"], FAILED, "this folder does not exist"),
+    (
+        "relative-missing-folder",
+        ["model.name_or_path=./models/my-bert"],
+        FAILED,
+        "this folder does not exist",
+    ),
+    (
+        "tokenizer-folder-as-model",
+        ["model.name_or_path={root}/nopad", "padding=do_not_pad"],
+        FAILED,
+        "no model weights — for tokenization only use model=none tokenizer.name_or_path=",
+    ),
+    ("hub-id-offline", ["model=bert_base_uncased"], FAILED, "HF_HUB_OFFLINE"),
     (
         "head-the-architecture-lacks",
         ["model.name_or_path={root}/gpt2", "model.head=masked_lm"],
-        FAIL,
+        FAILED,
         "model.head=masked_lm",
     ),
-    ("corrupt-weights", ["model.name_or_path={root}/corrupt"], FAIL, "model.name_or_path"),
-    ("no-pad-token", ["model=none", "tokenizer.name_or_path={root}/nopad"], FAIL, "padding.strategy"),
-    ("trust-remote-code-needed", ["model.name_or_path={root}/remote"], FAIL, "model.trust_remote_code=true"),
+    ("corrupt-weights", ["model.name_or_path={root}/corrupt"], FAILED, "model.name_or_path"),
+    ("no-pad-token", ["model=none", "tokenizer.name_or_path={root}/nopad"], FAILED, "padding.strategy"),
+    (
+        "trust-remote-code-needed",
+        ["model.name_or_path={root}/remote"],
+        FAILED,
+        "model.trust_remote_code=true",
+    ),
     (
         "truncation-off-too-long",
         ["tokenizer.truncation=false", "dataset.source=text", "dataset.path={root}/big.txt"],
-        FAIL,
+        FAILED,
         "tokenizer.truncation",
     ),
     # tracking
-    ("unwritable-sqlite", ["tracking.uri=sqlite:////proc/runner-test/m.db"], FAIL, "tracking.uri"),
-    ("unreachable-server", ["tracking.uri=http://127.0.0.1:9"], FAIL, "tracking.uri"),
-    ("outputs-not-writable", ["@ro"], FAIL, "outputs"),
+    ("unwritable-sqlite", ["tracking.uri=sqlite:////proc/runner-test/m.db"], NO_RUN, "tracking.uri"),
+    ("unreachable-server", ["tracking.uri=http://127.0.0.1:9"], NO_RUN, "tracking.uri"),
+    ("outputs-not-writable", ["@ro"], NO_RUN, "outputs"),
     (
         "param-value-over-limit",
         ["+dataset.columns={text:[" + ",".join(['"' + "x" * 7000 + '"'] * 2) + "]}"],
@@ -165,7 +188,6 @@ def test_case(world, case, args, expected, key):
         *args,
         f"tracking.run_name={case}",
         cwd=cwd,
-        env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"},
     )
     runs = [r for r in _runs(store) if r.info.run_name == case]
     if expected == OK:
@@ -176,14 +198,17 @@ def test_case(world, case, args, expected, key):
         if case == "param-value-over-limit":
             assert runs[0].data.params["dataset.columns.text"].endswith("[truncated]")
         return
-    assert proc.returncode != 0
+    assert proc.returncode == (2 if expected == CONFIG else 1), proc.stderr[-3000:]
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, proc.stderr[-3000:]
     assert lines[0].startswith("error: ") and key in lines[0], lines[0]
     assert "Traceback" not in proc.stderr
-    assert all(r.info.status == "FAILED" for r in runs), [r.info.status for r in runs]
-    for run in runs:
-        assert run.data.tags["error"].startswith(lines[0][len("error: ") :][:40])
+    if expected != FAILED:
+        assert runs == []
+        return
+    assert [r.info.status for r in runs] == ["FAILED"]
+    assert runs[0].data.tags["error"].startswith(lines[0][len("error: ") :][:40])
+    assert runs[0].data.params, "what was logged before the failure is kept"
 
 
 def _runs(uri):

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -314,3 +318,42 @@ def test_a_failed_run_leaks_no_token_keyed_secret(tmp_path):
     assert [p for p in files if token.encode() in p.read_bytes() or auth.encode() in p.read_bytes()] == []
     assert token not in proc.stdout + proc.stderr
     assert runs[0].data.params["dataset.read_kwargs.token_id"] == "7"  # harmless keys stay readable
+
+
+def test_slurm_without_srun_names_the_launcher_and_closes_the_parent(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli("-m", "hydra/launcher=slurm", "model=none", f"tracking.uri={uri}", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert (
+        len(lines) == 1
+        and lines[0].startswith("error: hydra/launcher=slurm")
+        and "submitit_local" in lines[0]
+    )
+    _, runs = runs_in(uri)
+    assert [(r.data.tags.get("runner.role"), r.info.status) for r in runs] == [("sweep", "FAILED")]
+
+
+def test_an_unreachable_hub_fails_at_once_naming_hf_hub_offline(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env["HF_ENDPOINT"] = "http://127.0.0.1:9"  # nothing listens: as a machine without network
+    started = time.time()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "model=bert_base_uncased",
+            f"tracking.uri=sqlite:///{tmp_path}/m.db",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 1
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "cannot be reached" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0], proc.stderr
+    assert "retry" not in proc.stderr.lower()
+    assert time.time() - started < 30

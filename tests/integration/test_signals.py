@@ -51,8 +51,9 @@ def test_signal_marks_run_killed(tmp_path, sig):
     time.sleep(1.0)  # inside the batch loop
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0
+    assert proc.returncode == 128 + sig  # 143 SIGTERM, 130 SIGINT
     assert "Traceback" not in err
+    assert f"run {running.info.run_id} marked KILLED" in err
     run = client.get_run(running.info.run_id)
     assert run.info.status == "KILLED"
     assert run.data.params["dataset.source"] == "text"  # logged before the signal: kept

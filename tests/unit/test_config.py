@@ -115,3 +115,30 @@ def test_slurm_launcher_preset_has_the_usual_knobs():
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.partition == "gpu" and launcher.timeout_min == 60 and launcher.gpus_per_node == 0
     assert launcher.cpus_per_task == 4 and launcher.mem_gb == 16
+
+
+def test_an_unreadable_input_file_does_not_blame_outputs(tmp_path, monkeypatch):
+    from runner import console
+
+    monkeypatch.chdir(tmp_path)
+    outside = console.describe(PermissionError(13, "Permission denied", str(tmp_path / "in.csv")))
+    assert "outputs" not in outside.split("—")[0] and "in.csv" in outside
+    inside = console.describe(PermissionError(13, "Permission denied", "outputs/runs/x/.hydra"))
+    assert inside.startswith("hydra.run.dir / outputs: cannot write")
+
+
+@pytest.mark.parametrize(
+    ("signal_text", "code", "name"), [("signal 15", 143, "SIGTERM"), ("signal 2", 130, "SIGINT")]
+)
+def test_an_interrupt_before_any_run_claims_no_killed_run(monkeypatch, capsys, signal_text, code, name):
+    from runner import cli
+
+    def interrupted():
+        raise KeyboardInterrupt(signal_text)
+
+    monkeypatch.setattr(cli, "_task", interrupted)
+    with pytest.raises(SystemExit) as info:
+        cli.main()
+    assert info.value.code == code
+    err = capsys.readouterr().err
+    assert err.strip() == f"interrupted ({name}): stopped" and "KILLED" not in err
