@@ -35,7 +35,6 @@ def is_config_error(exc: BaseException) -> bool:
     """Exit 2 for every config error (Hydra, OmegaConf, the cross-field checks); 1 for a failed run."""
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
-
     from yaml import YAMLError
 
     from runner.errors import ConfigError
