@@ -66,6 +66,9 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
     schema.check(run_cfg)  # config errors before any run is opened: exit 2, nothing in MLflow
     resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
     tracker = tracking.Tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment)
+    stale = tracker.end_dead_runs()
+    if stale:
+        console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
     config_hash = hashlib.sha256(
         json.dumps(
             {k: v for k, v in resolved.items() if k not in ("tracking", "sweep")},

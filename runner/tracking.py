@@ -77,16 +77,51 @@ def _probe(uri: str) -> None:
         ) from exc
 
 
-def _retry(call, *args, attempts: int = 8, **kwargs):
-    """Retry a store call that lost a race for sqlite's write lock."""
+RACES = ("locked",)  # sqlite's write lock, lost to a concurrent writer
+# Concurrent runs logging the same dataset first: one insert wins, the others violate the unique
+# key (sqlite / PostgreSQL wording); retried, the row exists and the input links to it.
+DATASET_RACES = ("locked", "unique constraint", "duplicate key", "integrityerror")
+
+
+def _retry(call, *args, attempts: int = 8, races: tuple[str, ...] = RACES, **kwargs):
+    """Retry a store call that lost a race with another writer (see RACES)."""
     for attempt in range(attempts):
         try:
             return call(*args, **kwargs)
         except Exception as exc:
-            if "locked" not in str(exc).lower() or attempt == attempts - 1:
+            if not any(r in str(exc).lower() for r in races) or attempt == attempts - 1:
                 raise
             time.sleep(0.05 * 2**attempt)
     return None
+
+
+def process_tags() -> dict[str, str]:
+    """Who runs this run: host, pid and the pid's start time (so a reused pid is told apart)."""
+    import socket
+
+    return {
+        "runner.host": socket.gethostname(),
+        "runner.pid": str(os.getpid()),
+        "runner.pid_start": _start_time(os.getpid()),
+    }
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), or "" where unknown."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _alive(pid: int, start: str) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return not start or _start_time(pid) in ("", start)
 
 
 class Tracker:
@@ -144,7 +179,7 @@ class Tracker:
     def start(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-        tags = dict(tags)
+        tags = {**process_tags(), **tags}
         if parent_run_id:
             tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
         run = _retry(
@@ -217,13 +252,41 @@ class Tracker:
             tracked = mlflow.data.from_pandas(dataset.to_pandas(), source=source or "inline", name=name)
         entity = tracked._to_mlflow_entity()
         context = InputTag(key="mlflow.data.context", value="inference")
-        _retry(self.client.log_inputs, run_id, datasets=[DatasetInput(entity, [context])])
+        _retry(
+            self.client.log_inputs, run_id, datasets=[DatasetInput(entity, [context])], races=DATASET_RACES
+        )
 
     def finish(self, run_id: str, status: str, error: str | None = None) -> None:
         """Close the run: FINISHED, FAILED (with the error as a tag) or KILLED."""
         if error:
             _retry(self.client.set_tag, run_id, "error", _truncate(redact_text(error), 5000))
         _retry(self.client.set_terminated, run_id, status)
+
+    def end_dead_runs(self) -> list[str]:
+        """RUNNING runs of this host whose process is gone (kill -9, OOM, power loss) end KILLED,
+        keeping what they logged; runs of other hosts and of live processes are left alone."""
+        import socket
+
+        host = socket.gethostname().replace("'", "")
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"attributes.status = 'RUNNING' and tags.`runner.host` = '{host}'",
+            max_results=1000,
+        )
+        ended = []
+        for run in runs:
+            tags = run.data.tags
+            pid = int(tags.get("runner.pid", "0") or 0)
+            if pid and pid != os.getpid() and not _alive(pid, tags.get("runner.pid_start", "")):
+                reason = (
+                    f"its process {pid} on {host} ended without closing it (kill -9, OOM kill or power loss)"
+                )
+                self.finish(run.info.run_id, "KILLED", reason)
+                _retry(
+                    self.client.set_tag, run.info.run_id, "runner.ended_by", "a later runner on the same host"
+                )
+                ended.append(run.info.run_id)
+        return ended
 
     def children(self, parent_run_id: str) -> list[Any]:
         return self.client.search_runs(

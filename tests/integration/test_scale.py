@@ -49,6 +49,30 @@ def test_four_parallel_joblib_jobs_on_sqlite(tmp_path):
     check_sweep(uri, 4)
 
 
+def test_eight_parallel_workers_keep_every_runs_dataset_lineage(tmp_path):
+    """Concurrent first log_inputs of one dataset race on its unique key: retried, none is lost."""
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=8",
+        f"tracking.uri={uri}",
+        "model=none",
+        "padding=longest,do_not_pad",
+        "tokenizer.max_length=16,32,64,128",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("runner").experiment_id])
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(children) == 8 and all(r.info.status == "FINISHED" for r in children)
+    for child in children:
+        inputs = client.get_run(child.info.run_id).inputs.dataset_inputs
+        assert len(inputs) == 1 and inputs[0].dataset.name == "inline:train", child.info.run_name
+    assert "lineage not logged" not in proc.stderr
+
+
 def test_one_job_through_submitit_local(tmp_path):
     uri = f"sqlite:///{tmp_path}/m.db"
     proc = run_cli("-m", "hydra/launcher=submitit_local", f"tracking.uri={uri}", "model=none", cwd=tmp_path)

@@ -58,3 +58,49 @@ def test_signal_marks_run_killed(tmp_path, sig):
     assert run.info.status == "KILLED"
     assert run.data.params["dataset.source"] == "text"  # logged before the signal: kept
     assert "interrupted" in run.data.tags["error"]
+
+
+def test_a_run_killed_hard_ends_killed_when_the_next_run_starts(tmp_path):
+    """kill -9 leaves the run RUNNING (nothing can close it); the next runner on this host ends it
+    KILLED, keeping what it logged — and leaves a live process's run alone."""
+    (tmp_path / "big.txt").write_text("a sentence that the tiny model reads slowly\n" * 20000)
+    uri = f"sqlite:///{tmp_path}/m.db"
+    args = [sys.executable, "-m", "runner", f"tracking.uri={uri}", "dataset.source=text"]
+    slow = [*args, f"dataset.path={tmp_path / 'big.txt'}", "runtime.batch_size=1"]
+    procs = [
+        subprocess.Popen(slow, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    client = MlflowClient(tracking_uri=uri)
+    deadline, running = time.time() + 120, []
+    while time.time() < deadline and len(running) < 2:
+        time.sleep(0.5)
+        try:
+            exp = client.get_experiment_by_name("runner")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+        except Exception:
+            runs = []
+        running = [r for r in runs if r.info.status == "RUNNING" and r.data.params]
+    assert len(running) == 2, "the runs never started"
+    by_pid = {int(r.data.tags["runner.pid"]): r for r in running}
+    victim, survivor = procs
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert client.get_run(by_pid[victim.pid].info.run_id).info.status == "RUNNING"  # as MLflow leaves it
+    try:
+        proc = subprocess.run(
+            [*args, f"dataset.path={tmp_path / 'big.txt'}", "dataset.limit=5", "model=none"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert "1 run(s) left RUNNING by a process that died now end KILLED" in proc.stderr
+        dead = client.get_run(by_pid[victim.pid].info.run_id)
+        assert dead.info.status == "KILLED" and f"process {victim.pid}" in dead.data.tags["error"]
+        assert dead.data.params["dataset.source"] == "text"  # what it logged is kept
+        assert client.get_run(by_pid[survivor.pid].info.run_id).info.status == "RUNNING"  # alive: untouched
+    finally:
+        survivor.kill()
+        survivor.wait(timeout=30)
