@@ -50,14 +50,20 @@ class Texts:
 
 def load(cfg: DatasetConfig, seed: int) -> Texts:
     """Load, select columns, drop empty texts, shuffle and limit, as the config says."""
+    from datasets import IterableDataset
+
     ds = _read(cfg)
-    rows_read = ds.num_rows
-    ds = _columns(ds, cfg)
-    if cfg.shuffle:
-        ds = ds.shuffle(seed=seed)
-    ds, dropped = _drop_empty(ds, cfg)
-    if cfg.limit is not None and ds.num_rows > cfg.limit:
-        ds = ds.select(range(cfg.limit))
+    if isinstance(ds, IterableDataset):  # dataset.streaming: only the kept rows are materialised
+        ds, rows_read, dropped = _stream(ds, cfg, seed)
+        ds = _columns(ds, cfg)
+    else:
+        rows_read = ds.num_rows
+        ds = _columns(ds, cfg)
+        if cfg.shuffle:
+            ds = ds.shuffle(seed=seed)
+        ds, dropped = _drop_empty(ds, cfg)
+        if cfg.limit is not None and ds.num_rows > cfg.limit:
+            ds = ds.select(range(cfg.limit))
     if ds.num_rows == 0:
         raise DataError(
             f"dataset.text_column={cfg.text_column}",
@@ -139,7 +145,7 @@ def _inline(cfg: DatasetConfig):
 
 
 def _hub(cfg: DatasetConfig):
-    from datasets import Dataset, load_dataset
+    from datasets import load_dataset
 
     if not cfg.path:
         raise DataError("dataset.path", "is empty", "set it to a hub dataset id, e.g. klue")
@@ -162,12 +168,32 @@ def _hub(cfg: DatasetConfig):
             f"cannot load from the hub: {first_line(exc)}",
             "check the id, dataset.name and your network",
         ) from exc
-    if cfg.streaming:  # bounded memory: only `limit` rows are ever materialised
-        if cfg.shuffle:
-            ds = ds.shuffle(seed=0, buffer_size=10_000)
-        ds = ds.take(cfg.limit) if cfg.limit else ds
-        return Dataset.from_list(list(ds))
     return ds
+
+
+def _stream(ds, cfg: DatasetConfig, seed: int):
+    """A streamed split, as `load` treats a downloaded one: shuffled once with runtime.seed,
+    empty texts dropped, then the first `limit` kept rows (limit counts kept rows in both modes)."""
+    from datasets import Dataset
+
+    if cfg.shuffle:
+        ds = ds.shuffle(seed=seed, buffer_size=10_000)
+    columns = [c for _, c in text_columns(cfg) if c]
+    kept, dropped = [], 0
+    for row in ds:
+        if cfg.limit is not None and len(kept) >= cfg.limit:
+            break
+        if all(isinstance(row.get(c), str) and row[c].strip() for c in columns):
+            kept.append(row)
+        else:
+            dropped += 1
+    if not kept:
+        raise DataError(
+            f"dataset.text_column={cfg.text_column}",
+            f"no non-empty texts in the stream ({dropped} empty)",
+            "point dataset.text_column at a column holding text, or use another file/split",
+        )
+    return Dataset.from_list(kept), len(kept) + dropped, dropped
 
 
 def _files(cfg: DatasetConfig, path: str):
@@ -177,7 +203,9 @@ def _files(cfg: DatasetConfig, path: str):
     kwargs = {"field": cfg.field} if cfg.field and cfg.source is Source.json else {}
     builder = FILE_BUILDERS[cfg.source]
     try:
-        return load_dataset(builder, data_files=data_files, split=cfg.split, **kwargs)
+        return load_dataset(
+            builder, data_files=data_files, split=cfg.split, streaming=cfg.streaming, **kwargs
+        )
     except ValueError as exc:
         _raise_unknown_split(exc, cfg)
         if "corresponds to no data" in str(exc):

@@ -115,7 +115,7 @@ class DatasetConfig:
     parallel_columns: list[str] | None = None
     limit: int | None = None  # keep the first N rows (after shuffling); null = all
     shuffle: bool = False  # shuffle with runtime.seed before limit
-    streaming: bool = False  # hub: stream rows instead of downloading the whole split
+    streaming: bool = False  # hub or files: stream rows; only the `limit` kept rows are materialised
 
 
 @dataclass
@@ -205,6 +205,13 @@ def check(run: RunConfig) -> None:
             "model.head",
             f"{run.model.head.value} needs a model",
             "drop model=none or set model.head=none",
+        )
+    if run.model.head is Head.question_answering and not tok.use_fast:
+        raise ConfigError(
+            "tokenizer.use_fast=false",
+            "question answering maps the answer span back to the text with offsets, which only "
+            "fast tokenizers give",
+            "use tokenizer.use_fast=true",
         )
     parallel = run.dataset.parallel_columns
     if parallel is not None and (len(parallel) < 2 or run.dataset.text_pair_column):

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 # Bump when the builder changes, so stale caches are never reused.
-VERSION = "1"
+VERSION = "2"  # bump when the built files change: cached builds of other versions are ignored
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -121,6 +121,9 @@ def _save(out: Path, tokenizer, model) -> None:
     hf_logging.disable_progress_bar()
     tokenizer.save_pretrained(out)
     model.save_pretrained(out)
+    if type(tokenizer).__name__ == "BertTokenizer":  # vocab.txt: the Python tokenizer reads it
+        tokens = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        (out / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
 
 
 def _build_bert(out: Path, head: bool = False) -> None:

@@ -26,7 +26,7 @@ def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig):
     key = "tokenizer.name_or_path" if cfg.name_or_path else "model.name_or_path"
     hub.check_source(key, source, weights=False)
     try:
-        return AutoTokenizer.from_pretrained(
+        tok = AutoTokenizer.from_pretrained(
             source,
             revision=revision,
             use_fast=cfg.use_fast,
@@ -35,6 +35,29 @@ def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig):
     except Exception as exc:
         raise ModelError(
             f"{key}={source}", f"cannot load a tokenizer: {first_line(exc)}", hub.load_fix()
+        ) from exc
+    return tok if cfg.use_fast or not tok.is_fast else _python_tokenizer(tok, source, revision)
+
+
+def _python_tokenizer(fast, source: str, revision: str | None):
+    """tokenizer.use_fast=false: transformers 5 ignores the flag and keeps a Python (slow)
+    implementation only as `<Class>Legacy` (BertTokenizerLegacy); load that, or say there is none."""
+    import transformers
+
+    legacy = getattr(transformers, f"{type(fast).__name__}Legacy", None)
+    if legacy is None:
+        raise ModelError(
+            "tokenizer.use_fast=false",
+            f"transformers {transformers.__version__} has no Python (slow) {type(fast).__name__}",
+            "use tokenizer.use_fast=true (only BERT-style WordPiece keeps a Python tokenizer)",
+        )
+    try:
+        return legacy.from_pretrained(source, revision=revision)
+    except Exception as exc:
+        raise ModelError(
+            "tokenizer.use_fast=false",
+            f"{legacy.__name__} cannot load {source}: {first_line(exc)}",
+            "the Python tokenizer needs vocab.txt; use tokenizer.use_fast=true",
         ) from exc
 
 

@@ -135,3 +135,40 @@ def test_not_utf8_names_the_file(tmp_path):
     with pytest.raises(DataError) as info:
         load("dataset=csv_file", f"dataset.path={tmp_path / 'k.csv'}")
     assert "not valid UTF-8" in str(info.value) and "k.csv" in str(info.value)
+
+
+def _jsonl(tmp_path, rows):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("\n".join(json.dumps({"text": r}) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_limit_counts_kept_rows_in_both_modes(tmp_path, streaming):
+    path = _jsonl(tmp_path, ["  ", "one", "", "two", "three", "four"])
+    cfg = compose(
+        "dataset=json_file", f"dataset.path={path}", "dataset.limit=3", f"dataset.streaming={streaming}"
+    )
+    texts = data.load(cfg.dataset, seed=0)
+    assert texts.texts == ["one", "two", "three"]  # empty rows do not use up the limit
+
+
+def test_streaming_shuffles_once_with_runtime_seed(tmp_path):
+    rows = [f"row {i}" for i in range(200)]
+    path = _jsonl(tmp_path, rows)
+
+    def load_seeded(seed):
+        cfg = compose(
+            "dataset=json_file", f"dataset.path={path}", "dataset.streaming=true", "dataset.shuffle=true"
+        )
+        return data.load(cfg.dataset, seed=seed).texts
+
+    from datasets import load_dataset
+
+    once = list(
+        load_dataset("json", data_files=str(path), split="train", streaming=True).shuffle(
+            seed=7, buffer_size=10_000
+        )
+    )
+    assert load_seeded(7) == [r["text"] for r in once]  # one shuffle with the run's seed, nothing more
+    assert load_seeded(7) != load_seeded(8) and sorted(load_seeded(8)) == sorted(rows)
