@@ -29,6 +29,7 @@ class Predictor:
     correct: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
     embeddings: dict[int, np.ndarray] = field(default_factory=dict)
+    outputs: dict[int, np.ndarray] = field(default_factory=dict)  # per example: [rows, dims] float32
     batch_shapes: list[dict[str, list[int]]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     _dropped_types: bool = False
@@ -94,6 +95,7 @@ class Predictor:
             pooled = ((hidden * m).sum(1) / m.sum(1).clamp(min=1)).cpu().numpy()
             for n, j in enumerate(group):
                 self.embeddings[batch.indices[j]] = pooled[n]
+        self._collect(batch, group, out, tensors)
         if self.label_ids is not None:  # accuracy over every example, not only the logged ones
             predicted = out.logits.argmax(-1).tolist()
             self.correct += sum(
@@ -104,6 +106,41 @@ class Predictor:
             return
         rows = PREDICTORS[self.head](self, batch, wanted, out, tensors, contexts)
         self.rows.extend(rows)
+
+    def _collect(self, batch: Batch, group: list[int], out, tensors) -> None:
+        """Each example's comparable output (outputs.npy / .npz): the mean-pooled hidden state
+        (body) or the logits (sequence classification) as one row; per non-pad token the logits
+        (token classification), the start/end logits (question answering); masked LM: the
+        logits at the mask positions."""
+        ids = tensors["input_ids"]
+        mask = tensors.get("attention_mask")
+        real = (mask if mask is not None else ids * 0 + 1).bool().cpu().numpy()
+        if self.head is Head.none:
+            values = [self.embeddings[batch.indices[j]][None] for j in group]
+        elif self.head is Head.sequence_classification:
+            values = list(out.logits.float().cpu().numpy()[:, None])
+        elif self.head is Head.question_answering:
+            both = np.stack(
+                [out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()], -1
+            )
+            values = [both[n][real[n]] for n in range(len(group))]
+        elif self.head is Head.masked_lm:
+            at_mask = (ids == self.tok.mask_token_id).cpu().numpy()
+            logits = out.logits.float().cpu().numpy()
+            values = [logits[n][at_mask[n]] for n in range(len(group))]
+        else:
+            logits = out.logits.float().cpu().numpy()
+            values = [logits[n][real[n]] for n in range(len(group))]
+        for n, j in enumerate(group):
+            self.outputs[batch.indices[j]] = np.asarray(values[n], dtype=np.float32)
+
+    def output_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """All outputs in input order: values [rows, dims] and offsets [examples + 1]."""
+        if not self.outputs:
+            return None
+        parts = [self.outputs[i] for i in sorted(self.outputs)]
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        return np.concatenate(parts).astype(np.float32), offsets
 
     def _body(self, batch, wanted, out, tensors, contexts):
         return [
@@ -242,11 +279,6 @@ class Predictor:
                     a if a == b else None for a, b in zip(prev[1:], shape[1:], strict=True)
                 ]
         return {"overall": overall, "per_batch": self.batch_shapes}
-
-    def embedding_matrix(self) -> np.ndarray | None:
-        if not self.embeddings:
-            return None
-        return np.stack([self.embeddings[i] for i in sorted(self.embeddings)])
 
 
 PREDICTORS = {

@@ -71,7 +71,7 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
         console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
     config_hash = hashlib.sha256(
         json.dumps(
-            {k: v for k, v in resolved.items() if k not in ("tracking", "sweep")},
+            {k: v for k, v in resolved.items() if k not in ("tracking", "sweep", "invariance")},
             sort_keys=True,
             default=str,
         ).encode()
@@ -142,8 +142,14 @@ def _log_result(tracker, run_id: str, result, run_cfg: schema.RunConfig) -> None
         tracker.log_table(run_id, result.prediction_rows, "predictions.json")
     if result.shapes is not None:
         tracker.log_json(run_id, result.shapes, "shapes.json")
-    if result.embeddings is not None:
-        tracker.log_array(run_id, result.embeddings, "embeddings.npy")
+    if result.outputs is not None:
+        values, offsets = result.outputs
+        if len(values) == len(offsets) - 1:  # one row per example (body, sequence classification)
+            tracker.log_array(run_id, values, "outputs.npy")
+        else:
+            tracker.log_npz(run_id, "outputs.npz", values=values, offsets=offsets)
+    if result.token_hashes is not None:
+        tracker.log_array(run_id, result.token_hashes, "token_hashes.npy")
     if result.model_config is not None:
         tracker.log_json(run_id, result.model_config, "model_config.json")
     if result.missing_keys:

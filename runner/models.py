@@ -150,7 +150,16 @@ def max_positions(loaded: Loaded) -> int | None:
     n = getattr(c, "max_position_embeddings", None)
     if n is None:
         return None
-    return n - (c.pad_token_id + 1) if c.model_type in ("roberta", "xlm-roberta", "camembert") else n
+    return n - (c.pad_token_id + 1) if positions_skip_padding(loaded) else n
+
+
+# Models whose position ids are counted from the input ids, skipping pad tokens (and reserving
+# pad_token_id + 1 slots): left padding leaves their positions, and outputs, unchanged.
+PAD_AWARE_POSITIONS = ("roberta", "xlm-roberta", "camembert", "roberta-prelayernorm", "xmod", "data2vec-text")
+
+
+def positions_skip_padding(loaded: Loaded) -> bool:
+    return loaded.model.config.model_type in PAD_AWARE_POSITIONS
 
 
 def label_ids(labels: list[Any], config, column: str) -> list[int] | None:

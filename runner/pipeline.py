@@ -34,7 +34,8 @@ class RunResult:
     token_rows: list[dict[str, Any]] = field(default_factory=list)
     prediction_rows: list[dict[str, Any]] = field(default_factory=list)
     shapes: dict[str, Any] | None = None
-    embeddings: np.ndarray | None = None
+    outputs: tuple[np.ndarray, np.ndarray] | None = None  # values [rows, dims], offsets [examples + 1]
+    token_hashes: np.ndarray | None = None  # per example: a hash of its non-pad token ids (uint64)
     model_config: dict[str, Any] | None = None
     missing_keys: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -109,11 +110,15 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
     columns = texts.parallel or {None: texts.texts}
+    result.tags["invariance.group"] = comparability_key(cfg, texts)
+    hashes = np.zeros(len(texts), dtype=np.uint64)
     counts = {}
     for column, column_texts in columns.items():
         counts[column] = _batches(
-            cfg, result, tok, kwargs, column_texts, texts.pairs, column, stats, predictor, progress
+            cfg, result, tok, kwargs, column_texts, texts.pairs, column, stats, predictor, progress, hashes
         )
+    if not texts.parallel:
+        result.token_hashes = hashes
     with timed(result, "tokenize"):  # the last chunk of statistics
         result.metrics.update(stats.summary())
         excluded = stats.excluded_from_fertility()
@@ -183,6 +188,15 @@ def _load_model(
             "model", (asdict(cfg.model), device), lambda: models.load(cfg.model, device), result
         )
     _check_positions(loaded, kwargs)
+    left = kwargs.get("padding_side", tok.padding_side) == "left" and kwargs["padding"] != "do_not_pad"
+    if left and not models.positions_skip_padding(loaded):
+        message = (
+            f"padding.side=left on {loaded.model.config.model_type}: its position ids count pad "
+            "positions, so left-padded examples sit at shifted positions and their outputs change "
+            "(RoBERTa-family models skip padding) — use padding.side=right"
+        )
+        result.warnings.append(message)
+        log.warning(message)
     result.tags.update(models.facts(loaded, head=cfg.model.head is not Head.none))
     result.model_config = loaded.model.config.to_dict()
     result.missing_keys = loaded.missing_keys
@@ -211,6 +225,7 @@ def _batches(
     stats: token_stats.TokenStats,
     predictor: Predictor | None,
     progress: Callable | None,
+    hashes: np.ndarray,
 ) -> tuple[int, int]:
     """Encode (and run) one column's batches; returns its (content tokens, all real tokens)."""
     keep, size = cfg.tracking.max_logged_examples, cfg.runtime.batch_size
@@ -226,6 +241,7 @@ def _batches(
             batch_pairs = [pairs[i] for i in batch.indices] if pairs is not None else None
             stats.update(batch, batch_texts, batch_pairs)
             content += int(np.count_nonzero(batch.special == 0))
+            hash_rows(batch, hashes)
             real += int(batch.n_tokens.sum())
             logged = [j for j, i in enumerate(batch.indices) if i < keep]
             if logged:
@@ -237,6 +253,37 @@ def _batches(
         if progress is not None:
             progress(n + 1, total)
     return content, real
+
+
+def hash_rows(batch: encoding.Batch, out: np.ndarray) -> None:
+    """Each example's non-pad token ids as one 64-bit hash: runs compare tokenizations cheaply."""
+    import hashlib
+
+    ends = np.cumsum(batch.n_tokens)
+    for j, (start, end) in enumerate(zip(ends - batch.n_tokens, ends, strict=True)):
+        digest = hashlib.blake2b(batch.ids[start:end].astype(np.int64).tobytes(), digest_size=8).digest()
+        out[batch.indices[j]] = int.from_bytes(digest, "little")
+
+
+def comparability_key(cfg: RunConfig, texts: data.Texts) -> str:
+    """Runs with equal keys saw the same rows, tokenizer source, model weights and head, so
+    their outputs can be compared example by example (runner.invariance)."""
+    import hashlib
+
+    rows = hashlib.sha256("\x1f".join(texts.texts + (texts.pairs or [])).encode()).hexdigest()
+    m = cfg.model
+    model = [
+        m.name_or_path,
+        m.revision,
+        m.head.value,
+        m.dtype.value,
+        m.num_labels,
+        m.id2label,
+        m.problem_type,
+    ]
+    source = cfg.tokenizer.name_or_path or m.name_or_path
+    key = json.dumps([rows, source, model if m.forward else None], default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:
@@ -254,7 +301,7 @@ def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:
 def _predictions(result: RunResult, predictor: Predictor, rows: int) -> None:
     result.prediction_rows = sorted(predictor.rows, key=lambda r: r["index"])
     result.shapes = predictor.shapes(rows)
-    result.embeddings = predictor.embedding_matrix()
+    result.outputs = predictor.output_arrays()
     result.warnings.extend(predictor.warnings)
     accuracy = predictor.accuracy(rows)
     if accuracy is not None:

@@ -134,6 +134,12 @@ class TrackingConfig:
 
 
 @dataclass
+class InvarianceConfig:
+    tolerance: float = 1e-4  # largest |output difference| a child may show against the reference
+    fail: bool = False  # true: a child over tolerance or with label flips makes the sweep exit 1
+
+
+@dataclass
 class RuntimeConfig:
     device: Device = Device.auto
     batch_size: int = 32
@@ -157,6 +163,7 @@ class RunConfig:
     tracking: TrackingConfig = _field(default_factory=TrackingConfig)
     runtime: RuntimeConfig = _field(default_factory=RuntimeConfig)
     sweep: SweepConfig = _field(default_factory=SweepConfig)
+    invariance: InvarianceConfig = _field(default_factory=InvarianceConfig)  # checked at a sweep's end
 
 
 def register() -> None:

@@ -131,12 +131,17 @@ class SweepCallback(Callback):
         failed = sum(r["status"] != "FINISHED" for r in rows)
         self.tracker.log_table(self.parent, rows or [{"job": "none"}], "sweep_summary.json")
         side_by_side = self._compare()
-        self.tracker.set_description(self.parent, f"```\n{text}\n```\n\n```\n{side_by_side}\n```")
+        verdict, invariant = self._invariance(config)
+        self.tracker.set_description(self.parent, _description(verdict, text, side_by_side))
         self.tracker.log(self.parent, metrics={"sweep/jobs": len(rows), "sweep/failed": failed})
-        self.tracker.finish(self.parent, "FAILED" if failed else "FINISHED")
+        gate = bool(config.invariance.fail) and not invariant
+        self.tracker.finish(self.parent, "FAILED" if failed or gate else "FINISHED")
         self._link()
         if failed:
             console.line(f"{failed} of {len(rows)} jobs failed")
+        if gate:
+            console.line(f"invariance.fail=true: {verdict}")
+        if failed or gate:
             raise SystemExit(1)
 
     def _compare(self) -> str:
@@ -148,6 +153,20 @@ class SweepCallback(Callback):
         except Exception as exc:
             console.line(f"warning: comparison not logged: {console.describe(exc)}")
             return ""
+
+    def _invariance(self, config: DictConfig) -> tuple[str, bool]:
+        """Outputs compared across the sweep's comparable children (runner.invariance)."""
+        from runner import invariance
+
+        try:
+            _, verdict, passed = invariance.check(
+                self.tracker, self.parent, float(config.invariance.tolerance)
+            )
+        except Exception as exc:
+            console.line(f"warning: invariance not checked: {console.describe(exc)}")
+            return "invariance: not checked", not bool(config.invariance.fail)
+        print(verdict, flush=True)
+        return verdict, passed
 
     def _link(self) -> None:
         from runner import tracking
@@ -161,3 +180,20 @@ class SweepCallback(Callback):
             + f"  parent: {tracking.run_url(uri, experiment, self.parent)}",
             flush=True,
         )
+
+
+DESCRIPTION_LIMIT = 7900  # MLflow truncates a tag value at 8,000 characters
+
+
+def _description(verdict: str, summary: str, side_by_side: str) -> str:
+    """The parent's description: the verdict, the jobs table, the metrics side by side — the
+    tables that fit; the rest is in sweep_summary.json and comparison/report.html."""
+    parts, dropped = [f"**{verdict}**"], False
+    for table in (summary, side_by_side):
+        block = f"```\n{table}\n```"
+        if table and sum(map(len, parts)) + len(block) + 2 <= DESCRIPTION_LIMIT:
+            parts.append(block)
+        dropped |= bool(table) and block not in parts
+    if dropped:
+        parts.append("(larger tables: sweep_summary.json and comparison/report.html)")
+    return "\n\n".join(parts)

@@ -240,6 +240,14 @@ class Tracker:
             np.save(path, array)
             self.log_file(run_id, str(path))
 
+    def log_npz(self, run_id: str, artifact_file: str, **arrays) -> None:
+        import numpy as np
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / artifact_file
+            np.savez(path, **arrays)
+            self.log_file(run_id, str(path))
+
     def log_dataset(self, run_id: str, dataset, name: str, lineage: dict[str, str]) -> None:
         """Dataset lineage: name, digest, schema and source on the run's Inputs tab."""
         import mlflow.data

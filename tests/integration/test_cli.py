@@ -61,7 +61,8 @@ def test_default_run_lands_in_mlflow(tmp_path):
         "tokens.json",
         "shapes.json",
         "predictions.json",
-        "embeddings.npy",
+        "outputs.npy",
+        "token_hashes.npy",
         "model_config.json",
     } <= artifact_names(client, run.info.run_id)
     table = json.loads(

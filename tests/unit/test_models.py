@@ -104,6 +104,20 @@ def test_regression_logs_the_raw_value_like_pipeline_with_no_function(tmp_path):
         assert "label" not in row and len(row["values"]) == 1
 
 
+def test_token_heads_log_per_token_logits_of_real_tokens(tmp_path):
+    path, model, tok = build(tmp_path, AutoModelForTokenClassification, num_labels=5)
+    result = run_head(path, "token_classification", TEXTS, "runtime.sort_by_length=false")
+    values, offsets = result.outputs
+    assert len(offsets) == len(TEXTS) + 1
+    for i, text in enumerate(TEXTS):
+        enc = tok(text, return_tensors="pt")
+        with torch.inference_mode():
+            expected = model(**enc).logits[0].numpy()
+        got = values[offsets[i] : offsets[i + 1]]
+        assert got.shape == expected.shape == (len(enc["input_ids"][0]), 5)
+        np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
 def test_token_classification_matches_pipeline(tmp_path):
     tags = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC"}
     path, model, tok = build(
@@ -196,8 +210,9 @@ def test_body_embeddings_match_feature_extraction(tmp_path):
     result = run_head(path, "none", TEXTS)
     nlp = pipeline("feature-extraction", model=path, tokenizer=path)
     expected = np.stack([np.array(nlp(t))[0].mean(axis=0) for t in TEXTS])
-    assert result.embeddings.shape == (len(TEXTS), 32)
-    np.testing.assert_allclose(result.embeddings, expected, atol=1e-4)
+    values, offsets = result.outputs
+    assert values.shape == (len(TEXTS), 32) and offsets.tolist() == list(range(len(TEXTS) + 1))
+    np.testing.assert_allclose(values, expected, atol=1e-4)
     assert result.prediction_rows[0]["embedding_norm"] == pytest.approx(
         float(np.linalg.norm(expected[0])), abs=1e-4
     )
@@ -284,7 +299,7 @@ def test_dtype_from_config_is_applied():
     run = compose("model=tiny_bert", "model.dtype=bfloat16")
     result = runner_pipeline.run(run)
     assert result.tags["model.dtype"] == "bfloat16"
-    assert np.isfinite(result.embeddings).all()
+    assert np.isfinite(result.outputs[0]).all()
 
 
 def test_runtime_device_cuda_runs_there_or_names_the_key():
