@@ -60,6 +60,12 @@ def token_rows(tracker: Tracker, run_id: str, out: Path) -> dict[tuple, dict[str
     return {report.key(r): r for r in rows}
 
 
+def _loads(run) -> str:
+    """Which loads were cache hits (their times are the cache's, not a load's)."""
+    tags = run.data.tags
+    return " ".join(f"{k.split('/')[1]}={v}" for k, v in sorted(tags.items()) if k.startswith("cache/"))
+
+
 def distinct_names(children: list) -> dict[str, str]:
     """run id → its name, suffixed with the id's start where two names are equal."""
     names = [c.info.run_name for c in children]
@@ -187,7 +193,8 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
         raise RunnerError(f"sweep {parent}", "has no FINISHED runs to compare", "run the sweep again")
     names = distinct_names(children)
     rows = [
-        {"run": names[c.info.run_id], **{m: c.data.metrics.get(m, "") for m in METRICS}} for c in children
+        {"run": names[c.info.run_id], **{m: c.data.metrics.get(m, "") for m in METRICS}, "loads": _loads(c)}
+        for c in children
     ]
     with tempfile.TemporaryDirectory() as tmp:
         runs = [

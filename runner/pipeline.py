@@ -42,6 +42,27 @@ class RunResult:
     texts: data.Texts | None = None
 
 
+_warmed: set[str] = set()  # what this process has warmed up
+
+
+def warm_up(model: bool) -> float:
+    """Pay the process's one-off costs (lazy imports of transformers' tokenizer and model
+    machinery, torch's first op) before the first job's timers, so that load times compare like
+    with like across the jobs of a sweep whatever their order. Returns the seconds it took."""
+    start = time.perf_counter()
+    if "tokenizer" not in _warmed:
+        import transformers.tokenization_utils_tokenizers  # noqa: F401
+
+        _warmed.add("tokenizer")
+    if model and "model" not in _warmed:
+        import torch
+        import transformers.modeling_utils  # noqa: F401
+
+        torch.zeros(2, 2) @ torch.zeros(2, 2)
+        _warmed.add("model")
+    return time.perf_counter() - start
+
+
 class Cache:
     """Loaded datasets, tokenizers and models of this process, keyed by their load config."""
 

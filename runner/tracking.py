@@ -6,6 +6,7 @@ never a global active run — so jobs in other processes can nest under a sweep'
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -19,9 +20,15 @@ from runner.redact import redact_text
 
 log = logging.getLogger(__name__)
 
-PARAM_VALUE_LIMIT = 6000  # MLflow 3's limit on a param value's length
-BATCH = 100  # params per log_batch call (MLflow's limit)
 DEFAULT_DB = "outputs/mlflow.db"
+
+
+@functools.cache
+def limits() -> tuple[int, int, int]:
+    """MLflow's own limits: a param value's length, params per batch, a tag value's length."""
+    from mlflow.utils import validation as v
+
+    return v.MAX_PARAM_VAL_LENGTH, v.MAX_PARAMS_TAGS_PER_BATCH, v.MAX_TAG_VAL_LENGTH
 
 
 def resolve_uri(uri: str | None) -> str:
@@ -204,8 +211,9 @@ class Tracker:
         param_list = [Param(k, _truncate(redact_text(str(v)))) for k, v in (params or {}).items()]
         metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
         tag_list = [RunTag(k, v) for k, v in _clean_tags(tags or {}).items()]
-        for start in range(0, max(len(param_list), 1), BATCH):
-            chunk = param_list[start : start + BATCH]
+        batch = limits()[1]
+        for start in range(0, max(len(param_list), 1), batch):
+            chunk = param_list[start : start + batch]
             first = start == 0
             _retry(
                 self.client.log_batch,
@@ -316,12 +324,13 @@ class Tracker:
         _retry(self.client.set_tag, run_id, "mlflow.note.content", text)
 
 
-def _truncate(value: str, limit: int = PARAM_VALUE_LIMIT) -> str:
+def _truncate(value: str, limit: int | None = None) -> str:
+    limit = limit or limits()[0]
     return value if len(value) <= limit else value[: limit - 15] + "...[truncated]"
 
 
 def _clean_tags(tags: dict[str, Any]) -> dict[str, str]:
-    return {k: _truncate(redact_text(str(v)), 8000) for k, v in tags.items() if v is not None}
+    return {k: _truncate(redact_text(str(v)), limits()[2]) for k, v in tags.items() if v is not None}
 
 
 def _cell(value: Any) -> Any:

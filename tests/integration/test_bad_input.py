@@ -72,6 +72,9 @@ def world(tmp_path_factory, assets_dir):
     (root / "userconf" / "model" / "broken.yaml").write_text("name_or_path: [unclosed\n  head: none\n")
     (root / "ro").mkdir()
     (root / "ro" / "outputs").write_text("a file where the outputs/ folder should be")
+    from runner.tracking import Tracker
+
+    Tracker(f"sqlite:///{root}/store.db", "runner")  # the store exists before cases run side by side
     return root
 
 
@@ -175,8 +178,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "args", "expected", "key"), CASES, ids=[c[0] for c in CASES])
-def test_case(world, case, args, expected, key):
+def _run_case(world, case: str, args: list[str]):
     store = f"sqlite:///{world}/store.db"
     cwd = world / "cwd"
     if args == ["@ro"]:
@@ -184,11 +186,23 @@ def test_case(world, case, args, expected, key):
     args = [a.replace("{root}", str(world)) for a in args]
     if not any(a.startswith("tracking.uri=") for a in args):
         args.append(f"tracking.uri={store}")
-    proc = run_cli(
-        *args,
-        f"tracking.run_name={case}",
-        cwd=cwd,
-    )
+    return run_cli(*args, f"tracking.run_name={case}", cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def outcomes(world):
+    """Every case's process, two at a time (the machine's two cores; the store retries locks)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {case: pool.submit(_run_case, world, case, args) for case, args, _, _ in CASES}
+    return {case: future.result() for case, future in futures.items()}
+
+
+@pytest.mark.parametrize(("case", "args", "expected", "key"), CASES, ids=[c[0] for c in CASES])
+def test_case(world, outcomes, case, args, expected, key):
+    store = f"sqlite:///{world}/store.db"
+    proc = outcomes[case]
     runs = [r for r in _runs(store) if r.info.run_name == case]
     if expected == OK:
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -217,7 +231,7 @@ def _runs(uri):
     return client.search_runs([exp.experiment_id], max_results=1000) if exp else []
 
 
-def test_store_survives_the_matrix(world):
+def test_store_survives_the_matrix(world, outcomes):
     store = f"sqlite:///{world}/store.db"
     runs = _runs(store)
     assert runs and not [r.info.run_name for r in runs if r.info.status in ("RUNNING", "SCHEDULED")]
