@@ -14,8 +14,8 @@ install: $(VENV)/.installed  ## create .venv and install the runner (CPU torch w
 run: install  ## run the default job offline on the embedded tiny BERT and sample data
 	$(BIN)/runner
 
-test: install  ## run the whole test suite
-	$(BIN)/pytest -q
+test: install  ## run the whole test suite (two workers, a test file each)
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check runner tests benchmarks

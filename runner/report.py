@@ -33,9 +33,8 @@ def content(row: dict[str, Any]) -> tuple[list[str], list[bool], list[bool]]:
     tokens = row["tokens"]
     if "attention_mask" in row:
         keep = [m == 1 for m in row["attention_mask"]]
-    else:  # no mask returned: pads are the n_pad positions at one end
-        n_pad = int(row.get("n_pad") or 0)
-        left = n_pad > 0 and tokens[0] == tokens[-1] if len(tokens) > 1 else False
+    else:  # no mask returned: pads are the n_pad positions at the padded end
+        n_pad, left = int(row.get("n_pad") or 0), row.get("pad_side") == "left"
         keep = [not (k < n_pad if left else k >= len(tokens) - n_pad) for k in range(len(tokens))]
     special = row.get("special") or [False] * len(pieces)
     pick = [k for k, flag in enumerate(keep) if flag]

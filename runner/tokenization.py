@@ -145,6 +145,7 @@ def example_rows(
             decoded_skip_special=decoded_skip[n],
             n_tokens=int(batch.n_tokens[j]),
             n_pad=int(batch.widths[j] - batch.n_tokens[j]),
+            pad_side="left" if batch.left else "right",
             truncated=bool(batch.truncated[j]),
         )
         rows.append(row)

@@ -37,22 +37,32 @@ def wait_healthy(url: str, proc: subprocess.Popen, what: str, seconds: float = 1
 
 
 @contextmanager
-def mlflow_ui(backend_uri: str):
-    """A real `mlflow ui` on a free loopback port (what `make ui` starts), stopped afterwards."""
+def _mlflow(command: str, backend_uri: str, *extra: str):
+    """`mlflow ui|server` on a free loopback port, stopped afterwards; yields its URL."""
     port = free_port()
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(
-        [*cmd, "--backend-store-uri", backend_uri, "--workers", "1"],
+        [sys.executable, "-m", "mlflow", command, "--host", "127.0.0.1", "--port", str(port)]
+        + ["--backend-store-uri", backend_uri, "--workers", "1", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
-    wait_healthy(url, proc, f"mlflow ui on {backend_uri}")
+    wait_healthy(url, proc, f"mlflow {command} on {backend_uri}")
     try:
         yield url
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def mlflow_ui(backend_uri: str):
+    """A real `mlflow ui` (what `make ui` starts) on the store's own artifact locations."""
+    return _mlflow("ui", backend_uri)
+
+
+def mlflow_server(backend_uri: str, artifacts: Path):
+    """A real `mlflow server` with artifacts served by it (what a team server runs)."""
+    return _mlflow("server", backend_uri, "--artifacts-destination", str(artifacts))
 
 
 def chromium_path() -> str:

@@ -10,14 +10,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import run_cli
+from tests.helpers import free_port, mlflow_server
 
 pytestmark = pytest.mark.integration
 
@@ -77,54 +76,6 @@ def test_one_job_through_submitit_local(tmp_path):
     runs = client.search_runs([client.get_experiment_by_name("runner").experiment_id])
     child = next(r for r in runs if r.data.tags.get("mlflow.parentRunId"))
     assert child.info.status == "FINISHED" and child.data.metrics["data/rows"] == 10
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def mlflow_server(backend_uri: str, artifacts: Path):
-    """A real `mlflow server` on a free loopback port, artifacts served by it."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            backend_uri,
-            "--artifacts-destination",
-            str(artifacts),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"mlflow server on {backend_uri} did not start within 120 s")
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,20 @@ from mlflow import MlflowClient
 pytestmark = pytest.mark.integration
 
 
+def wait_running(client: MlflowClient, n: int, seconds: float = 120) -> list:
+    """The RUNNING runs that have logged their params (inside the pipeline), once there are n."""
+    deadline, running = time.time() + seconds, []
+    while time.time() < deadline and len(running) < n:
+        time.sleep(0.5)
+        try:
+            exp = client.get_experiment_by_name("runner")
+            runs = client.search_runs([exp.experiment_id]) if exp else []
+        except Exception:  # the store is still being created by the runner
+            runs = []
+        running = [r for r in runs if r.info.status == "RUNNING" and r.data.params]
+    return running
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_marks_run_killed(tmp_path, sig):
     (tmp_path / "big.txt").write_text("a sentence that the tiny model reads slowly\n" * 20000)
@@ -37,17 +51,9 @@ def test_signal_marks_run_killed(tmp_path, sig):
         text=True,
     )
     client = MlflowClient(tracking_uri=uri)
-    deadline = time.time() + 120
-    running = None
-    while time.time() < deadline and running is None:
-        time.sleep(0.5)
-        try:
-            exp = client.get_experiment_by_name("runner")
-            runs = client.search_runs([exp.experiment_id]) if exp else []
-        except Exception:
-            runs = []
-        running = next((r for r in runs if r.info.status == "RUNNING" and r.data.params), None)
-    assert running is not None, "the run never started"
+    started = wait_running(client, 1)
+    assert len(started) == 1, "the run never started"
+    running = started[0]
     time.sleep(1.0)  # inside the batch loop
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
@@ -72,15 +78,7 @@ def test_a_run_killed_hard_ends_killed_when_the_next_run_starts(tmp_path):
         for _ in range(2)
     ]
     client = MlflowClient(tracking_uri=uri)
-    deadline, running = time.time() + 120, []
-    while time.time() < deadline and len(running) < 2:
-        time.sleep(0.5)
-        try:
-            exp = client.get_experiment_by_name("runner")
-            runs = client.search_runs([exp.experiment_id]) if exp else []
-        except Exception:
-            runs = []
-        running = [r for r in runs if r.info.status == "RUNNING" and r.data.params]
+    running = wait_running(client, 2)
     assert len(running) == 2, "the runs never started"
     by_pid = {int(r.data.tags["runner.pid"]): r for r in running}
     victim, survivor = procs

@@ -1,0 +1,35 @@
+"""The comparison's plain-data side: pads left out on either side, runs keyed by id, one page."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner import report
+from runner.report import RunTokens
+
+ROW = {"index": 0, "text": "hi there", "tokens": ["[PAD]", "[PAD]", "[CLS]", "hi", "there", "[SEP]"]}
+ROW.update(pieces=["[PAD]", "[PAD]", "[CLS]", "hi", "there", "[SEP]"], special=[1, 1, 1, 0, 0, 1])
+ROW.update(partial=[False] * 6, n_pad=2)
+
+
+@pytest.mark.parametrize("with_mask", [True, False])
+def test_left_pads_are_left_out_with_or_without_a_mask(with_mask):
+    row = {**ROW, "pad_side": "left"}
+    if with_mask:
+        row["attention_mask"] = [0, 0, 1, 1, 1, 1]
+    pieces, partial, special = report.content(row)
+    assert pieces == ["[CLS]", "hi", "there", "[SEP]"] and special == [True, False, False, True]
+    assert partial == [False] * 4
+
+
+def test_one_comparison_row_per_example_with_each_runs_pieces():
+    left = {**ROW, "pad_side": "left"}
+    runs = [
+        RunTokens("a" * 32, "same", {}, {(None, 0): left}),
+        RunTokens("b" * 32, "other", {}, {(None, 0): left}),
+    ]
+    rows = report.comparison_rows(runs)
+    assert len(rows) == 1 and rows[0]["same · n"] == rows[0]["other · n"] == 4
+    assert rows[0]["same"] == "[CLS] | hi | there | [SEP]"
+    page = report.render([{"run": "same"}, {"run": "other"}], runs, {}, [(None, 0)])
+    assert page.count("<section class='ex'>") == 1 and "<script" not in page
