@@ -101,7 +101,7 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
     CACHE = CACHE or pipeline.Cache()
     try:
         warmup = pipeline.warm_up(model=run_cfg.model.forward)
-        if warmup > 0.05:  # logged once where it happened: the sweep's parent, or this run
+        if warmup:  # the process's one-off costs, where they happened: the sweep's parent, or this run
             tracker.log(parent or run_id, metrics={"time/process_warmup_s": warmup})
         tracker.log(run_id, params=flatten(resolved))
         tracker.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")

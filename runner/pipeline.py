@@ -45,10 +45,12 @@ class RunResult:
 _warmed: set[str] = set()  # what this process has warmed up
 
 
-def warm_up(model: bool) -> float:
+def warm_up(model: bool) -> float | None:
     """Pay the process's one-off costs (lazy imports of transformers' tokenizer and model
     machinery, torch's first op) before the first job's timers, so that load times compare like
     with like across the jobs of a sweep whatever their order. Returns the seconds it took."""
+    if "tokenizer" in _warmed and ("model" in _warmed or not model):
+        return None  # done by an earlier job of this process
     start = time.perf_counter()
     if "tokenizer" not in _warmed:
         import transformers.tokenization_utils_tokenizers  # noqa: F401
@@ -59,6 +61,12 @@ def warm_up(model: bool) -> float:
         import transformers.modeling_utils  # noqa: F401
 
         torch.zeros(2, 2) @ torch.zeros(2, 2)
+        try:  # the weight-name mapping from_pretrained builds once per process (~950 regexes)
+            from transformers.conversion_mapping import get_checkpoint_conversion_mapping
+
+            get_checkpoint_conversion_mapping("bert")
+        except ImportError:  # another transformers version: its first load pays instead
+            pass
         _warmed.add("model")
     return time.perf_counter() - start
 

@@ -68,10 +68,16 @@ def comparison_rows(runs: list[RunTokens]) -> list[dict[str, Any]]:
 
 
 def differing_first(rows: list[dict[str, Any]], runs: list[RunTokens]) -> list[dict[str, Any]]:
-    """Examples whose segmentations differ most across runs come first."""
+    """Examples whose segmentations (special tokens aside) differ most across runs come first."""
 
     def spread(row: dict[str, Any]) -> int:
-        return len({row.get(r.name) for r in runs if r.name in row})
+        k = key(row)
+        segmentations = set()
+        for run in runs:
+            if k in run.rows:
+                pieces, _, special = content(run.rows[k])
+                segmentations.add(tuple(p for p, s in zip(pieces, special, strict=True) if not s))
+        return len(segmentations)
 
     return sorted(rows, key=lambda r: -spread(r))
 

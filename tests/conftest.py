@@ -45,9 +45,14 @@ def compose(*overrides: str):
     return cli_compose(*overrides)
 
 
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 240):
-    """Run `python -m runner ARGS` in a subprocess, with the test's environment."""
-    full_env = {**os.environ, **(env or {})}
+    """Run `python -m runner ARGS` in a subprocess: the test's environment, offline, and without
+    HYDRA_FULL_ERROR (an in-process `cli.main()` sets it in os.environ for Hydra)."""
+    inherited = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    full_env = {**OFFLINE, **inherited, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "runner", *args],
         cwd=cwd,

@@ -360,7 +360,7 @@ def test_load_times_do_not_depend_on_job_order(tmp_path):
         assert proc.returncode == 0, proc.stderr[-2000:]
         _, runs = runs_in(uri)
         parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
-        assert parent.data.metrics["time/process_warmup_s"] > 0.05
+        assert parent.data.metrics["time/process_warmup_s"] > 0  # logged once, on the parent
         for run in runs:
             if run.data.tags.get("mlflow.parentRunId"):
                 assert run.data.tags["cache/model"] == "miss"

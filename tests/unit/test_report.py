@@ -33,3 +33,23 @@ def test_one_comparison_row_per_example_with_each_runs_pieces():
     assert rows[0]["same"] == "[CLS] | hi | there | [SEP]"
     page = report.render([{"run": "same"}, {"run": "other"}], runs, {}, [(None, 0)])
     assert page.count("<section class='ex'>") == 1 and "<script" not in page
+
+
+def test_examples_whose_segmentations_differ_come_first():
+    def full(index, pieces, special):
+        text = "".join(p for p, s in zip(pieces, special, strict=True) if not s)
+        n = len(pieces)
+        return {"index": index, "text": text, "tokens": pieces, "pieces": pieces, "special": special}, n
+
+    def rows(*examples):
+        out = {}
+        for index, pieces, special in examples:
+            row, n = full(index, pieces, special)
+            out[(None, index)] = {**row, "partial": [False] * n, "n_pad": 0}
+        return out
+
+    bert = rows((0, ["[CLS]", "x", "[SEP]"], [1, 0, 1]), (1, ["[CLS]", "y", "z", "[SEP]"], [1, 0, 0, 1]))
+    roberta = rows((0, ["<s>", "x", "</s>"], [1, 0, 1]), (1, ["<s>", "yz", "</s>"], [1, 0, 1]))
+    runs = [RunTokens("1", "bert", {}, bert), RunTokens("2", "roberta", {}, roberta)]
+    ordered = report.differing_first(report.comparison_rows(runs), runs)
+    assert [r["index"] for r in ordered] == [1, 0]  # special tokens alone do not make a difference
