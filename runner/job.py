@@ -100,8 +100,8 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
     )
     CACHE = CACHE or pipeline.Cache()
     try:
-        warmup = pipeline.warm_up(model=run_cfg.model.forward)
-        if warmup:  # the process's one-off costs, where they happened: the sweep's parent, or this run
+        warmup = pipeline.warm_up(run_cfg.model if run_cfg.model.forward else None)
+        if warmup is not None:  # once per process: on the sweep's parent, or on this run
             tracker.log(parent or run_id, metrics={"time/process_warmup_s": warmup})
         tracker.log(run_id, params=flatten(resolved))
         tracker.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
@@ -124,8 +124,8 @@ def _execute(cfg: DictConfig, hc, multirun: bool) -> None:
         return
     url = tracking.run_url(tracker.uri, tracker.experiment_id, run_id)
     console.summary(run_id, tracker.uri, tracking.ui_command(tracker.uri), url, result.metrics, "FINISHED")
-    if result.prediction_rows and result.texts is not None:
-        console.predictions(result.prediction_rows, result.texts.texts)
+    if result.prediction_rows and result.texts is not None and run_cfg.model.head is not schema.Head.none:
+        console.predictions(result.prediction_rows, result.texts.texts)  # a head's first answers
 
 
 def _log_result(tracker, run_id: str, result, run_cfg: schema.RunConfig) -> None:

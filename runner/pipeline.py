@@ -20,7 +20,7 @@ import numpy as np
 
 from runner import data, encoding, interrupt, models, token_stats, tokenization
 from runner.inference import Predictor
-from runner.schema import Head, RunConfig
+from runner.schema import Head, ModelConfig, RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +45,18 @@ class RunResult:
 _warmed: set[str] = set()  # what this process has warmed up
 
 
-def warm_up(model: bool) -> float | None:
+def warm_up(model: ModelConfig | None) -> float | None:
     """Pay the process's one-off costs (lazy imports of transformers' tokenizer and model
-    machinery, torch's first op) before the first job's timers, so that load times compare like
-    with like across the jobs of a sweep whatever their order. Returns the seconds it took."""
-    if "tokenizer" in _warmed and ("model" in _warmed or not model):
-        return None  # done by an earlier job of this process
-    start = time.perf_counter()
+    machinery and of the model's architecture, torch's first op) before the job's timers, so that
+    load times compare like with like across the jobs of a sweep whatever their order. Returns
+    the seconds the process's first warm-up took; None for later jobs (their part is small)."""
+    start, first = time.perf_counter(), not _warmed
+    _warmed.add("process")
     if "tokenizer" not in _warmed:
         import transformers.tokenization_utils_tokenizers  # noqa: F401
 
         _warmed.add("tokenizer")
-    if model and "model" not in _warmed:
+    if model is not None and "model" not in _warmed:
         import torch
         import transformers.modeling_utils  # noqa: F401
 
@@ -68,7 +68,25 @@ def warm_up(model: bool) -> float | None:
         except ImportError:  # another transformers version: its first load pays instead
             pass
         _warmed.add("model")
-    return time.perf_counter() - start
+    if model is not None:
+        _import_architecture(model)
+    return time.perf_counter() - start if first else None
+
+
+def _import_architecture(model: ModelConfig) -> None:
+    """Import a local checkpoint's model code (transformers loads it lazily on first use)."""
+    from runner import hub
+
+    if not hub.looks_local(model.name_or_path) or model.name_or_path in _warmed:
+        return  # hub ids: nothing is fetched outside the load's own timer and checks
+    _warmed.add(model.name_or_path)
+    try:
+        import transformers
+        from transformers import AutoConfig
+
+        transformers.MODEL_MAPPING[type(AutoConfig.from_pretrained(model.name_or_path))]
+    except Exception:  # not a model folder, custom code: the load reports it, timed
+        pass
 
 
 class Cache:

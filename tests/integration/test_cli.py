@@ -33,9 +33,11 @@ def test_default_run_lands_in_mlflow(tmp_path):
     proc = run_cli(f"tracking.uri={uri}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "FINISHED" in proc.stdout and f"mlflow ui --backend-store-uri {uri}" in proc.stdout
+    assert " → " not in proc.stdout  # a body has no predictions to show
     client, runs = runs_in(uri)
     assert len(runs) == 1
     run = runs[0]
+    assert f"/runs/{run.info.run_id}?workflowType=machine_learning" in proc.stdout
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "tiny_bert · longest · sample"
     params, tags, metrics = run.data.params, run.data.tags, run.data.metrics
@@ -369,3 +371,18 @@ def test_load_times_do_not_depend_on_job_order(tmp_path):
     for model in ("tiny_bert", "tiny_roberta"):
         first, second = loads[("tiny_bert,tiny_roberta", model)], loads[("tiny_roberta,tiny_bert", model)]
         assert abs(first - second) < 0.3, (model, first, second)  # was 1.7 s vs 0.02 s
+
+
+def test_a_head_run_shows_accuracy_and_its_first_predictions(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(
+        f"tracking.uri={uri}",
+        "model=tiny_classifier",
+        "+dataset.columns={text:[great,awful,fine],label:[positive,negative,positive]}",
+        "dataset.label_column=label",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "predict/accuracy=" in proc.stdout
+    shown = [line for line in proc.stdout.splitlines() if " → " in line]
+    assert len(shown) == 3 and shown[0].strip().startswith("great → ") and "(" in shown[0]
