@@ -80,13 +80,20 @@ def _import_architecture(model: ModelConfig) -> None:
     if not hub.looks_local(model.name_or_path) or model.name_or_path in _warmed:
         return  # hub ids: nothing is fetched outside the load's own timer and checks
     _warmed.add(model.name_or_path)
-    try:
-        import transformers
-        from transformers import AutoConfig
+    import transformers
+    from transformers import AutoConfig
+    from transformers.utils import logging as hf_logging
 
-        transformers.MODEL_MAPPING[type(AutoConfig.from_pretrained(model.name_or_path))]
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the load itself reports the config's warnings, captured
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            transformers.MODEL_MAPPING[type(AutoConfig.from_pretrained(model.name_or_path))]
     except Exception:  # not a model folder, custom code: the load reports it, timed
         pass
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 class Cache:
