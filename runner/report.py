@@ -42,7 +42,7 @@ def content(row: dict[str, Any]) -> tuple[list[str], list[bool], list[bool]]:
 
 
 def key(row: dict[str, Any]) -> tuple:
-    """Examples are joined across runs by index and text (and column for parallel data)."""
+    """Examples are joined across runs by (column, index): column is None unless data is parallel."""
     return (row.get("column"), row["index"])
 
 
