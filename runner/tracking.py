@@ -6,6 +6,7 @@ never a global active run — so jobs in other processes can nest under a sweep'
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -131,6 +132,16 @@ def _alive(pid: int, start: str) -> bool:
     return not start or _start_time(pid) in ("", start)
 
 
+def _creation_lock(db: Path | None):
+    """Processes that open one fresh sqlite file at once would each run MLflow's migrations and
+    break each other's ("duplicate column", "table already exists"): the first opens it alone."""
+    if db is None:
+        return contextlib.nullcontext()
+    from filelock import FileLock
+
+    return FileLock(str(db) + ".lock")
+
+
 class Tracker:
     """One MLflow store and experiment; opens, fills and closes runs by explicit id."""
 
@@ -156,8 +167,9 @@ class Tracker:
                 ) from exc
         if self.uri.startswith(("http://", "https://")):
             _probe(self.uri)
-        self.client = MlflowClient(tracking_uri=self.uri)
-        self.experiment_id = self._experiment(experiment, db)
+        with _creation_lock(db):  # MlflowClient creates (migrates) the store as it is built
+            self.client = MlflowClient(tracking_uri=self.uri)
+            self.experiment_id = self._experiment(experiment, db)
 
     def _experiment(self, name: str, db: Path | None) -> str:
         try:

@@ -74,3 +74,17 @@ def chromium_path() -> str:
     if found is None:
         pytest.fail("no chromium: `apt-get install chromium` (.ci/run does this)", pytrace=False)
     return found
+
+
+def runs_in(uri: str, experiment: str = "runner"):
+    """The experiment's runs in a store, with a client to read their artifacts."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(experiment)
+    assert exp is not None, f"no experiment {experiment} in {uri}"
+    return client, client.search_runs([exp.experiment_id], max_results=100)
+
+
+def artifact_names(client, run_id, path=None):
+    return {Path(a.path).name for a in client.list_artifacts(run_id, path)}

@@ -11,21 +11,23 @@ import time
 import pytest
 from mlflow import MlflowClient
 
+from runner.tracking import Tracker
+
 pytestmark = pytest.mark.integration
 
 
-def wait_running(client: MlflowClient, n: int, seconds: float = 120) -> list:
-    """The RUNNING runs that have logged their params (inside the pipeline), once there are n."""
+def wait_running(uri: str, n: int, seconds: float = 120) -> tuple[MlflowClient, list]:
+    """The RUNNING runs that have logged their params (inside the pipeline), once there are n. The
+    store is opened as the runner opens it (a lock around a fresh sqlite file's migrations): two
+    processes migrating one new file at once would break each other."""
+    client = Tracker(uri, "runner").client
     deadline, running = time.time() + seconds, []
     while time.time() < deadline and len(running) < n:
         time.sleep(0.5)
-        try:
-            exp = client.get_experiment_by_name("runner")
-            runs = client.search_runs([exp.experiment_id]) if exp else []
-        except Exception:  # the store is still being created by the runner
-            runs = []
+        exp = client.get_experiment_by_name("runner")
+        runs = client.search_runs([exp.experiment_id]) if exp else []
         running = [r for r in runs if r.info.status == "RUNNING" and r.data.params]
-    return running
+    return client, running
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -50,13 +52,15 @@ def test_signal_marks_run_killed(tmp_path, sig):
         stderr=subprocess.PIPE,
         text=True,
     )
-    client = MlflowClient(tracking_uri=uri)
-    started = wait_running(client, 1)
-    assert len(started) == 1, "the run never started"
-    running = started[0]
-    time.sleep(1.0)  # inside the batch loop
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    try:
+        client, started = wait_running(uri, 1)
+        assert len(started) == 1, "the run never started"
+        running = started[0]
+        time.sleep(1.0)  # inside the batch loop
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()  # a no-op once it has exited; a run left going would slow every later test
     assert proc.returncode == 128 + sig  # 143 SIGTERM, 130 SIGINT
     assert "Traceback" not in err
     assert f"run {running.info.run_id} marked KILLED" in err
@@ -77,15 +81,14 @@ def test_a_run_killed_hard_ends_killed_when_the_next_run_starts(tmp_path):
         subprocess.Popen(slow, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(2)
     ]
-    client = MlflowClient(tracking_uri=uri)
-    running = wait_running(client, 2)
-    assert len(running) == 2, "the runs never started"
-    by_pid = {int(r.data.tags["runner.pid"]): r for r in running}
     victim, survivor = procs
-    victim.send_signal(signal.SIGKILL)
-    victim.wait(timeout=30)
-    assert client.get_run(by_pid[victim.pid].info.run_id).info.status == "RUNNING"  # as MLflow leaves it
     try:
+        client, running = wait_running(uri, 2)  # two runners opened the fresh store at once
+        assert len(running) == 2, "the runs never started"
+        by_pid = {int(r.data.tags["runner.pid"]): r for r in running}
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        assert client.get_run(by_pid[victim.pid].info.run_id).info.status == "RUNNING"  # as MLflow leaves it
         proc = subprocess.run(
             [*args, f"dataset.path={tmp_path / 'big.txt'}", "dataset.limit=5", "model=none"],
             cwd=tmp_path,
@@ -100,5 +103,6 @@ def test_a_run_killed_hard_ends_killed_when_the_next_run_starts(tmp_path):
         assert dead.data.params["dataset.source"] == "text"  # what it logged is kept
         assert client.get_run(by_pid[survivor.pid].info.run_id).info.status == "RUNNING"  # alive: untouched
     finally:
-        survivor.kill()
-        survivor.wait(timeout=30)
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=30)
