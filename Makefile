@@ -17,9 +17,10 @@ run: install  ## run the default job offline on the embedded tiny BERT and sampl
 test: install  ## run the whole test suite (two workers, a test file each)
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
-lint: install  ## ruff lint and format check
+lint: install  ## ruff lint and format check, mypy on runner/ (every def typed)
 	$(BIN)/ruff check runner tests benchmarks
 	$(BIN)/ruff format --check runner tests benchmarks
+	$(BIN)/mypy runner
 
 bench: install  ## run the benchmark suite (prints ratios against baselines)
 	$(BIN)/python benchmarks/run.py

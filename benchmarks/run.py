@@ -158,9 +158,8 @@ def tracking(tmp: Path) -> list[tuple]:
     tracker = Tracker(f"sqlite:///{tmp}/tracking.db", "bench")
     run_id = tracker.start("bench", {"k": "v"})
     resolved = OmegaConf.to_container(OmegaConf.structured(run), enum_to_str=True)
-    tracker.log(run_id, params=job.flatten(resolved))
-    tracker.log_text(run_id, OmegaConf.to_yaml(resolved), "config.yaml")
-    job._log_result(tracker, run_id, result, run)
+    tracker.log_config(run_id, resolved)
+    tracker.log_result(run_id, result, job.dataset_name(run))
     tracker.finish(run_id, "FINISHED")
     logging_s = time.perf_counter() - start
     default = [*RUNNER, f"tracking.uri=sqlite:///{tmp}/default.db"]

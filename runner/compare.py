@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -50,7 +49,6 @@ def latest_sweep(tracker: Tracker) -> str:
 
 def token_rows(tracker: Tracker, run_id: str, out: Path) -> dict[tuple, dict[str, Any]]:
     """A run's tokens.json rows keyed by (column, index); empty when it logged none."""
-    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # no bars in our output
     try:
         path = tracker.client.download_artifacts(run_id, "tokens.json", str(out))
     except Exception:  # a run that failed before tokenizing has no table
@@ -60,7 +58,7 @@ def token_rows(tracker: Tracker, run_id: str, out: Path) -> dict[tuple, dict[str
     return {report.key(r): r for r in rows}
 
 
-def _loads(run) -> str:
+def _loads(run: Any) -> str:
     """Which loads were cache hits (their times are the cache's, not a load's)."""
     tags = run.data.tags
     return " ".join(f"{k.split('/')[1]}={v}" for k, v in sorted(tags.items()) if k.startswith("cache/"))
@@ -77,7 +75,7 @@ def distinct_names(children: list) -> dict[str, str]:
     }
 
 
-def _png(fig) -> bytes:
+def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=90)
@@ -152,7 +150,7 @@ def _suffixed(runs: list[RunTokens], prefix: str, suffix: str) -> list[str]:
     return list(seen)
 
 
-def language_plots(runs: list[RunTokens], plt) -> dict[str, bytes]:
+def language_plots(runs: list[RunTokens], plt: Any) -> dict[str, bytes]:
     """Parity per tokenizer × language (parallel data) and fertility per script, when logged."""
     import numpy as np
 

@@ -122,11 +122,18 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().split("\n    full_key")[0]).strip()[:500]
 
 
+def dashboard(ui: str | None, links: dict[str, str]) -> str:
+    """How to open runs: the command that serves the store (none for a server), then each link."""
+    width = max(map(len, links)) + 1
+    lines = [f"  dashboard: {ui}"] if ui else []
+    lines += [f"  {(name + ':').ljust(width)} {url}" for name, url in links.items()]
+    return "\n".join(lines)
+
+
 def summary(run_id: str, uri: str, ui: str | None, url: str, metrics: dict[str, float], status: str) -> None:
     """The short block that ends every single run: id, key metrics, how to open it."""
     shown = "  ".join(f"{k}={_fmt(metrics[k])}" for k in KEY_METRICS if k in metrics)
-    serve = f"  dashboard: {ui}\n             {url}" if ui else f"  dashboard: {url}"
-    print(f"run {run_id} {status}\n  tracking: {uri}\n  {shown}\n{serve}", flush=True)
+    print(f"run {run_id} {status}\n  tracking: {uri}\n  {shown}\n{dashboard(ui, {'run': url})}", flush=True)
 
 
 def predictions(rows: list[dict[str, Any]], texts: list[str], n: int = 3) -> None:
@@ -164,7 +171,8 @@ class Progress:
     """A tqdm bar on stderr that appears only when interactive(); called as progress(done, total)."""
 
     def __init__(self, desc: str, unit: str) -> None:
-        self.desc, self.unit, self.bar = desc, unit, None
+        self.desc, self.unit = desc, unit
+        self.bar: Any = None  # a tqdm bar once shown
 
     def __call__(self, done: int, total: int) -> None:
         if not interactive():

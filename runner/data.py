@@ -4,31 +4,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner import hub
+from runner import data_files, hub
 from runner.errors import DataError, first_line
 from runner.schema import DatasetConfig, Source
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from datasets import Dataset
 
-FILE_BUILDERS = {
-    Source.csv: "csv",
-    Source.json: "json",
-    Source.parquet: "parquet",
-    Source.text: "text",
-}
-PANDAS_READERS = {
-    ".csv": "read_csv",
-    ".tsv": "read_csv",
-    ".json": "read_json",
-    ".jsonl": "read_json",
-    ".parquet": "read_parquet",
-    ".xlsx": "read_excel",
-    ".xls": "read_excel",
-    ".feather": "read_feather",
-}
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,7 +58,7 @@ def load(cfg: DatasetConfig, seed: int) -> Texts:
     # ds[column] is a lazy Column in datasets 4+: indexing it row by row costs ~80 µs per row;
     # [:] materialises a plain list in one pass.
     parallel = {c: ds[c][:] for c in cfg.parallel_columns} if cfg.parallel_columns else None
-    texts = parallel[cfg.parallel_columns[0]] if parallel else ds[cfg.text_column][:]
+    texts = next(iter(parallel.values())) if parallel else ds[cfg.text_column][:]
     pairs = ds[cfg.text_pair_column][:] if cfg.text_pair_column else None
     labels = ds[cfg.label_column][:] if cfg.label_column else None
     lineage = {
@@ -90,28 +75,15 @@ def load(cfg: DatasetConfig, seed: int) -> Texts:
     return Texts(texts, pairs, labels, ds, rows_read, dropped, lineage, parallel)
 
 
-def _read(cfg: DatasetConfig):
+def _read(cfg: DatasetConfig) -> Dataset:
     if cfg.source is Source.inline:
         return _inline(cfg)
     if cfg.source is Source.hub:
         return _hub(cfg)
-    path = _existing_path(cfg)
-    try:
-        if cfg.source is Source.pandas:
-            return _pandas(cfg, path)
-        return _files(cfg, path)
-    except DataError:
-        raise
-    except Exception as exc:  # the libraries' own parse errors: explain, name the file
-        _raise_if_not_utf8(path)
-        raise DataError(
-            "dataset.path",
-            f"cannot read {path} as {cfg.source.value}: {first_line(exc)}",
-            "check the file format and dataset.source",
-        ) from exc
+    return data_files.read(cfg)
 
 
-def _inline(cfg: DatasetConfig):
+def _inline(cfg: DatasetConfig) -> Dataset:
     from datasets import Dataset
 
     if cfg.columns:
@@ -144,7 +116,7 @@ def _inline(cfg: DatasetConfig):
     return Dataset.from_dict({"text": [str(x) for x in items]})
 
 
-def _hub(cfg: DatasetConfig):
+def _hub(cfg: DatasetConfig) -> Dataset:
     from datasets import load_dataset
 
     if not cfg.path:
@@ -152,7 +124,7 @@ def _hub(cfg: DatasetConfig):
     try:
         ds = load_dataset(cfg.path, cfg.name, split=cfg.split, revision=cfg.revision, streaming=cfg.streaming)
     except ValueError as exc:
-        _raise_unknown_split(exc, cfg)
+        data_files.raise_unknown_split(exc, cfg)
         raise DataError("dataset.path", first_line(exc), "check dataset.path and dataset.name") from exc
     except Exception as exc:
         if hub.offline(datasets=True):
@@ -171,7 +143,7 @@ def _hub(cfg: DatasetConfig):
     return ds
 
 
-def _stream(ds, cfg: DatasetConfig, seed: int):
+def _stream(ds: Any, cfg: DatasetConfig, seed: int) -> Dataset:
     """A streamed split, as `load` treats a downloaded one: shuffled once with runtime.seed,
     empty texts dropped, then the first `limit` kept rows (limit counts kept rows in both modes)."""
     from datasets import Dataset
@@ -179,7 +151,8 @@ def _stream(ds, cfg: DatasetConfig, seed: int):
     if cfg.shuffle:
         ds = ds.shuffle(seed=seed, buffer_size=10_000)
     columns = [c for _, c in text_columns(cfg) if c]
-    kept, dropped = [], 0
+    kept: list[dict[str, Any]] = []
+    dropped = 0
     for row in ds:
         if cfg.limit is not None and len(kept) >= cfg.limit:
             break
@@ -196,49 +169,14 @@ def _stream(ds, cfg: DatasetConfig, seed: int):
     return Dataset.from_list(kept), len(kept) + dropped, dropped
 
 
-def _files(cfg: DatasetConfig, path: str):
-    from datasets import load_dataset
-
-    data_files = cfg.data_files if cfg.data_files is not None else path
-    kwargs = {"field": cfg.field} if cfg.field and cfg.source is Source.json else {}
-    builder = FILE_BUILDERS[cfg.source]
-    try:
-        return load_dataset(
-            builder, data_files=data_files, split=cfg.split, streaming=cfg.streaming, **kwargs
-        )
-    except ValueError as exc:
-        _raise_unknown_split(exc, cfg)
-        if "corresponds to no data" in str(exc):
-            raise DataError(
-                f"dataset.path={path}",
-                "holds no rows (empty, or only a header/blank lines)",
-                "add rows, or point dataset.path at another file",
-            ) from exc
-        raise
-
-
-def _pandas(cfg: DatasetConfig, path: str):
-    import pandas as pd
-    from datasets import Dataset
-
-    suffix = Path(path).suffix.lower()
-    reader = getattr(pd, PANDAS_READERS.get(suffix, "read_table"))
-    kwargs = dict(cfg.read_kwargs)
-    if suffix == ".tsv":
-        kwargs.setdefault("sep", "\t")
-    if suffix == ".jsonl":
-        kwargs.setdefault("lines", True)
-    return Dataset.from_pandas(reader(path, **kwargs), preserve_index=False)
-
-
-def text_columns(cfg: DatasetConfig) -> list[tuple[str, str]]:
+def text_columns(cfg: DatasetConfig) -> list[tuple[str, str | None]]:
     """(config key, column) of every text column the run reads."""
     if cfg.parallel_columns:
         return [("dataset.parallel_columns", c) for c in cfg.parallel_columns]
     return [("dataset.text_column", cfg.text_column), ("dataset.text_pair_column", cfg.text_pair_column)]
 
 
-def _columns(ds, cfg: DatasetConfig):
+def _columns(ds: Dataset, cfg: DatasetConfig) -> Dataset:
     keyed = [*text_columns(cfg), ("dataset.label_column", cfg.label_column)]
     wanted = [c for _, c in keyed if c]
     if any("." in c and c not in ds.column_names for c in wanted):
@@ -249,7 +187,7 @@ def _columns(ds, cfg: DatasetConfig):
     return ds.select_columns(wanted)
 
 
-def _drop_empty(ds, cfg: DatasetConfig):
+def _drop_empty(ds: Dataset, cfg: DatasetConfig) -> Dataset:
     columns = [c for _, c in text_columns(cfg) if c]
 
     def keep(batch: dict[str, list]) -> list[bool]:
@@ -264,49 +202,3 @@ def _drop_empty(ds, cfg: DatasetConfig):
     if dropped:
         log.info("dropped %d empty or whitespace-only texts", dropped)
     return kept, dropped
-
-
-def _existing_path(cfg: DatasetConfig) -> str:
-    if cfg.data_files is not None:
-        return str(cfg.data_files)
-    if not cfg.path:
-        raise DataError(
-            "dataset.path",
-            f"is empty but dataset.source={cfg.source.value} reads a file",
-            "set dataset.path to the file",
-        )
-    path = Path(cfg.path).expanduser()
-    if not path.exists():
-        raise DataError(
-            f"dataset.path={cfg.path}",
-            f"no such file ({path.resolve()})",
-            "check the path; relative paths start from the directory runner runs in",
-        )
-    return str(path)
-
-
-def _raise_if_not_utf8(path: str) -> None:
-    p = Path(path)
-    if not p.is_file() or p.suffix.lower() in (".parquet", ".xlsx", ".xls", ".feather"):
-        return
-    with open(p, "rb") as f:
-        offset = 0
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            try:
-                chunk.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                if exc.start < len(chunk) - 4:  # not just a character cut by the chunk edge
-                    raise DataError(
-                        f"dataset.path={path}",
-                        f"is not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start})",
-                        "re-save it as UTF-8, e.g. iconv -f cp949 -t utf-8",
-                    ) from None
-            offset += len(chunk)
-
-
-def _raise_unknown_split(exc: Exception, cfg: DatasetConfig) -> None:
-    message = str(exc)
-    if "split" in message.lower() and ("unknown" in message.lower() or "should be one of" in message):
-        raise DataError(
-            f"dataset.split={cfg.split}", first_line(exc), "use one of the splits listed"
-        ) from exc

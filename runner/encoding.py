@@ -12,12 +12,12 @@ Statistics (runner.token_stats) read the unpadded encodings.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import chain
 from typing import Any
 
 import numpy as np
 
+from runner.batch import Batch
 from runner.errors import ModelError, first_line
 from runner.schema import PaddingStrategy
 
@@ -26,58 +26,10 @@ CHUNK_ROWS = 256  # examples per tokenizer call: enough for Rust's threads, smal
 WINDOW_ROWS = 4096  # examples ordered together by token length: near-global order, bounded memory
 
 
-@dataclass
-class Batch:
-    """One batch: what the model takes (`encoding`, padded as the config says) and, per
-    example, the unpadded tokens that statistics read. Flat arrays hold every example's real
-    tokens end to end (`n_tokens` long each)."""
-
-    indices: list[int]  # positions of these examples in the input
-    encoding: Any  # BatchEncoding: numpy arrays, or lists when do_not_pad
-    returned: list[str]  # keys the user's call returns (input_ids, attention_mask, ...)
-    n_tokens: np.ndarray  # real (non-pad) tokens per example
-    widths: np.ndarray  # positions per example (padded length)
-    left: bool  # padding sits on the left
-    ids: np.ndarray  # flat token ids
-    special: np.ndarray | None = None  # flat: 1 for tokens the template added (Rust's special-tokens mask)
-    truncated: np.ndarray | None = None  # per example: True where truncation dropped tokens
-    offsets: np.ndarray | None = None  # flat [tokens, 2] char spans; None for slow tokenizers
-    second: np.ndarray | None = None  # flat: True for tokens of a pair's second text
-    encodings: list | None = None  # unpadded Rust encodings (fast tokenizers)
-
-    def _pad(self, j: int) -> tuple[int, int]:
-        """Pad positions before and after example j's tokens."""
-        pad = int(self.widths[j] - self.n_tokens[j])
-        return (pad, 0) if self.left else (0, pad)
-
-    def _row(self, flat: np.ndarray, j: int) -> np.ndarray:
-        start = int(self.n_tokens[:j].sum())
-        return flat[start : start + int(self.n_tokens[j])]
-
-    def special_row(self, j: int) -> np.ndarray:
-        """Example j's special-tokens mask over its padded row (padding counts as special)."""
-        return np.pad(self._row(self.special, j), self._pad(j), constant_values=1)
-
-    def _aligned(self, values: list, j: int) -> list:
-        before, after = self._pad(j)
-        return [None] * before + values + [None] * after
-
-    def word_ids(self, j: int) -> list[int | None]:
-        if self.encodings is None:  # slow tokenizers keep no word ids
-            return [None] * int(self.widths[j])
-        return self._aligned(self.encodings[j].word_ids, j)
-
-    def sequence_ids(self, j: int) -> list[int | None]:
-        return self._aligned(self.encodings[j].sequence_ids, j)
-
-    def offset_row(self, j: int) -> np.ndarray:
-        return np.pad(self._row(self.offsets, j), (self._pad(j), (0, 0)))
-
-
 class Encoder:
     """Encodes a run's batches (see the module docstring); built once per run."""
 
-    def __init__(self, tok, kwargs: dict[str, Any]) -> None:
+    def __init__(self, tok: Any, kwargs: dict[str, Any]) -> None:
         self.tok, self.kwargs = tok, kwargs
         self.call = {k: v for k, v in kwargs.items() if k not in PAD_KEYS}
         self.padded = kwargs["padding"] != PaddingStrategy.do_not_pad.value
@@ -105,7 +57,9 @@ class Encoder:
                 chosen = [encodings[r] for r in rows] if encodings is not None else None
                 yield self._batch(part, chosen, [first + r for r in rows], texts, pairs)
 
-    def _encode(self, positions: range, texts, pairs) -> tuple[dict[str, list], list | None]:
+    def _encode(
+        self, positions: range, texts: list[str], pairs: list[str] | None
+    ) -> tuple[dict[str, list], list | None]:
         """The examples at `positions`, unpadded, one tokenizer call per CHUNK_ROWS of them."""
         enc: dict[str, list] = {}
         encodings: list | None = [] if self.tok.is_fast else None
@@ -118,7 +72,7 @@ class Encoder:
                 encodings.extend(out.encodings)
         return enc, encodings
 
-    def _call(self, texts: list[str], pairs: list[str] | None):
+    def _call(self, texts: list[str], pairs: list[str] | None) -> Any:
         extras = {} if self.tok.is_fast else {"return_special_tokens_mask": True}
         try:
             return self.tok(texts, pairs, **self.call, **extras)
@@ -131,7 +85,14 @@ class Encoder:
                 "use tokenizer.truncation=longest_first or a larger tokenizer.max_length",
             ) from exc
 
-    def _batch(self, part: dict[str, list], encodings: list | None, indices: list[int], texts, pairs):
+    def _batch(
+        self,
+        part: dict[str, list],
+        encodings: list | None,
+        indices: list[int],
+        texts: list[str],
+        pairs: list[str] | None,
+    ) -> Batch:
         from transformers import BatchEncoding
 
         special_lists = part.pop("special_tokens_mask", None)  # slow tokenizers only
@@ -145,21 +106,39 @@ class Encoder:
             encoding, widths = BatchEncoding(part), n_tokens
         batch_texts = [texts[i] for i in indices]
         batch_pairs = [pairs[i] for i in indices] if pairs else None
-        batch = Batch(indices, encoding, list(encoding), n_tokens, widths, left=self.left, ids=ids)
-        if not self.tok.is_fast:
-            batch.special = np.fromiter(chain.from_iterable(special_lists), dtype=np.int8, count=total)
-            batch.truncated = _truncated_slow(self.tok, n_tokens, batch_texts, batch_pairs, self.kwargs)
-            return batch
-        batch.encodings = encodings
+        if self.tok.is_fast:
+            facts = self._fast_facts(encodings or [], ids, batch_texts, batch_pairs, total)
+        else:
+            special = np.fromiter(chain.from_iterable(special_lists or []), dtype=np.int8, count=total)
+            truncated = _truncated_slow(self.tok, n_tokens, batch_texts, batch_pairs, self.kwargs)
+            facts = (special, truncated, None, None, None)
+        return Batch(
+            indices,
+            batch_texts,
+            batch_pairs,
+            encoding,
+            list(encoding),
+            n_tokens,
+            widths,
+            self.left,
+            ids,
+            *facts,
+        )
+
+    def _fast_facts(
+        self, encodings: list, ids: np.ndarray, texts: list[str], pairs: list[str] | None, total: int
+    ) -> tuple:
+        """special, truncated, offsets, second and the encodings, read from Rust's encodings."""
         spans = chain.from_iterable(chain.from_iterable(e.offsets for e in encodings))
-        batch.offsets = np.fromiter(spans, dtype=np.int32, count=2 * total).reshape(total, 2)
+        offsets = np.fromiter(spans, dtype=np.int32, count=2 * total).reshape(total, 2)
+        second = None
         if pairs:
             seq = chain.from_iterable(e.sequence_ids for e in encodings)
-            batch.second = np.fromiter((s == 1 for s in seq), dtype=bool, count=total)
+            second = np.fromiter((s == 1 for s in seq), dtype=bool, count=total)
         # Rust keeps what truncation cut off as `overflowing`: no second encoding needed.
-        batch.truncated = np.fromiter((len(e.overflowing) > 0 for e in encodings), bool, len(indices))
-        batch.special = self._special(encodings, ids, batch_texts, batch_pairs, total)
-        return batch
+        truncated = np.fromiter((len(e.overflowing) > 0 for e in encodings), bool, len(encodings))
+        special = self._special(encodings, ids, texts, pairs, total)
+        return special, truncated, offsets, second, encodings
 
     def _pad(self, part: dict[str, list], ids: np.ndarray, n_tokens: np.ndarray) -> dict[str, np.ndarray]:
         """The arrays `tokenizer(..., padding=…, return_tensors="np")` returns: same width rule
@@ -188,7 +167,9 @@ class Encoder:
             out[key] = arr
         return out
 
-    def _special(self, encodings, ids: np.ndarray, texts, pairs, total: int) -> np.ndarray:
+    def _special(
+        self, encodings: list, ids: np.ndarray, texts: list[str], pairs: list[str] | None, total: int
+    ) -> np.ndarray:
         """Rust's special-tokens mask, looked up by id when no text spells a template token
         out (a literal "[SEP]" in a text is content to Rust, so then the mask is read)."""
         if self.template is not None:
@@ -200,7 +181,7 @@ class Encoder:
         return np.fromiter(flat, dtype=np.int8, count=total)
 
 
-def _template_tokens(tok, add_special_tokens: bool) -> tuple[np.ndarray, list[str]] | None:
+def _template_tokens(tok: Any, add_special_tokens: bool) -> tuple[np.ndarray, list[str]] | None:
     """The ids the post-processor adds (learnt from two probe encodings) as a lookup table,
     and their spellings. None when the tokenizer cannot be probed: then Rust's mask is read."""
     try:
@@ -222,7 +203,7 @@ def _template_tokens(tok, add_special_tokens: bool) -> tuple[np.ndarray, list[st
 
 
 def _truncated_slow(
-    tok, n_tokens: np.ndarray, texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any]
+    tok: Any, n_tokens: np.ndarray, texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any]
 ) -> np.ndarray:
     """Slow (Python) tokenizers keep no overflow: re-encode, untruncated, the rows at the limit."""
     limit = kwargs.get("max_length")
@@ -241,8 +222,3 @@ def _truncated_slow(
         )
         flags[at_limit] = [len(ids) > limit for ids in full["input_ids"]]
     return flags
-
-
-def model_inputs(batch: Batch) -> dict[str, Any]:
-    """The arrays a model's forward takes: exactly what the tokenizer returned."""
-    return {k: batch.encoding[k] for k in batch.returned}

@@ -1,4 +1,5 @@
-"""The forward pass over tokenized batches and the per-example predictions of each head."""
+"""The forward pass over tokenized batches: checks, shapes, pooled and comparable outputs; each
+head's answers come from runner/heads.py."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from typing import Any
 
 import numpy as np
 
-from runner.encoding import Batch, model_inputs
+from runner import heads
+from runner.batch import Batch, model_inputs
 from runner.errors import ModelError
 from runner.models import Loaded, max_positions
 from runner.schema import Head, PredictConfig
 
 log = logging.getLogger(__name__)
+
+Tensors = dict[str, Any]  # torch tensors by input name
+Contexts = list[str] | None  # the batch's second texts (question answering: the contexts)
 
 
 @dataclass
@@ -46,8 +51,7 @@ class Predictor:
                 k: torch.as_tensor(np.asarray(v) if padded else np.asarray([v[group[0]]]))
                 for k, v in inputs.items()
             }
-            self._preflight(tensors)
-            tensors = {k: t.to(self.loaded.device) for k, t in tensors.items()}
+            tensors = {k: t.to(self.loaded.device) for k, t in self._preflight(tensors).items()}
             with torch.inference_mode():
                 out = self.loaded.model(**tensors)
             self.batch_shapes.append(
@@ -55,7 +59,9 @@ class Predictor:
             )
             self._predict(batch, group, out, tensors, contexts)
 
-    def _preflight(self, tensors: dict[str, Any]) -> None:
+    def _preflight(self, tensors: dict[str, Any]) -> dict[str, Any]:
+        """The tensors to feed: checked against the model's vocabulary and positions; a pair's
+        token types dropped (in a new dict) where the model embeds only one type."""
         config = self.loaded.model.config
         top = int(tensors["input_ids"].max()) if tensors["input_ids"].numel() else 0
         if top >= config.vocab_size:
@@ -74,20 +80,23 @@ class Predictor:
             )
         types = tensors.get("token_type_ids")
         limit = getattr(config, "type_vocab_size", None)
-        if types is not None and limit is not None and types.numel() and int(types.max()) >= limit:
-            # RoBERTa-family models embed one token type: a pair's 1s would IndexError in torch.
-            del tensors["token_type_ids"]
-            if not self._dropped_types:
-                self._dropped_types = True
-                message = (
-                    f"token_type_ids hold values up to {int(types.max())} but "
-                    f"{config.model_type} embeds only {limit} type(s): dropped them before "
-                    "the forward pass (set tokenizer.return_token_type_ids=false to silence)"
-                )
-                self.warnings.append(message)
-                log.warning(message)
+        if types is None or limit is None or not types.numel() or int(types.max()) < limit:
+            return tensors
+        # RoBERTa-family models embed one token type: a pair's 1s would IndexError in torch.
+        if not self._dropped_types:
+            self._dropped_types = True
+            message = (
+                f"token_type_ids hold values up to {int(types.max())} but "
+                f"{config.model_type} embeds only {limit} type(s): dropped them before "
+                "the forward pass (set tokenizer.return_token_type_ids=false to silence)"
+            )
+            self.warnings.append(message)
+            log.warning(message)
+        return {k: v for k, v in tensors.items() if k != "token_type_ids"}
 
-    def _predict(self, batch: Batch, group: list[int], out, tensors, contexts) -> None:
+    def _predict(
+        self, batch: Batch, group: list[int], out: Any, tensors: Tensors, contexts: Contexts
+    ) -> None:
         mask = tensors.get("attention_mask")
         if self.head is Head.none:
             hidden = out.last_hidden_state.float()
@@ -104,10 +113,9 @@ class Predictor:
         wanted = [(n, j) for n, j in enumerate(group) if batch.indices[j] < self.keep_below]
         if not wanted:
             return
-        rows = PREDICTORS[self.head](self, batch, wanted, out, tensors, contexts)
-        self.rows.extend(rows)
+        self.rows.extend(self._rows(batch, wanted, out, tensors, contexts))
 
-    def _collect(self, batch: Batch, group: list[int], out, tensors) -> None:
+    def _collect(self, batch: Batch, group: list[int], out: Any, tensors: Tensors) -> None:
         """Each example's comparable output (outputs.npy / .npz): the mean-pooled hidden state
         (body) or the logits (sequence classification) as one row; per non-pad token the logits
         (token classification), the start/end logits (question answering); masked LM: the
@@ -142,129 +150,48 @@ class Predictor:
         offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
         return np.concatenate(parts).astype(np.float32), offsets
 
-    def _body(self, batch, wanted, out, tensors, contexts):
-        return [
-            {
-                "index": batch.indices[j],
-                "embedding_norm": float(np.linalg.norm(self.embeddings[batch.indices[j]])),
-                "embedding_dim": int(self.embeddings[batch.indices[j]].shape[0]),
-            }
-            for _, j in wanted
-        ]
-
-    def _sequence(self, batch, wanted, out, tensors, contexts):
+    def _rows(
+        self, batch: Batch, wanted: list[tuple[int, int]], out: Any, tensors: Tensors, contexts: Contexts
+    ) -> list[dict]:
+        """The reported examples' answers: outputs to numpy, then the head's pure function."""
         config = self.loaded.model.config
-        logits = out.logits.float()
-        if config.problem_type == "regression":  # raw outputs, no label (pipeline: function_to_apply none)
-            values = logits.cpu().numpy()
-            return [
-                {"index": batch.indices[j], "score": float(values[n, 0]), "values": values[n].tolist()}
-                for n, j in wanted
+        at = [n for n, _ in wanted]
+        indices = [batch.indices[j] for _, j in wanted]
+        if self.head is Head.none:
+            return heads.body_rows(indices, np.stack([self.embeddings[i] for i in indices]))
+        if self.head is Head.question_answering:
+            return heads.answer_rows(
+                [self._span(batch, n, j, tensors, contexts) for n, j in wanted],
+                _numpy(out.start_logits)[at],
+                _numpy(out.end_logits)[at],
+                self.predict.max_answer_len,
+            )
+        logits = _numpy(out.logits)[at]
+        ids = tensors["input_ids"].cpu().numpy()[at]
+        if self.head is Head.sequence_classification:
+            labels = heads.Labels(config.id2label, config.problem_type, config.num_labels)
+            return heads.sequence_rows(indices, logits, labels, self.predict.top_k, self.predict.threshold)
+        if self.head is Head.token_classification:
+            examples = [
+                heads.TokenExample(batch.indices[j], ids[k], batch.word_ids(j), batch.special_row(j))
+                for k, (_, j) in enumerate(wanted)
             ]
-        multi = config.problem_type == "multi_label_classification" or config.num_labels == 1
-        probs = (logits.sigmoid() if multi else logits.softmax(-1)).cpu().numpy()
-        k = min(self.predict.top_k, probs.shape[-1])
-        rows = []
-        for n, j in wanted:
-            order = np.argsort(-probs[n], kind="stable")
-            top = [{"label": config.id2label[int(i)], "score": float(probs[n, i])} for i in order[:k]]
-            row = {
-                "index": batch.indices[j],
-                "label": top[0]["label"],
-                "score": top[0]["score"],
-                "top_k": top,
-            }
-            if multi:
-                row["labels"] = [
-                    config.id2label[int(i)] for i in order if probs[n, i] > self.predict.threshold
-                ]
-            rows.append(row)
-        return rows
+            return heads.token_rows(examples, logits, config.id2label, self.tok.convert_ids_to_tokens)
+        return heads.fill_rows(
+            indices, logits, ids, self.tok.mask_token_id, self.predict.top_k, self.tok.decode
+        )
 
-    def _tokens(self, batch, wanted, out, tensors, contexts):
-        config = self.loaded.model.config
-        probs = out.logits.float().softmax(-1).cpu().numpy()
-        rows = []
-        for n, j in wanted:
-            ids = np.asarray(tensors["input_ids"][n].cpu())
-            words = batch.word_ids(j)
-            sp = batch.special_row(j)
-            tokens, word_labels, seen = [], [], set()
-            for pos, token_id in enumerate(ids):
-                if sp[pos]:
-                    continue
-                label_id = int(probs[n, pos].argmax())
-                tokens.append(
-                    {
-                        "token": self.tok.convert_ids_to_tokens(int(token_id)),
-                        "label": config.id2label[label_id],
-                        "score": float(probs[n, pos, label_id]),
-                        "word": words[pos],
-                    }
-                )
-                if words[pos] is not None and words[pos] not in seen:  # first sub-token labels a word
-                    seen.add(words[pos])
-                    word_labels.append(config.id2label[label_id])
-            rows.append({"index": batch.indices[j], "tokens": tokens, "word_labels": word_labels})
-        return rows
-
-    def _answer(self, batch, wanted, out, tensors, contexts):
-        from transformers.pipelines.document_question_answering import select_starts_ends
-
+    def _span(self, batch: Batch, n: int, j: int, tensors: Tensors, contexts: Contexts) -> heads.SpanExample:
         if contexts is None:
             raise ModelError(
                 "model.head=question_answering",
                 "needs question/context pairs",
                 "set dataset.text_pair_column (text = question, pair = context)",
             )
-        start, end = out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()
-        rows = []
-        for n, j in wanted:
-            seq = batch.sequence_ids(j)
-            p_mask = np.array([[0 if s == 1 else 1 for s in seq]])
-            attention = (
-                np.asarray(tensors["attention_mask"][n : n + 1].cpu())
-                if "attention_mask" in tensors
-                else np.ones_like(p_mask)
-            )
-            width = len(seq)
-            s, e, score, _ = select_starts_ends(
-                start[n : n + 1, :width],
-                end[n : n + 1, :width],
-                p_mask,
-                attention[:, :width],
-                max_answer_len=self.predict.max_answer_len,
-            )
-            offsets = batch.offset_row(j)
-            a, b = int(offsets[int(s[0])][0]), int(offsets[int(e[0])][1])
-            rows.append(
-                {
-                    "index": batch.indices[j],
-                    "answer": contexts[j][a:b],
-                    "score": float(score[0]),
-                    "start": a,
-                    "end": b,
-                }
-            )
-        return rows
-
-    def _fill(self, batch, wanted, out, tensors, contexts):
-        rows = []
-        for n, j in wanted:
-            ids = tensors["input_ids"][n]
-            positions = (ids == self.tok.mask_token_id).nonzero().flatten().tolist()
-            fills = []
-            for pos in positions:
-                probs = out.logits[n, pos].float().softmax(-1)
-                values, top = probs.topk(min(self.predict.top_k, probs.shape[-1]))
-                fills.append(
-                    [
-                        {"token": int(t), "token_str": self.tok.decode([int(t)]), "score": float(v)}
-                        for v, t in zip(values.tolist(), top.tolist(), strict=True)
-                    ]
-                )
-            rows.append({"index": batch.indices[j], "masks": len(positions), "fills": fills})
-        return rows
+        seq = batch.sequence_ids(j)
+        mask = tensors.get("attention_mask")
+        attention = mask[n].cpu().numpy() if mask is not None else np.ones(len(seq), dtype=np.int64)
+        return heads.SpanExample(batch.indices[j], seq, attention, batch.offset_row(j), contexts[j])
 
     def accuracy(self, examples: int) -> float | None:
         return self.correct / examples if self.label_ids is not None and examples else None
@@ -281,10 +208,5 @@ class Predictor:
         return {"overall": overall, "per_batch": self.batch_shapes}
 
 
-PREDICTORS = {
-    Head.none: Predictor._body,
-    Head.sequence_classification: Predictor._sequence,
-    Head.token_classification: Predictor._tokens,
-    Head.question_answering: Predictor._answer,
-    Head.masked_lm: Predictor._fill,
-}
+def _numpy(tensor: Any) -> np.ndarray:
+    return tensor.float().cpu().numpy()

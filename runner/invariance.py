@@ -44,10 +44,12 @@ class Loaded:
         return self.run.data.params.get("model.head", "none")
 
     def example(self, i: int) -> np.ndarray:
+        if self.values is None or self.offsets is None:
+            raise ValueError(f"run {self.run.info.run_id} logged no outputs")
         return self.values[self.offsets[i] : self.offsets[i + 1]]
 
 
-def _download(tracker: Tracker, run, tmp: Path) -> Loaded:
+def _download(tracker: Tracker, run: Any, tmp: Path) -> Loaded:
     names = {Path(a.path).name for a in tracker.client.list_artifacts(run.info.run_id)}
     values = offsets = hashes = None
     if "outputs.npy" in names:
@@ -78,8 +80,8 @@ def compare(ref: Loaded, other: Loaded) -> dict[str, float]:
         out["invariance/token_diff_rows"] = float(np.count_nonzero(~same_tokens))
     else:
         same_tokens = None
-    if ref.values is None or other.values is None or len(ref.offsets) != len(other.offsets):
-        return out
+    if ref.offsets is None or other.offsets is None or len(ref.offsets) != len(other.offsets):
+        return out  # (offsets are logged with values)
     n = len(ref.offsets) - 1
     worst, worst_i, total, count, flips = 0.0, -1, 0.0, 0, 0
     for i in range(n):
@@ -102,7 +104,7 @@ def compare(ref: Loaded, other: Loaded) -> dict[str, float]:
     return out
 
 
-def _axes(run) -> str:
+def _axes(run: Any) -> str:
     p = run.data.params
     return " ".join(f"{k.split('.')[-1]}={p[k]}" for k in AXES if k in p)
 
@@ -114,7 +116,8 @@ def check(tracker: Tracker, parent: str, tolerance: float) -> tuple[list[dict[st
     groups: dict[str, list] = {}
     for child in children:
         groups.setdefault(child.data.tags.get("invariance.group", child.info.run_id), []).append(child)
-    rows, maxima = [], {}
+    rows: list[dict[str, Any]] = []
+    maxima: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for members in groups.values():
             ref_run = reference_of(members)
@@ -147,7 +150,7 @@ def check(tracker: Tracker, parent: str, tolerance: float) -> tuple[list[dict[st
 
 
 def _row(
-    run, ref, metrics: dict[str, float] | None, status: str, worst: int = -1, text: str = ""
+    run: Any, ref: Any, metrics: dict[str, float] | None, status: str, worst: int = -1, text: str = ""
 ) -> dict[str, Any]:
     row = {
         "run": run.info.run_name,
@@ -163,7 +166,9 @@ def _row(
     return row
 
 
-def _verdict(rows, maxima: dict[str, float], tolerance: float, passed: bool, groups: int) -> str:
+def _verdict(
+    rows: list[dict[str, Any]], maxima: dict[str, float], tolerance: float, passed: bool, groups: int
+) -> str:
     compared = sum(r["status"] == "compared" for r in rows)
     skipped = sum(r["status"].startswith("not comparable") for r in rows)
     if not compared:

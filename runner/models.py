@@ -1,4 +1,6 @@
-"""Loading a body or a body + head, the forward pass, and per-example predictions."""
+"""Loading a body (AutoModel) or a body + head (AutoModelFor…) on a device and dtype, and what
+its config says: model_type, id2label, positions, gold label ids. The forward pass lives in
+runner.inference, each head's answers in runner.heads."""
 
 from __future__ import annotations
 
@@ -18,6 +20,13 @@ HEAD_CLASSES = {
     Head.token_classification: "AutoModelForTokenClassification",
     Head.question_answering: "AutoModelForQuestionAnswering",
     Head.masked_lm: "AutoModelForMaskedLM",
+}
+HEAD_MAPPINGS = {  # the public config-class → model-class mapping behind each auto class
+    Head.none: "MODEL_MAPPING",
+    Head.sequence_classification: "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING",
+    Head.token_classification: "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING",
+    Head.question_answering: "MODEL_FOR_QUESTION_ANSWERING_MAPPING",
+    Head.masked_lm: "MODEL_FOR_MASKED_LM_MAPPING",
 }
 
 
@@ -113,9 +122,8 @@ def _supported_heads(cfg: ModelConfig) -> list[str]:
 
     config = AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision)
     supported = []
-    for head, name in HEAD_CLASSES.items():
-        mapping = getattr(transformers, name)._model_mapping
-        if type(config) in mapping:
+    for head, name in HEAD_MAPPINGS.items():
+        if type(config) in getattr(transformers, name):
             supported.append(head.value)
     return supported
 
@@ -162,7 +170,7 @@ def positions_skip_padding(loaded: Loaded) -> bool:
     return loaded.model.config.model_type in PAD_AWARE_POSITIONS
 
 
-def label_ids(labels: list[Any], config, column: str) -> list[int] | None:
+def label_ids(labels: list[Any], config: Any, column: str) -> list[int] | None:
     """Gold labels as class ids for a single-label classifier; an out-of-range label is an error.
 
     Returns None where accuracy does not apply (multi-label, regression).

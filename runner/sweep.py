@@ -21,14 +21,14 @@ ENV = "RUNNER_PARENT_RUN_ID"
 URI_ENV, EXPERIMENT_ENV = "RUNNER_SWEEP_TRACKING_URI", "RUNNER_SWEEP_EXPERIMENT"
 
 
-def parent_run_id(hc) -> str | None:
+def parent_run_id(hc: Any) -> str | None:
     path = Path(hc.sweep.dir) / PARENT_FILE
     if path.exists():
         return path.read_text().strip()
     return os.environ.get(ENV)
 
 
-def job_tags(hc) -> dict[str, str]:
+def job_tags(hc: Any) -> dict[str, str]:
     """Tags naming a multirun job's sweep and its number."""
     return {
         "sweep.id": str(Path(hc.sweep.dir).name),
@@ -48,7 +48,7 @@ def close_open(status: str, reason: str) -> None:
         sweep.tracker.finish(sweep.parent, status, reason)
 
 
-def abort(hc, reason: str) -> None:
+def abort(hc: Any, reason: str) -> None:
     """sweep.fail_fast: close the parent FAILED before the sweep stops."""
     from runner.tracking import Tracker
 
@@ -87,6 +87,9 @@ class SweepCallback(Callback):
         self.progress = console.Progress("jobs", "job")
 
         self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
+        stale = self.tracker.end_dead_runs()  # once per sweep, not per job
+        if stale:
+            console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
@@ -169,29 +172,30 @@ class SweepCallback(Callback):
         return verdict, passed
 
     def _link(self) -> None:
-        from runner import tracking
+        from runner import store
 
         uri, experiment = self.tracker.uri, self.tracker.experiment_id
-        ui = tracking.ui_command(uri)
+        links = {
+            "runs": store.run_url(uri, experiment),
+            "parent": store.run_url(uri, experiment, self.parent),
+        }
         print(
             f"sweep parent run {self.parent}: comparison/report.html, comparison/tokens.json\n"
-            + (f"  dashboard: {ui}\n" if ui else "")
-            + f"  runs:   {tracking.run_url(uri, experiment)}\n"
-            + f"  parent: {tracking.run_url(uri, experiment, self.parent)}",
+            + console.dashboard(store.ui_command(uri), links),
             flush=True,
         )
-
-
-DESCRIPTION_LIMIT = 7900  # MLflow truncates a tag value at 8,000 characters
 
 
 def _description(verdict: str, summary: str, side_by_side: str) -> str:
     """The parent's description: the verdict, the jobs table, the metrics side by side — the
     tables that fit; the rest is in sweep_summary.json and comparison/report.html."""
+    from runner.tracking import limits
+
+    limit = limits()[2] - 100  # MLflow truncates a tag value (the description is one) at this length
     parts, dropped = [f"**{verdict}**"], False
     for table in (summary, side_by_side):
         block = f"```\n{table}\n```"
-        if table and sum(map(len, parts)) + len(block) + 2 <= DESCRIPTION_LIMIT:
+        if table and sum(map(len, parts)) + len(block) + 2 <= limit:
             parts.append(block)
         dropped |= bool(table) and block not in parts
     if dropped:

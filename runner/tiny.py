@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 # Bump when the builder changes, so stale caches are never reused.
 VERSION = "2"  # bump when the built files change: cached builds of other versions are ignored
@@ -51,10 +52,10 @@ CORPUS = [
     "실험 결과를 기록하면 나중에 비교하기 쉽습니다.",
 ]
 
-BERT_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-ROBERTA_SPECIAL = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+BERT_SPECIAL: list[Any] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+ROBERTA_SPECIAL: list[Any] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 MAX_POSITIONS = 128
-SIZE = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+SIZE: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 SENTIMENT = {0: "negative", 1: "neutral", 2: "positive"}
 
 NAMES = ("bert", "roberta", "bert_classifier")
@@ -85,13 +86,13 @@ def ensure(name: str) -> str:
     return str(target)
 
 
-def _bert_tokenizer():
+def _bert_tokenizer() -> Any:
     from tokenizers.implementations import BertWordPieceTokenizer
     from transformers import BertTokenizer
 
     trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
     trainer.train_from_iterator(
-        CORPUS, vocab_size=600, min_frequency=1, show_progress=False, special_tokens=BERT_SPECIAL
+        iter(CORPUS), vocab_size=600, min_frequency=1, show_progress=False, special_tokens=BERT_SPECIAL
     )
     return BertTokenizer(
         vocab=trainer.get_vocab(),
@@ -101,21 +102,26 @@ def _bert_tokenizer():
     )
 
 
-def _roberta_tokenizer():
+def _roberta_tokenizer() -> Any:
     from tokenizers.implementations import ByteLevelBPETokenizer
     from transformers import RobertaTokenizer
 
     trainer = ByteLevelBPETokenizer()
     trainer.train_from_iterator(
-        CORPUS, vocab_size=700, min_frequency=1, show_progress=False, special_tokens=ROBERTA_SPECIAL
+        iter(CORPUS),
+        vocab_size=700,
+        min_frequency=1,
+        show_progress=False,
+        special_tokens=ROBERTA_SPECIAL,
     )
-    state = json.loads(trainer._tokenizer.to_str())["model"]  # the trained BPE, merges in order
+    state = json.loads(trainer.to_str())["model"]  # the trained BPE, merges in order
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in state["merges"]]
     vocab = state["vocab"]
-    return RobertaTokenizer(vocab=vocab, merges=merges, model_max_length=MAX_POSITIONS)
+    # merges as pairs: transformers 5 takes them so, its annotation says str | list[str]
+    return RobertaTokenizer(vocab=vocab, merges=merges, model_max_length=MAX_POSITIONS)  # type: ignore[arg-type]
 
 
-def _save(out: Path, tokenizer, model) -> None:
+def _save(out: Path, tokenizer: Any, model: Any) -> None:
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()

@@ -9,15 +9,28 @@ the length percentiles.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
 from runner import unicode_scripts
-from runner.encoding import Batch
+from runner.batch import Batch
 from runner.unicode_scripts import SCRIPTS, UNSPACED_IDS
 
 # str.isspace() code points: Python's notion of whitespace, which str.split() uses for words.
 SPACE_TABLE = np.array([chr(c).isspace() for c in range(0x3100)])  # all whitespace is below U+3100
+
+
+class Pending(NamedTuple):
+    """One batch's flat token arrays (see batch.Batch), kept until the next reduction."""
+
+    ids: np.ndarray
+    special: np.ndarray
+    offsets: np.ndarray | None
+    second: np.ndarray | None
+    n_tokens: np.ndarray
+    texts: list[str]
+    pairs: list[str] | None
 
 
 @dataclass
@@ -38,7 +51,7 @@ class TokenStats:
     word_chars: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))
     truncated: int = 0
     has_offsets: bool = True
-    pending: list[tuple] = field(default_factory=list)
+    pending: list[Pending] = field(default_factory=list)
     pending_rows: int = 0
 
     def update(self, batch: Batch, texts: list[str], pairs: list[str] | None) -> None:
@@ -50,8 +63,9 @@ class TokenStats:
             sum(len(t.encode()) for t in pairs) if pairs else 0
         )
         self.has_offsets &= batch.offsets is not None
-        flat = (batch.ids, batch.special, batch.offsets, batch.second, batch.n_tokens)
-        self.pending.append((*flat, texts, pairs))
+        self.pending.append(
+            Pending(batch.ids, batch.special, batch.offsets, batch.second, batch.n_tokens, texts, pairs)
+        )
         self.pending_rows += len(texts)
         if self.pending_rows >= self.chunk_rows:
             self.flush()
@@ -61,22 +75,25 @@ class TokenStats:
         if not self.pending:
             return
         pending, self.pending, self.pending_rows = self.pending, [], 0
-        content = np.concatenate([p[1] for p in pending]) == 0
+        content = np.concatenate([p.special for p in pending]) == 0
         self.content += int(np.count_nonzero(content))
         unk = np.zeros_like(content)
         if self.unk_id is not None:
-            unk = content & (np.concatenate([p[0] for p in pending]) == self.unk_id)
+            unk = content & (np.concatenate([p.ids for p in pending]) == self.unk_id)
             self.unk += int(np.count_nonzero(unk))
         if self.has_offsets:
             self._words(pending, content, unk)
 
-    def _words(self, pending: list[tuple], content: np.ndarray, unk: np.ndarray) -> None:
+    def _words(self, pending: list[Pending], content: np.ndarray, unk: np.ndarray) -> None:
         # Lay every text (and pair) end to end, separated by a space, and number the
         # whitespace words of that one string; each token then belongs to the word holding its
         # last character (that skips the leading space of byte-level BPE tokens).
         segments: list[str] = []
-        for *_, texts, pairs in pending:
-            segments += texts if pairs is None else [s for ab in zip(texts, pairs, strict=True) for s in ab]
+        for p in pending:
+            if p.pairs is None:
+                segments += p.texts
+            else:
+                segments += [s for ab in zip(p.texts, p.pairs, strict=True) for s in ab]
         codes = np.frombuffer(" ".join(segments).encode("utf-32-le"), dtype=np.uint32)
         space = np.zeros(len(codes), dtype=bool)
         low = codes < len(SPACE_TABLE)
@@ -85,15 +102,16 @@ class TokenStats:
         word_of_char = np.cumsum(starts) - 1
         bases = np.cumsum([0] + [len(s) + 1 for s in segments[:-1]])  # where each segment begins
         parts, first = [], 0
-        for _, _, _, second, n_tokens, texts, _ in pending:  # each token's segment start
-            if second is None:
-                parts.append(np.repeat(bases[first : first + len(texts)], n_tokens))
-                first += len(texts)
+        for p in pending:  # each token's segment start
+            rows = len(p.texts)
+            if p.second is None:
+                parts.append(np.repeat(bases[first : first + rows], p.n_tokens))
+                first += rows
             else:
-                own = np.repeat(bases[first : first + 2 * len(texts)].reshape(-1, 2), n_tokens, axis=0)
-                parts.append(np.where(second, own[:, 1], own[:, 0]))
-                first += 2 * len(texts)
-        offsets = np.concatenate([p[2] for p in pending])
+                own = np.repeat(bases[first : first + 2 * rows].reshape(-1, 2), p.n_tokens, axis=0)
+                parts.append(np.where(p.second, own[:, 1], own[:, 0]))
+                first += 2 * rows
+        offsets = np.concatenate([p.offsets for p in pending])
         last = offsets[:, 1] - 1 + np.concatenate(parts)
         inside = content & (offsets[:, 1] > offsets[:, 0])
         inside[inside] = ~space[last[inside]]

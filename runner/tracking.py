@@ -6,7 +6,6 @@ never a global active run — so jobs in other processes can nest under a sweep'
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import logging
@@ -16,12 +15,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from runner import store
 from runner.errors import TrackingError, first_line
 from runner.redact import redact_text
 
 log = logging.getLogger(__name__)
-
-DEFAULT_DB = "outputs/mlflow.db"
 
 
 @functools.cache
@@ -32,114 +30,19 @@ def limits() -> tuple[int, int, int]:
     return v.MAX_PARAM_VAL_LENGTH, v.MAX_PARAMS_TAGS_PER_BATCH, v.MAX_TAG_VAL_LENGTH
 
 
-def resolve_uri(uri: str | None) -> str:
-    """tracking.uri, else MLFLOW_TRACKING_URI, else an sqlite file under ./outputs/."""
-    if uri:
-        return uri
-    if os.environ.get("MLFLOW_TRACKING_URI"):
-        return os.environ["MLFLOW_TRACKING_URI"]
-    return f"sqlite:///{Path(DEFAULT_DB).resolve()}"
-
-
-UI_DEFAULT = "http://127.0.0.1:5000"  # where `mlflow ui` listens unless told otherwise
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3: open on runs, not GenAI
 
 
-def ui_command(uri: str) -> str | None:
-    """The command that serves this store in the MLflow UI (None for a server: it is served)."""
-    if uri.startswith(("http://", "https://")):
-        return None
-    return f"mlflow ui --backend-store-uri {uri}"
+def _quiet() -> None:
+    """The runner prints its own links and summary: no MLflow INFO lines, URL prints or bars."""
+    import warnings
 
-
-def run_url(uri: str, experiment_id: str, run_id: str | None = None) -> str:
-    """A run's page (or, without a run, the runs table) in the dashboard's model-training view."""
-    host = uri.rstrip("/") if uri.startswith(("http://", "https://")) else UI_DEFAULT
-    run = f"/{run_id}" if run_id else ""
-    return f"{host}/#/experiments/{experiment_id}/runs{run}?workflowType=machine_learning"
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
-
-
-PROBE_TIMEOUT_S = 3.0  # one look at a tracking server before anything else
-
-
-def _probe(uri: str) -> None:
-    """Fail at once, naming tracking.uri, when nothing answers there. Any HTTP answer (even an
-    error status) means a server is there; MLflow's own retries then cover transient errors."""
-    import urllib.error
-    import urllib.request
-
-    try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S).close()
-    except urllib.error.HTTPError:
-        return
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise TrackingError(
-            f"tracking.uri={uri}",
-            f"no tracking server answers there ({reason})",
-            "start the server (make server) or fix the URI; unset tracking.uri for the local sqlite store",
-        ) from exc
-
-
-RACES = ("locked",)  # sqlite's write lock, lost to a concurrent writer
-# Concurrent runs logging the same dataset first: one insert wins, the others violate the unique
-# key (sqlite / PostgreSQL wording); retried, the row exists and the input links to it.
-DATASET_RACES = ("locked", "unique constraint", "duplicate key", "integrityerror")
-
-
-def _retry(call, *args, attempts: int = 8, races: tuple[str, ...] = RACES, **kwargs):
-    """Retry a store call that lost a race with another writer (see RACES)."""
-    for attempt in range(attempts):
-        try:
-            return call(*args, **kwargs)
-        except Exception as exc:
-            if not any(r in str(exc).lower() for r in races) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05 * 2**attempt)
-    return None
-
-
-def process_tags() -> dict[str, str]:
-    """Who runs this run: host, pid and the pid's start time (so a reused pid is told apart)."""
-    import socket
-
-    return {
-        "runner.host": socket.gethostname(),
-        "runner.pid": str(os.getpid()),
-        "runner.pid_start": _start_time(os.getpid()),
-    }
-
-
-def _start_time(pid: int) -> str:
-    """The process's start time in clock ticks since boot (Linux), or "" where unknown."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return ""
-
-
-def _alive(pid: int, start: str) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's live process
-    return not start or _start_time(pid) in ("", start)
-
-
-def _creation_lock(db: Path | None):
-    """Processes that open one fresh sqlite file at once would each run MLflow's migrations and
-    break each other's ("duplicate column", "table already exists"): the first opens it alone."""
-    if db is None:
-        return contextlib.nullcontext()
-    from filelock import FileLock
-
-    return FileLock(str(db) + ".lock")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # (mlflow configures its loggers on import)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # no INFO chatter about migrations
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
+    warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
 
 
 class Tracker:
@@ -148,37 +51,25 @@ class Tracker:
     def __init__(self, uri: str | None, experiment: str) -> None:
         from mlflow import MlflowClient
 
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # we print our own link
-        logging.getLogger("mlflow").setLevel(logging.WARNING)  # no INFO chatter about migrations
-        logging.getLogger("alembic").setLevel(logging.WARNING)
-        self.uri = resolve_uri(uri)
-        db = _sqlite_path(self.uri)
+        _quiet()
+        self.uri = store.resolve_uri(uri)
+        db = store.sqlite_path(self.uri)
         if db is not None:
-            try:
-                db.parent.mkdir(parents=True, exist_ok=True)
-                probe = db.parent / f".write-probe-{os.getpid()}"
-                probe.write_text("")
-                probe.unlink()
-            except OSError as exc:
-                raise TrackingError(
-                    f"tracking.uri={self.uri}",
-                    f"cannot write {db.parent} ({exc.strerror})",
-                    "point tracking.uri at a writable place, e.g. tracking.uri=sqlite:////tmp/mlflow.db",
-                ) from exc
+            store.check_writable(db, self.uri)
         if self.uri.startswith(("http://", "https://")):
-            _probe(self.uri)
-        with _creation_lock(db):  # MlflowClient creates (migrates) the store as it is built
+            store.probe(self.uri)
+        with store.creation_lock(db):  # MlflowClient creates (migrates) the store as it is built
             self.client = MlflowClient(tracking_uri=self.uri)
             self.experiment_id = self._experiment(experiment, db)
 
     def _experiment(self, name: str, db: Path | None) -> str:
         try:
-            found = _retry(self.client.get_experiment_by_name, name)
+            found = store.retry(self.client.get_experiment_by_name, name)
             if found is not None:
                 return found.experiment_id
             location = (db.parent / "artifacts").resolve().as_uri() if db is not None else None
             try:
-                return _retry(
+                return store.retry(
                     self.client.create_experiment, name, artifact_location=location, tags=EXPERIMENT_KIND
                 )
             except Exception:  # another worker created it first
@@ -198,10 +89,10 @@ class Tracker:
     def start(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-        tags = {**process_tags(), **tags}
+        tags = {**store.process_tags(), **tags}
         if parent_run_id:
             tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
-        run = _retry(
+        run = store.retry(
             self.client.create_run,
             self.experiment_id,
             run_name=redact_text(run_name)[:250],
@@ -227,7 +118,7 @@ class Tracker:
         for start in range(0, max(len(param_list), 1), batch):
             chunk = param_list[start : start + batch]
             first = start == 0
-            _retry(
+            store.retry(
                 self.client.log_batch,
                 run_id,
                 params=chunk,
@@ -236,7 +127,7 @@ class Tracker:
             )
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        _retry(self.client.log_text, run_id, redact_text(text), artifact_file)
+        store.retry(self.client.log_text, run_id, redact_text(text), artifact_file)
 
     def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
         self.log_text(run_id, json.dumps(obj, ensure_ascii=False, indent=1, default=str), artifact_file)
@@ -247,12 +138,12 @@ class Tracker:
 
         frame = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in rows])
         frame = frame.map(lambda v: redact_text(v) if isinstance(v, str) else v)
-        _retry(self.client.log_table, run_id, data=frame, artifact_file=artifact_file)
+        store.retry(self.client.log_table, run_id, data=frame, artifact_file=artifact_file)
 
     def log_file(self, run_id: str, path: str, artifact_path: str | None = None) -> None:
-        _retry(self.client.log_artifact, run_id, path, artifact_path)
+        store.retry(self.client.log_artifact, run_id, path, artifact_path)
 
-    def log_array(self, run_id: str, array, artifact_file: str) -> None:
+    def log_array(self, run_id: str, array: Any, artifact_file: str) -> None:
         import numpy as np
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -260,7 +151,7 @@ class Tracker:
             np.save(path, array)
             self.log_file(run_id, str(path))
 
-    def log_npz(self, run_id: str, artifact_file: str, **arrays) -> None:
+    def log_npz(self, run_id: str, artifact_file: str, **arrays: Any) -> None:
         import numpy as np
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -268,27 +159,70 @@ class Tracker:
             np.savez(path, **arrays)
             self.log_file(run_id, str(path))
 
-    def log_dataset(self, run_id: str, dataset, name: str, lineage: dict[str, str]) -> None:
+    def log_dataset(self, run_id: str, dataset: Any, name: str, lineage: dict[str, str]) -> None:
         """Dataset lineage: name, digest, schema and source on the run's Inputs tab."""
-        import mlflow.data
+        from mlflow.data.huggingface_dataset import from_huggingface
+        from mlflow.data.pandas_dataset import from_pandas
         from mlflow.entities import DatasetInput, InputTag
 
         source = lineage.get("path") or lineage.get("source")
         if lineage.get("source") == "hub":
-            tracked = mlflow.data.from_huggingface(dataset, path=source, name=name)
+            tracked: Any = from_huggingface(dataset, path=source, name=name)
         else:  # local data: name the file (or "inline"), not a hub id
-            tracked = mlflow.data.from_pandas(dataset.to_pandas(), source=source or "inline", name=name)
+            tracked = from_pandas(dataset.to_pandas(), source=source or "inline", name=name)
         entity = tracked._to_mlflow_entity()
         context = InputTag(key="mlflow.data.context", value="inference")
-        _retry(
-            self.client.log_inputs, run_id, datasets=[DatasetInput(entity, [context])], races=DATASET_RACES
+        store.retry(
+            self.client.log_inputs,
+            run_id,
+            datasets=[DatasetInput(entity, [context])],
+            races=store.DATASET_RACES,
         )
+
+    def log_config(self, run_id: str, resolved: dict[str, Any]) -> None:
+        """The resolved (redacted) config: flattened as params, whole as config.yaml."""
+        from omegaconf import OmegaConf
+
+        self.log(run_id, params=flatten(resolved))
+        self.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
+
+    def log_result(self, run_id: str, result: Any, dataset_name: str) -> None:
+        """Whatever the pipeline produced (a RunResult: all of it, or the part done before a failure)."""
+        if result is None:
+            return
+        self.log(run_id, metrics=result.metrics, tags=result.tags)
+        if result.texts is not None:
+            try:
+                self.log_dataset(run_id, result.texts.dataset, dataset_name, result.texts.lineage)
+            except Exception as exc:  # lineage is extra: never fail a run over it
+                log.warning("dataset lineage not logged: %s", exc)
+            self.log(run_id, tags={f"data.{k}": v for k, v in result.texts.lineage.items()})
+        for rows, name in ((result.token_rows, "tokens.json"), (result.prediction_rows, "predictions.json")):
+            if rows:
+                self.log_table(run_id, rows, name)
+        if result.outputs is not None:
+            values, offsets = result.outputs
+            if len(values) == len(offsets) - 1:  # one row per example (body, sequence classification)
+                self.log_array(run_id, values, "outputs.npy")
+            else:
+                self.log_npz(run_id, "outputs.npz", values=values, offsets=offsets)
+        if result.token_hashes is not None:
+            self.log_array(run_id, result.token_hashes, "token_hashes.npy")
+        for obj, name in (
+            (result.shapes, "shapes.json"),
+            (result.model_config, "model_config.json"),
+            (result.missing_keys or None, "model_missing_keys.json"),
+        ):
+            if obj is not None:
+                self.log_json(run_id, obj, name)
+        if result.warnings:
+            self.log_text(run_id, "\n".join(result.warnings), "warnings.txt")
 
     def finish(self, run_id: str, status: str, error: str | None = None) -> None:
         """Close the run: FINISHED, FAILED (with the error as a tag) or KILLED."""
         if error:
-            _retry(self.client.set_tag, run_id, "error", _truncate(redact_text(error), 5000))
-        _retry(self.client.set_terminated, run_id, status)
+            store.retry(self.client.set_tag, run_id, "error", _truncate(redact_text(error), 5000))
+        store.retry(self.client.set_terminated, run_id, status)
 
     def end_dead_runs(self) -> list[str]:
         """RUNNING runs of this host whose process is gone (kill -9, OOM, power loss) end KILLED,
@@ -305,12 +239,12 @@ class Tracker:
         for run in runs:
             tags = run.data.tags
             pid = int(tags.get("runner.pid", "0") or 0)
-            if pid and pid != os.getpid() and not _alive(pid, tags.get("runner.pid_start", "")):
+            if pid and pid != os.getpid() and not store.alive(pid, tags.get("runner.pid_start", "")):
                 reason = (
                     f"its process {pid} on {host} ended without closing it (kill -9, OOM kill or power loss)"
                 )
                 self.finish(run.info.run_id, "KILLED", reason)
-                _retry(
+                store.retry(
                     self.client.set_tag, run.info.run_id, "runner.ended_by", "a later runner on the same host"
                 )
                 ended.append(run.info.run_id)
@@ -333,7 +267,7 @@ class Tracker:
         return runs[0].info.run_id if runs else None
 
     def set_description(self, run_id: str, text: str) -> None:
-        _retry(self.client.set_tag, run_id, "mlflow.note.content", text)
+        store.retry(self.client.set_tag, run_id, "mlflow.note.content", text)
 
 
 def _truncate(value: str, limit: int | None = None) -> str:
@@ -347,3 +281,14 @@ def _clean_tags(tags: dict[str, Any]) -> dict[str, str]:
 
 def _cell(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, list, dict)) or value is None else str(value)
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+    """Nested config → dotted keys; lists become JSON strings."""
+    if isinstance(obj, dict):
+        out: dict[str, str] = {}
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    value = json.dumps(obj, ensure_ascii=False) if isinstance(obj, list) else str(obj)
+    return {prefix[:-1]: value}

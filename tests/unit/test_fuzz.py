@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
-from runner import encoding, tiny, token_stats, tokenization
+from runner import encoding, tiny, token_rows, token_stats, tokenizer
 from runner.schema import PaddingConfig, PaddingStrategy, TokenizerConfig
 
 # Special tokens spelled out in the text are content to Rust, not template tokens.
@@ -31,11 +31,11 @@ def tok(request):
 
 def encode_all(tok, texts, pairs, strategy, max_length):
     cfg = TokenizerConfig(max_length=max_length)
-    kwargs = tokenization.call_kwargs(tok, cfg, PaddingConfig(strategy=strategy))
+    kwargs = tokenizer.call_kwargs(tok, cfg, PaddingConfig(strategy=strategy))
     batch = next(encoding.Encoder(tok, kwargs).stream(texts, pairs, len(texts), sort=False))
     stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
     stats.update(batch, texts, pairs)
-    rows = tokenization.example_rows(tok, batch, list(range(len(texts))), texts, pairs)
+    rows = token_rows.example_rows(tok, batch, list(range(len(texts))), texts, pairs)
     return batch, stats, rows
 
 

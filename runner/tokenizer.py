@@ -1,15 +1,12 @@
-"""Loading the tokenizer, the arguments of its call, checks before any batch, and the
-rows of tokens.json (encoding the batches: runner.encoding; statistics: runner.token_stats).
-"""
+"""The run's tokenizer: loading it (fast, or the Python one for use_fast=false), the arguments
+of its call, checks before any batch, and the facts logged as tags. Encoding the batches:
+runner.encoding; tokens.json rows: runner.token_rows; statistics: runner.token_stats."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from runner import hub
-from runner.encoding import Batch
 from runner.errors import ModelError, first_line
 from runner.schema import ModelConfig, PaddingConfig, PaddingStrategy, TokenizerConfig
 
@@ -17,7 +14,7 @@ HUGE = 1_000_000  # transformers' "no limit" model_max_length is ~1e30
 SPECIAL_ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
 
 
-def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig):
+def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig) -> Any:
     """AutoTokenizer from tokenizer.name_or_path, or the model's checkpoint when that is null."""
     from transformers import AutoTokenizer
 
@@ -39,7 +36,7 @@ def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig):
     return tok if cfg.use_fast or not tok.is_fast else _python_tokenizer(tok, source, revision)
 
 
-def _python_tokenizer(fast, source: str, revision: str | None):
+def _python_tokenizer(fast: Any, source: str, revision: str | None) -> Any:
     """tokenizer.use_fast=false: transformers 5 ignores the flag and keeps a Python (slow)
     implementation only as `<Class>Legacy` (BertTokenizerLegacy); load that, or say there is none."""
     import transformers
@@ -61,14 +58,14 @@ def _python_tokenizer(fast, source: str, revision: str | None):
         ) from exc
 
 
-def effective_max_length(tok, cfg: TokenizerConfig) -> int | None:
+def effective_max_length(tok: Any, cfg: TokenizerConfig) -> int | None:
     """The length truncation applies: tokenizer.max_length, else the tokenizer's own maximum."""
     if cfg.max_length is not None:
         return cfg.max_length
     return tok.model_max_length if tok.model_max_length < HUGE else None
 
 
-def check(tok, cfg: TokenizerConfig, padding: PaddingConfig) -> None:
+def check(tok: Any, cfg: TokenizerConfig, padding: PaddingConfig) -> None:
     """Pre-flight: fail before any batch runs, with the key and the fix."""
     limit = tok.model_max_length
     if cfg.max_length is not None and limit < HUGE and cfg.max_length > limit:
@@ -96,7 +93,7 @@ def check(tok, cfg: TokenizerConfig, padding: PaddingConfig) -> None:
         )
 
 
-def call_kwargs(tok, cfg: TokenizerConfig, padding: PaddingConfig) -> dict[str, Any]:
+def call_kwargs(tok: Any, cfg: TokenizerConfig, padding: PaddingConfig) -> dict[str, Any]:
     """The tokenizer arguments the config asks for: what a user would pass to a direct call."""
     truncation: bool | str = {"true": True, "false": False}.get(cfg.truncation, cfg.truncation)
     kwargs: dict[str, Any] = {
@@ -118,72 +115,7 @@ def call_kwargs(tok, cfg: TokenizerConfig, padding: PaddingConfig) -> dict[str, 
     return kwargs
 
 
-def example_rows(
-    tok, batch: Batch, keep: list[int], texts: list[str], pairs: list[str] | None
-) -> list[dict[str, Any]]:
-    """Rows of tokens.json for the examples at batch positions `keep`."""
-    enc = batch.encoding
-    ids = [_as_list(enc["input_ids"][j]) for j in keep]
-    decoded = tok.batch_decode(ids)
-    decoded_skip = tok.batch_decode(ids, skip_special_tokens=True)
-    rows = []
-    for n, j in enumerate(keep):
-        row: dict[str, Any] = {"index": batch.indices[j], "text": texts[j]}
-        if pairs is not None:
-            row["text_pair"] = pairs[j]
-        row["input_ids"] = ids[n]
-        row["tokens"] = tok.convert_ids_to_tokens(ids[n])
-        row["pieces"], row["partial"] = pieces(
-            tok, batch, j, ids[n], row["tokens"], texts[j], pairs and pairs[j]
-        )
-        row["special"] = batch.special_row(j).astype(bool).tolist()  # template tokens and pads
-        for key in ("token_type_ids", "attention_mask"):
-            if key in batch.returned:
-                row[key] = _as_list(enc[key][j])
-        row.update(
-            decoded=decoded[n],
-            decoded_skip_special=decoded_skip[n],
-            n_tokens=int(batch.n_tokens[j]),
-            n_pad=int(batch.widths[j] - batch.n_tokens[j]),
-            pad_side="left" if batch.left else "right",
-            truncated=bool(batch.truncated[j]),
-        )
-        rows.append(row)
-    return rows
-
-
-def pieces(
-    tok, batch: Batch, j: int, ids: list[int], tokens: list[str], text: str, pair: str | None
-) -> tuple[list[str], list[bool]]:
-    """What each token of example j covers, as a playground shows it: the span of the text (or
-    pair) from the offsets; special tokens and pads as their literal. A token that covers part
-    of a character (byte-level BPE splitting one Hangul syllable) shows that whole character
-    and is flagged partial. Slow tokenizers have no offsets: `decode([id])` per token, flagged
-    partial when that decodes to U+FFFD (a byte that is not a whole character)."""
-    special = batch.special_row(j)
-    if batch.offsets is None:
-        out = [t if special[k] else tok.decode([i]) for k, (i, t) in enumerate(zip(ids, tokens, strict=True))]
-        return out, ["\ufffd" in p for p in out]
-    offsets, seq = batch.offset_row(j).tolist(), batch.sequence_ids(j)
-    spans = [None if special[k] else (seq[k], *offsets[k]) for k in range(len(ids))]
-    out, partial = [], []
-    for k, span in enumerate(spans):
-        if span is None:
-            out.append(tokens[k]), partial.append(False)
-            continue
-        s, start, end = span
-        piece = (pair if s == 1 and pair is not None else text)[start:end]
-        out.append(piece or tok.decode([ids[k]]))
-        neighbours = [spans[m] for m in (k - 1, k + 1) if 0 <= m < len(spans) and spans[m] is not None]
-        partial.append(any(o[0] == s and o[1] < end and start < o[2] for o in neighbours))
-    return out, partial
-
-
-def _as_list(x) -> list[int]:
-    return x.tolist() if isinstance(x, np.ndarray) else list(x)
-
-
-def facts(tok) -> dict[str, str]:
+def facts(tok: Any) -> dict[str, str]:
     """Tokenizer facts logged as tags: class, sizes, padding side, special tokens and ids."""
     out = {
         "tokenizer.class": type(tok).__name__,

@@ -1,0 +1,133 @@
+"""Reading a local file into a Dataset: `datasets`' own builders (csv, json, parquet, text) or any
+reader pandas has; a missing path, an empty file, a wrong split or a file that is not UTF-8 each
+end in one line naming the key to fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner.errors import DataError, first_line
+from runner.schema import DatasetConfig, Source
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+
+def read(cfg: DatasetConfig) -> Dataset:
+    """The file at dataset.path (or dataset.data_files) as a Dataset."""
+    path = _existing_path(cfg)
+    try:
+        if cfg.source is Source.pandas:
+            return _pandas(cfg, path)
+        return _files(cfg, path)
+    except DataError:
+        raise
+    except Exception as exc:  # the libraries' own parse errors: explain, name the file
+        _raise_if_not_utf8(path)
+        raise DataError(
+            "dataset.path",
+            f"cannot read {path} as {cfg.source.value}: {first_line(exc)}",
+            "check the file format and dataset.source",
+        ) from exc
+
+
+FILE_BUILDERS = {
+    Source.csv: "csv",
+    Source.json: "json",
+    Source.parquet: "parquet",
+    Source.text: "text",
+}
+
+
+PANDAS_READERS = {
+    ".csv": "read_csv",
+    ".tsv": "read_csv",
+    ".json": "read_json",
+    ".jsonl": "read_json",
+    ".parquet": "read_parquet",
+    ".xlsx": "read_excel",
+    ".xls": "read_excel",
+    ".feather": "read_feather",
+}
+
+
+def _files(cfg: DatasetConfig, path: str) -> Dataset:
+    from datasets import load_dataset
+
+    data_files = cfg.data_files if cfg.data_files is not None else path
+    kwargs = {"field": cfg.field} if cfg.field and cfg.source is Source.json else {}
+    builder = FILE_BUILDERS[cfg.source]
+    try:
+        return load_dataset(
+            builder, data_files=data_files, split=cfg.split, streaming=cfg.streaming, **kwargs
+        )
+    except ValueError as exc:
+        raise_unknown_split(exc, cfg)
+        if "corresponds to no data" in str(exc):
+            raise DataError(
+                f"dataset.path={path}",
+                "holds no rows (empty, or only a header/blank lines)",
+                "add rows, or point dataset.path at another file",
+            ) from exc
+        raise
+
+
+def _pandas(cfg: DatasetConfig, path: str) -> Dataset:
+    import pandas as pd
+    from datasets import Dataset
+
+    suffix = Path(path).suffix.lower()
+    reader = getattr(pd, PANDAS_READERS.get(suffix, "read_table"))
+    kwargs = dict(cfg.read_kwargs)
+    if suffix == ".tsv":
+        kwargs.setdefault("sep", "\t")
+    if suffix == ".jsonl":
+        kwargs.setdefault("lines", True)
+    return Dataset.from_pandas(reader(path, **kwargs), preserve_index=False)
+
+
+def _existing_path(cfg: DatasetConfig) -> str:
+    if cfg.data_files is not None:
+        return str(cfg.data_files)
+    if not cfg.path:
+        raise DataError(
+            "dataset.path",
+            f"is empty but dataset.source={cfg.source.value} reads a file",
+            "set dataset.path to the file",
+        )
+    path = Path(cfg.path).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"dataset.path={cfg.path}",
+            f"no such file ({path.resolve()})",
+            "check the path; relative paths start from the directory runner runs in",
+        )
+    return str(path)
+
+
+def _raise_if_not_utf8(path: str) -> None:
+    p = Path(path)
+    if not p.is_file() or p.suffix.lower() in (".parquet", ".xlsx", ".xls", ".feather"):
+        return
+    with open(p, "rb") as f:
+        offset = 0
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            try:
+                chunk.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                if exc.start < len(chunk) - 4:  # not just a character cut by the chunk edge
+                    raise DataError(
+                        f"dataset.path={path}",
+                        f"is not valid UTF-8 (byte 0x{chunk[exc.start]:02x} at offset {offset + exc.start})",
+                        "re-save it as UTF-8, e.g. iconv -f cp949 -t utf-8",
+                    ) from None
+            offset += len(chunk)
+
+
+def raise_unknown_split(exc: Exception, cfg: DatasetConfig) -> None:
+    message = str(exc)
+    if "split" in message.lower() and ("unknown" in message.lower() or "should be one of" in message):
+        raise DataError(
+            f"dataset.split={cfg.split}", first_line(exc), "use one of the splits listed"
+        ) from exc

@@ -1,0 +1,43 @@
+"""What makes runs comparable example by example (runner.invariance): a hash of each example's
+tokens, and a key over the rows, tokenizer source, weights and head that two runs must share."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from runner import data
+from runner.batch import Batch
+from runner.schema import RunConfig
+
+
+def hash_rows(batch: Batch, out: np.ndarray) -> None:
+    """Each example's non-pad token ids as one 64-bit hash: runs compare tokenizations cheaply."""
+    import hashlib
+
+    ends = np.cumsum(batch.n_tokens)
+    for j, (start, end) in enumerate(zip(ends - batch.n_tokens, ends, strict=True)):
+        digest = hashlib.blake2b(batch.ids[start:end].astype(np.int64).tobytes(), digest_size=8).digest()
+        out[batch.indices[j]] = int.from_bytes(digest, "little")
+
+
+def comparability_key(cfg: RunConfig, texts: data.Texts) -> str:
+    """Runs with equal keys saw the same rows, tokenizer source, model weights and head, so
+    their outputs can be compared example by example (runner.invariance)."""
+    import hashlib
+
+    rows = hashlib.sha256("\x1f".join(texts.texts + (texts.pairs or [])).encode()).hexdigest()
+    m = cfg.model
+    model = [
+        m.name_or_path,
+        m.revision,
+        m.head.value,
+        m.dtype.value,
+        m.num_labels,
+        m.id2label,
+        m.problem_type,
+    ]
+    source = cfg.tokenizer.name_or_path or m.name_or_path
+    key = json.dumps([rows, source, model if m.forward else None], default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
