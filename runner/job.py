@@ -13,10 +13,9 @@ import traceback
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from runner import console, interrupt, naming, schema, store, sweep
+from runner import console, interrupt, naming, packing, schema, store, sweep
 from runner.redact import redact_config
 
 if TYPE_CHECKING:
@@ -38,30 +37,47 @@ def quiet_libraries() -> None:
 
 
 def execute(cfg: DictConfig) -> None:
-    """Run one job; a failure prints one line and exits non-zero (in a sweep: the job fails alone)."""
+    """Run the job Hydra launched — or, with sweep.inner, each combination of its inner grid."""
     hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
+    inner = OmegaConf.select(cfg, "sweep.inner") or ""
+    if not inner:
+        _job(cfg, packing.JobContext.of(hc))
+        return
+    try:
+        jobs = list(packing.inner_jobs(hc, inner))
+    except Exception as exc:  # a grid Hydra cannot parse, a config that does not compose
+        console.error(exc)
+        if hc.sweep.dir and packing.JobContext.of(hc).multirun:
+            sweep.abort(str(hc.sweep.dir), console.describe(exc))
+        raise SystemExit(2 if console.is_config_error(exc) else 1) from None
+    for job_cfg, context in jobs:
+        _job(job_cfg, context)
+
+
+def _job(cfg: DictConfig, context: packing.JobContext) -> None:
+    """Run one job; a failure prints one line and exits non-zero (in a sweep: the job fails alone)."""
     run_cfg: schema.RunConfig | None = None
     try:
         with interrupt.handled():
             run_cfg = schema.to_run_config(cfg)  # config errors before any run opens: exit 2
             resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-            _execute(run_cfg, resolved, hc, multirun)
+            _execute(run_cfg, resolved, context)
     except Exception as exc:
         console.error(exc)
         fail_fast = run_cfg.sweep.fail_fast if run_cfg else OmegaConf.select(cfg, "sweep.fail_fast")
-        if multirun and not fail_fast:
+        if context.multirun and not fail_fast:
             return
-        if multirun:
-            sweep.abort(hc, console.describe(exc))
+        if context.sweep_dir is not None:
+            sweep.abort(context.sweep_dir, f"fail_fast: {console.describe(exc)}")
         raise SystemExit(2 if console.is_config_error(exc) else 1) from None
 
 
-def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], hc: Any, multirun: bool) -> None:
+def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext) -> None:
     from runner import tracking
 
     quiet_libraries()
     tracker = tracking.Tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment)
+    multirun, sweep_dir = context.multirun, context.sweep_dir
     if not multirun:  # a sweep's parent does this once for all its jobs
         _end_dead_runs(tracker)
     config_hash = _config_hash(resolved)
@@ -70,16 +86,11 @@ def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], hc: Any, multi
         if done:
             console.line(f"skipped: this config already FINISHED as run {done}")
             return
-    parent = sweep.parent_run_id(hc) if multirun else None
-    name = naming.run_name(
-        dict(hc.runtime.choices),
-        list(hc.overrides.task),
-        run_cfg.tracking.run_name,
-        hc.job.num if multirun else None,
-    )
+    parent = sweep.parent_run_id(sweep_dir) if sweep_dir else None
+    name = naming.run_name(context.choices, context.overrides, run_cfg.tracking.run_name, context.num)
     tags = {
-        **_hydra_tags(hc),
-        **(sweep.job_tags(hc) if multirun else {}),
+        **_hydra_tags(context),
+        **(sweep.job_tags(sweep_dir, context.num) if sweep_dir else {}),
         "runner.config_hash": config_hash,
         **_versions(),
     }
@@ -87,7 +98,7 @@ def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], hc: Any, multi
     result = _tracked(tracker, run_id, parent, run_cfg, resolved)
     tracker.finish(run_id, "FINISHED")
     if multirun:  # the sweep prints the table and the parent's link at its end
-        console.line(f"job {hc.job.num} FINISHED: {name}")
+        console.line(f"job {context.num} FINISHED: {name}")
         return
     url = store.run_url(tracker.uri, tracker.experiment_id, run_id)
     console.summary(run_id, tracker.uri, store.ui_command(tracker.uri), url, result.metrics, "FINISHED")
@@ -143,9 +154,9 @@ def dataset_name(run_cfg: schema.RunConfig) -> str:
     return ":".join(x for x in (d.path or d.source.value, d.name, d.split) if x)
 
 
-def _hydra_tags(hc: Any) -> dict[str, str]:
-    tags = {f"choice.{k}": str(v) for k, v in hc.runtime.choices.items() if not k.startswith("hydra")}
-    tags["overrides"] = " ".join(hc.overrides.task) or "(none)"
+def _hydra_tags(context: packing.JobContext) -> dict[str, str]:
+    tags = {f"choice.{k}": v for k, v in context.choices.items() if not k.startswith("hydra")}
+    tags["overrides"] = " ".join(context.overrides) or "(none)"
     commit = _git_commit()
     if commit:
         tags["git.commit"] = commit

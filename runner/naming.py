@@ -16,7 +16,7 @@ MAX_VALUE = 40  # characters of one shown value
 
 
 def run_name(
-    choices: dict[str, str], overrides: list[str], user_name: str | None, job_num: int | None
+    choices: dict[str, str], overrides: list[str], user_name: str | None, job_num: int | str | None
 ) -> str:
     """`tiny_bert · longest · sample`, plus the overrides: `tokenizer=roberta-base`, `max_length=64`.
 

@@ -151,6 +151,9 @@ class RuntimeConfig:
 class SweepConfig:
     fail_fast: bool = False  # stop the sweep at the first failing job
     skip_finished: bool = False  # skip a job whose resolved config already FINISHED
+    # a grid run inside each launched job, in Hydra's sweep syntax (runner.packing), e.g.
+    # 'sweep.inner="padding=longest,max_length tokenizer.max_length=64,128"'
+    inner: str = ""
 
 
 @dataclass

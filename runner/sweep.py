@@ -8,6 +8,7 @@ file system find it — and at the end prints and logs the table of every job.
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -21,19 +22,24 @@ ENV = "RUNNER_PARENT_RUN_ID"
 URI_ENV, EXPERIMENT_ENV = "RUNNER_SWEEP_TRACKING_URI", "RUNNER_SWEEP_EXPERIMENT"
 
 
-def parent_run_id(hc: Any) -> str | None:
-    path = Path(hc.sweep.dir) / PARENT_FILE
-    if path.exists():
-        return path.read_text().strip()
-    return os.environ.get(ENV)
+def parent_run_id(sweep_dir: str) -> str | None:
+    """The sweep's parent run: from the job's environment (hydra.job.env_set, set by the callback
+    before launching, so a worker on another node with its own disk finds it), else the file in
+    the sweep directory (a shared file system)."""
+    if os.environ.get(ENV):
+        return os.environ[ENV]
+    path = Path(sweep_dir) / PARENT_FILE
+    return path.read_text().strip() if path.exists() else None
 
 
-def job_tags(hc: Any) -> dict[str, str]:
-    """Tags naming a multirun job's sweep and its number."""
+def job_tags(sweep_dir: str, num: str | None) -> dict[str, str]:
+    """Tags naming a multirun job's sweep, its number (3, or 3.1 for an inner combination) and how
+    it found the parent run (env: its own config; file: the shared sweep directory)."""
     return {
-        "sweep.id": str(Path(hc.sweep.dir).name),
-        "sweep.dir": str(hc.sweep.dir),
-        "sweep.job_num": str(hc.job.num),
+        "sweep.id": Path(sweep_dir).name,
+        "sweep.dir": sweep_dir,
+        "sweep.job_num": str(num),
+        "sweep.parent_from": "env" if os.environ.get(ENV) else "file",
     }
 
 
@@ -48,14 +54,14 @@ def close_open(status: str, reason: str) -> None:
         sweep.tracker.finish(sweep.parent, status, reason)
 
 
-def abort(hc: Any, reason: str) -> None:
-    """sweep.fail_fast: close the parent FAILED before the sweep stops."""
+def abort(sweep_dir: str, reason: str) -> None:
+    """Close the parent FAILED before the sweep stops (sweep.fail_fast, a broken sweep.inner)."""
     from runner.tracking import Tracker
 
-    parent = parent_run_id(hc)
+    parent = parent_run_id(sweep_dir)
     if parent:
         tracker = Tracker(os.environ.get(URI_ENV), os.environ.get(EXPERIMENT_ENV, "runner"))
-        tracker.finish(parent, "FAILED", f"fail_fast: {reason}")
+        tracker.finish(parent, "FAILED", reason)
 
 
 def sweep_overrides(config: DictConfig) -> list[str]:
@@ -83,7 +89,7 @@ class SweepCallback(Callback):
         from runner.tracking import Tracker
 
         self.total, self.done = count_jobs(config), 0
-        naming.export_grid(sweep_overrides(config))
+        naming.export_grid([*sweep_overrides(config), *_inner_axes(config)])
         self.progress = console.Progress("jobs", "job")
 
         self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
@@ -104,12 +110,10 @@ class SweepCallback(Callback):
         )
         global _open
         _open = self
-        (sweep_dir / PARENT_FILE).write_text(self.parent)
-        os.environ[ENV] = self.parent
-        os.environ[URI_ENV], os.environ[EXPERIMENT_ENV] = (
-            self.tracker.uri,
-            config.tracking.experiment,
-        )
+        (sweep_dir / PARENT_FILE).write_text(self.parent)  # the fallback: a shared file system
+        env = {ENV: self.parent, URI_ENV: self.tracker.uri, EXPERIMENT_ENV: str(config.tracking.experiment)}
+        os.environ.update(env)
+        _send_to_jobs(config, env)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global _open
@@ -127,7 +131,7 @@ class SweepCallback(Callback):
             }
             for c in children
         ]
-        rows.sort(key=lambda r: int(r["job"]) if str(r["job"]).isdigit() else 0)
+        rows.sort(key=lambda r: _job_order(str(r["job"])))
         shown = [k for k in console.KEY_METRICS if any(k in r for r in rows)]
         text = console.table(rows, ["job", "run", "status", *shown, "error"])
         print("\n" + text, flush=True)
@@ -184,6 +188,36 @@ class SweepCallback(Callback):
             + console.dashboard(store.ui_command(uri), links),
             flush=True,
         )
+
+
+def _send_to_jobs(config: DictConfig, env: dict[str, str]) -> None:
+    """Every job's config carries `env` (hydra.job.env_set, applied by Hydra in the job's own
+    process wherever the launcher runs it): the launchers compose each job from the sweep's
+    hydra overrides, and this config is the one they hold."""
+    from omegaconf import read_write
+
+    with read_write(config.hydra.overrides):
+        for key, value in env.items():
+            quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+            config.hydra.overrides.hydra.append(f"++hydra.job.env_set.{key}='{quoted}'")
+
+
+def _inner_axes(config: DictConfig) -> list[str]:
+    """sweep.inner's overrides, so that inner axes tell runs apart too (a grid Hydra cannot
+    parse adds nothing here: each job reports it, naming the key)."""
+    from runner import packing
+
+    inner = str(config.sweep.get("inner") or "")
+    try:
+        packing.combinations(inner)
+    except Exception:
+        return []
+    return shlex.split(inner)
+
+
+def _job_order(num: str) -> tuple[int, ...]:
+    """3 < 3.1 < 10: launched jobs, then their inner combinations."""
+    return tuple(int(p) for p in num.split(".") if p.isdigit())
 
 
 def _description(verdict: str, summary: str, side_by_side: str) -> str:

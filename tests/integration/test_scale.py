@@ -68,14 +68,32 @@ def test_eight_parallel_joblib_workers_on_sqlite_lose_nothing(tmp_path):
     assert "lineage not logged" not in proc.stderr
 
 
-def test_one_job_through_submitit_local(tmp_path):
+def test_packed_sweep_on_submitit_local(tmp_path):
+    """sweep.inner: 2 launched jobs (the models) × 3 inner paddings = 6 children under one parent,
+    each launched job one process whose inner jobs reuse its loaded model."""
     uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli("-m", "hydra/launcher=submitit_local", f"tracking.uri={uri}", "model=none", cwd=tmp_path)
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=submitit_local",
+        f"tracking.uri={uri}",
+        "model=tiny_bert,tiny_roberta",
+        'sweep.inner="padding=longest,max_length,do_not_pad"',
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([client.get_experiment_by_name("runner").experiment_id])
-    child = next(r for r in runs if r.data.tags.get("mlflow.parentRunId"))
-    assert child.info.status == "FINISHED" and child.data.metrics["data/rows"] == 10
+    parents = [r for r in runs if r.data.tags.get("runner.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(children) == 6
+    assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    nums = sorted(c.data.tags["sweep.job_num"] for c in children)
+    assert nums == ["0.0", "0.1", "0.2", "1.0", "1.1", "1.2"]
+    assert len({c.data.tags["runner.pid"] for c in children}) == 2  # two launcher jobs
+    assert sorted(c.data.tags["cache/model"] for c in children) == ["hit"] * 4 + ["miss"] * 2
+    grid = {(c.data.params["model.name_or_path"], c.data.params["padding.strategy"]) for c in children}
+    assert len(grid) == 6 and len({c.info.run_name for c in children}) == 6
 
 
 @pytest.fixture(scope="module")

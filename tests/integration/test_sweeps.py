@@ -178,3 +178,31 @@ def test_load_times_do_not_depend_on_job_order(tmp_path):
     for model in ("tiny_bert", "tiny_roberta"):
         first, second = loads[("tiny_bert,tiny_roberta", model)], loads[("tiny_roberta,tiny_bert", model)]
         assert abs(first - second) < 0.3, (model, first, second)  # was 1.7 s vs 0.02 s
+
+
+def test_inner_jobs_fail_alone_and_join_the_summary(tmp_path):
+    """A packed job whose second inner combination fails: that child ends FAILED, the first
+    FINISHED, the sweep exits 1 and its table lists both as 0.0 and 0.1."""
+    uri = f"sqlite:///{tmp_path}/m.db"
+    inner = 'sweep.inner="tokenizer.max_length=16,4096"'
+    proc = run_cli("-m", f"tracking.uri={uri}", "model=tiny_bert", inner, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    _, runs = runs_in(uri)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    got = sorted((c.data.tags["sweep.job_num"], c.info.status) for c in children)
+    assert got == [("0.0", "FINISHED"), ("0.1", "FAILED")]
+    table = [line.split()[0] for line in proc.stdout.splitlines() if line[:3] in ("0.0", "0.1")]
+    assert table == ["0.0", "0.1"]
+
+
+def test_inner_grid_needs_a_sweep_and_hydra_syntax(tmp_path):
+    single = run_cli('sweep.inner="padding=longest,max_length"', cwd=tmp_path)
+    assert single.returncode == 2
+    lines = [x for x in single.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "sweep.inner" in lines[0] and "add -m" in lines[0], single.stderr
+    uri = f"tracking.uri=sqlite:///{tmp_path}/m.db"
+    broken = run_cli("-m", uri, 'sweep.inner="padding=[longest"', cwd=tmp_path)
+    assert broken.returncode == 2
+    assert "is not a grid in Hydra's sweep syntax" in broken.stderr, broken.stderr
+    _, runs = runs_in(uri.removeprefix("tracking.uri="))
+    assert [(r.data.tags.get("runner.role"), r.info.status) for r in runs] == [("sweep", "FAILED")]
