@@ -137,11 +137,11 @@ def postgres():
         shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.parametrize(("backend", "workers"), [("sqlite", 2), ("postgresql", 4)])
-def test_parallel_jobs_against_a_tracking_server(tmp_path, request, backend, workers):
-    """The same sweep against a real `mlflow server` backed by sqlite, then by PostgreSQL."""
-    store = f"sqlite:///{tmp_path}/server.db" if backend == "sqlite" else request.getfixturevalue("postgres")
-    with mlflow_server(store, tmp_path / "served") as url:
+def test_parallel_jobs_against_a_postgresql_tracking_server(tmp_path, postgres):
+    """A sweep against a real `mlflow server` backed by PostgreSQL, four jobs in parallel (a
+    server on sqlite: tests/integration/test_ray.py)."""
+    workers = 4
+    with mlflow_server(postgres, tmp_path / "served") as url:
         proc = run_cli(
             "-m",
             "hydra/launcher=joblib",

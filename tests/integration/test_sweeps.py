@@ -193,6 +193,13 @@ def test_inner_jobs_fail_alone_and_join_the_summary(tmp_path):
     assert got == [("0.0", "FINISHED"), ("0.1", "FAILED")]
     table = [line.split()[0] for line in proc.stdout.splitlines() if line[:3] in ("0.0", "0.1")]
     assert table == ["0.0", "0.1"]
+    again = run_cli(
+        "-m", f"tracking.uri={uri}", "model=tiny_bert", inner, "sweep.skip_finished=true", cwd=tmp_path
+    )
+    assert again.returncode == 1  # the failed combination runs (and fails) again
+    skipped = [x for x in again.stderr.splitlines() if x.startswith("skipped: this config already FINISHED")]
+    finished = next(c.info.run_id for c in children if c.info.status == "FINISHED")
+    assert len(skipped) == 1 and finished in skipped[0]  # the finished combination is not redone
 
 
 def test_inner_grid_needs_a_sweep_and_hydra_syntax(tmp_path):
