@@ -102,9 +102,12 @@ class Predictor:
             hidden = out.last_hidden_state.float()
             m = (mask if mask is not None else (tensors["input_ids"] * 0 + 1)).unsqueeze(-1).float()
             pooled = ((hidden * m).sum(1) / m.sum(1).clamp(min=1)).cpu().numpy()
-            for n, j in enumerate(group):
-                self.embeddings[batch.indices[j]] = pooled[n]
-        self._collect(batch, group, out, tensors)
+            for n, j in enumerate(group):  # kept for the logged examples' rows only
+                if batch.indices[j] < self.keep_below:
+                    self.embeddings[batch.indices[j]] = pooled[n]
+            self._collect(batch, group, list(pooled[:, None]))
+        else:
+            self._collect(batch, group, self._head_outputs(group, out, tensors))
         if self.label_ids is not None:  # accuracy over every example, not only the logged ones
             predicted = out.logits.argmax(-1).tolist()
             self.correct += sum(
@@ -115,17 +118,19 @@ class Predictor:
             return
         self.rows.extend(self._rows(batch, wanted, out, tensors, contexts))
 
-    def _collect(self, batch: Batch, group: list[int], out: Any, tensors: Tensors) -> None:
-        """Each example's comparable output (outputs.npy / .npz): the mean-pooled hidden state
-        (body) or the logits (sequence classification) as one row; per non-pad token the logits
-        (token classification), the start/end logits (question answering); masked LM: the
+    def _collect(self, batch: Batch, group: list[int], values: list[np.ndarray]) -> None:
+        for n, j in enumerate(group):
+            self.outputs[batch.indices[j]] = np.asarray(values[n], dtype=np.float32)
+
+    def _head_outputs(self, group: list[int], out: Any, tensors: Tensors) -> list[np.ndarray]:
+        """Each example's comparable output (outputs.npy / .npz; a body's is its mean-pooled
+        hidden state): the logits (sequence classification) as one row; per non-pad token the
+        logits (token classification), the start/end logits (question answering); masked LM: the
         logits at the mask positions."""
         ids = tensors["input_ids"]
         mask = tensors.get("attention_mask")
         real = (mask if mask is not None else ids * 0 + 1).bool().cpu().numpy()
-        if self.head is Head.none:
-            values = [self.embeddings[batch.indices[j]][None] for j in group]
-        elif self.head is Head.sequence_classification:
+        if self.head is Head.sequence_classification:
             values = list(out.logits.float().cpu().numpy()[:, None])
         elif self.head is Head.question_answering:
             both = np.stack(
@@ -139,8 +144,7 @@ class Predictor:
         else:
             logits = out.logits.float().cpu().numpy()
             values = [logits[n][real[n]] for n in range(len(group))]
-        for n, j in enumerate(group):
-            self.outputs[batch.indices[j]] = np.asarray(values[n], dtype=np.float32)
+        return values
 
     def output_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
         """All outputs in input order: values [rows, dims] and offsets [examples + 1]."""

@@ -122,7 +122,7 @@ def _tracked(
             tracker.log(parent or run_id, metrics={"time/process_warmup_s": warmed})
         tracker.log_config(run_id, resolved)
         interrupt.check()
-        result = pipeline.run(run_cfg, CACHE, console.Progress("batches", "batch"))
+        result = pipeline.run(run_cfg, CACHE, console.Progress("rows", "row"))
     except KeyboardInterrupt as exc:
         tracker.log_result(run_id, getattr(exc, "partial_result", None), name)
         tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")

@@ -189,10 +189,10 @@ def _batches(
     """Encode (and run) one column's batches; returns its (content tokens, all real tokens)."""
     keep, size = cfg.tracking.max_logged_examples, cfg.runtime.batch_size
     total = -(-len(texts) // size)  # batches
-    content = real = 0
+    content = real = done = 0
     with timed(result, "tokenize"):
         stream = encoding.Encoder(tok, kwargs).stream(texts, pairs, size, cfg.runtime.sort_by_length)
-    for n in range(total):
+    for _ in range(total):
         interrupt.check()  # also right after the model loaded
         with timed(result, "tokenize"):
             batch = next(stream)
@@ -207,8 +207,9 @@ def _batches(
         if predictor is not None:
             with timed(result, "forward"):
                 predictor.run(batch, contexts=batch.pairs)
-        if progress is not None:
-            progress(n + 1, total)
+        done += len(batch.indices)
+        if progress is not None:  # in rows: a terminal shows rows/s and the time left
+            progress(done, len(texts))
     return content, real
 
 

@@ -29,7 +29,7 @@ def ray_cluster(tmp_path):
     ray = str(Path(sys.executable).parent / "ray")
     port, env = free_port(), {**os.environ, **LOOPBACK}
     temp = Path("/tmp") / f"ray-{port}"  # Ray's socket paths must stay short
-    start = [ray, "start", "--head", f"--port={port}", "--num-cpus=2", f"--temp-dir={temp}"]
+    start = [ray, "start", "--head", f"--port={port}", "--num-cpus=1", f"--temp-dir={temp}"]
     start += ["--include-dashboard=false", "--disable-usage-stats"]
     subprocess.run(start, env=env, check=True, capture_output=True, timeout=180)
     try:

@@ -37,11 +37,11 @@ def test_progress_draws_a_bar_at_a_terminal(monkeypatch, capsys):
     assert "batches" in capsys.readouterr().err
 
 
-def test_pipeline_reports_every_batch():
+def test_pipeline_reports_rows_after_every_batch():
     from runner import pipeline
     from tests.conftest import compose
 
     calls = []
     run = compose("model=none", "runtime.batch_size=3")
     pipeline.run(run, progress=lambda done, total: calls.append((done, total)))
-    assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]  # 10 sample texts in batches of 3
+    assert calls == [(3, 10), (6, 10), (9, 10), (10, 10)]  # 10 sample texts in batches of 3
