@@ -29,8 +29,11 @@ WINDOW_ROWS = 4096  # examples ordered together by token length: near-global ord
 class Encoder:
     """Encodes a run's batches (see the module docstring); built once per run."""
 
-    def __init__(self, tok: Any, kwargs: dict[str, Any]) -> None:
-        self.tok, self.kwargs = tok, kwargs
+    def __init__(self, tok: Any, kwargs: dict[str, Any], pad_only_below: int | None = None) -> None:
+        """`pad_only_below`: when no model consumes the batches (tokenization only), build padded
+        arrays only for batches holding an example below this index (the logged rows show them);
+        the others keep their widths, which is all the statistics read."""
+        self.tok, self.kwargs, self.pad_only_below = tok, kwargs, pad_only_below
         self.call = {k: v for k, v in kwargs.items() if k not in PAD_KEYS}
         self.padded = kwargs["padding"] != PaddingStrategy.do_not_pad.value
         self.pad_values = {"input_ids": tok.pad_token_id, "token_type_ids": tok.pad_token_type_id}
@@ -100,8 +103,11 @@ class Encoder:
         total = int(n_tokens.sum())
         ids = np.fromiter(chain.from_iterable(part["input_ids"]), dtype=np.int64, count=total)
         if self.padded:
-            encoding = BatchEncoding(self._pad(part, ids, n_tokens))
-            widths = np.full(len(indices), encoding["input_ids"].shape[1])
+            width = self._width(n_tokens)
+            below = self.pad_only_below
+            wanted = below is None or min(indices, default=below) < below
+            encoding = BatchEncoding(self._pad(part, ids, n_tokens, width) if wanted else part)
+            widths = np.full(len(indices), width)
         else:
             encoding, widths = BatchEncoding(part), n_tokens
         batch_texts = [texts[i] for i in indices]
@@ -140,11 +146,9 @@ class Encoder:
         special = self._special(encodings, ids, texts, pairs, total)
         return special, truncated, offsets, second, encodings
 
-    def _pad(self, part: dict[str, list], ids: np.ndarray, n_tokens: np.ndarray) -> dict[str, np.ndarray]:
-        """The arrays `tokenizer(..., padding=…, return_tensors="np")` returns: same width rule
-        (longest or max_length, rounded up to pad_to_multiple_of), side and pad values. Not
-        `tokenizer.pad`: it spends ~20 µs of Python per example, a third of the whole
-        tokenization budget (benchmarks/run.py). Tests compare with a direct call per option."""
+    def _width(self, n_tokens: np.ndarray) -> int:
+        """The padded width a direct call gives: longest or max_length, rounded up to
+        pad_to_multiple_of; a sequence longer than max_length padding allows is an error."""
         longest = int(n_tokens.max(initial=0))
         width = self.kwargs["max_length"] if self.kwargs["padding"] == "max_length" else longest
         multiple = self.kwargs.get("pad_to_multiple_of")
@@ -157,10 +161,22 @@ class Encoder:
                 "padding.strategy=max_length pads to",
                 "set tokenizer.truncation=true, or a larger tokenizer.max_length",
             )
+        return width
+
+    def _pad(
+        self, part: dict[str, list], ids: np.ndarray, n_tokens: np.ndarray, width: int
+    ) -> dict[str, np.ndarray]:
+        """The arrays `tokenizer(..., padding=…, return_tensors="np")` returns: same width, side
+        and pad values. Not `tokenizer.pad`: it spends ~20 µs of Python per example, a third of
+        the whole tokenization budget (benchmarks/run.py). Tests compare with a direct call per
+        option."""
         cols = np.arange(width)
         real = cols >= (width - n_tokens)[:, None] if self.left else cols < n_tokens[:, None]
         out = {}
         for key, rows in part.items():
+            if key == "attention_mask":  # 1 on every real token, 0 on pads: no need to read it
+                out[key] = real.astype(np.int64)
+                continue
             arr = np.full(real.shape, self.pad_values.get(key, 0), dtype=np.int64)
             flat = chain.from_iterable(rows)
             arr[real] = ids if key == "input_ids" else np.fromiter(flat, np.int64, len(ids))

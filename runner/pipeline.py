@@ -191,7 +191,8 @@ def _batches(
     total = -(-len(texts) // size)  # batches
     content = real = done = 0
     with timed(result, "tokenize"):
-        stream = encoding.Encoder(tok, kwargs).stream(texts, pairs, size, cfg.runtime.sort_by_length)
+        encoder = encoding.Encoder(tok, kwargs, pad_only_below=None if predictor else keep)
+        stream = encoder.stream(texts, pairs, size, cfg.runtime.sort_by_length)
     for _ in range(total):
         interrupt.check()  # also right after the model loaded
         with timed(result, "tokenize"):
