@@ -10,6 +10,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,15 @@ def runs_in(uri: str, experiment: str = "runner"):
 
 def artifact_names(client, run_id, path=None):
     return {Path(a.path).name for a in client.list_artifacts(run_id, path)}
+
+
+def finished_sweep(uri: str, jobs: int) -> tuple[Any, Any, list]:
+    """A store's one sweep: its parent and `jobs` children, every run FINISHED, every child
+    nested under that parent. Returns the client, the parent and the children."""
+    client, runs = runs_in(uri)
+    parents = [r for r in runs if r.data.tags.get("runner.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
+    assert len(parents) == 1 and len(children) == jobs, (len(parents), len(children))
+    assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    return client, parents[0], children

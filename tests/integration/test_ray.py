@@ -12,10 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from tests.conftest import run_cli
-from tests.helpers import free_port, mlflow_server
+from tests.helpers import finished_sweep, free_port, mlflow_server
 
 pytestmark = pytest.mark.integration
 
@@ -54,14 +53,8 @@ def test_four_jobs_on_a_ray_cluster_nest_under_one_parent(tmp_path, ray_cluster)
             env=LOOPBACK,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
-        client = MlflowClient(tracking_uri=url)
-        runs = client.search_runs([client.get_experiment_by_name("runner").experiment_id])
-    parents = [r for r in runs if r.data.tags.get("runner.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
-    assert len(parents) == 1 and len(children) == 4
-    assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+        _, _, children = finished_sweep(url, 4)
     for child in children:
-        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert child.data.tags["sweep.parent_from"] == "env"  # from the job's own config
         assert {"tokens/total", "time/total_s", "throughput/samples_per_s"} <= set(child.data.metrics)
     served = {p.name for p in (tmp_path / "served").rglob("*") if p.is_file()}

@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.conftest import run_cli
-from tests.helpers import free_port, mlflow_server
+from tests.helpers import finished_sweep, free_port, mlflow_server
 
 pytestmark = pytest.mark.integration
 
@@ -24,15 +24,8 @@ GRID = ["model=tiny_bert,tiny_roberta", "padding=longest,max_length"]
 
 
 def check_sweep(uri: str, jobs: int) -> None:
-    client = MlflowClient(tracking_uri=uri)
-    exp = client.get_experiment_by_name("runner")
-    runs = client.search_runs([exp.experiment_id])
-    parents = [r for r in runs if r.data.tags.get("runner.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
-    assert len(parents) == 1 and len(children) == jobs
-    assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
+    client, _, children = finished_sweep(uri, jobs)
     for child in children:
-        assert child.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert {"tokens/total", "time/total_s", "throughput/samples_per_s"} <= set(child.data.metrics)
         assert child.data.params["padding.strategy"] in ("longest", "max_length")
         names = {Path(a.path).name for a in client.list_artifacts(child.info.run_id)}
@@ -81,13 +74,7 @@ def test_packed_sweep_on_submitit_local(tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    client = MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([client.get_experiment_by_name("runner").experiment_id])
-    parents = [r for r in runs if r.data.tags.get("runner.role") == "sweep"]
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
-    assert len(parents) == 1 and len(children) == 6
-    assert all(r.info.status == "FINISHED" for r in runs), [r.info.status for r in runs]
-    assert all(c.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for c in children)
+    _, _, children = finished_sweep(uri, 6)
     nums = sorted(c.data.tags["sweep.job_num"] for c in children)
     assert nums == ["0.0", "0.1", "0.2", "1.0", "1.1", "1.2"]
     assert len({c.data.tags["runner.pid"] for c in children}) == 2  # two launcher jobs
