@@ -18,7 +18,7 @@ class Batch:
     indices: list[int]  # positions of these examples in the input
     texts: list[str]  # these examples' texts (and pairs' second texts)
     pairs: list[str] | None
-    encoding: Any  # BatchEncoding: numpy arrays, or lists when do_not_pad
+    encoding: Any  # BatchEncoding: numpy arrays, or lists when do_not_pad; None when unread
     returned: list[str]  # keys the user's call returns (input_ids, attention_mask, ...)
     n_tokens: np.ndarray  # real (non-pad) tokens per example
     widths: np.ndarray  # positions per example (padded length)

@@ -1,17 +1,22 @@
 """Encoding a run's batches exactly as a direct per-batch tokenizer call would.
 
-Examples are tokenized in chunks: one tokenizer call per CHUNK_ROWS examples with the config's
-arguments minus padding. Batches are then cut (in input order, or by token length within a
-window when runtime.sort_by_length) and each is padded as a direct call on it would pad it:
-the arrays equal those of `tokenizer(batch_texts, **kwargs)` (the tests compare them for every
-option, batch by batch). Why: the bigger call lets Rust's threads work, no pad token is
-converted to Python only to be thrown away, and batches can be sorted by their real length.
-Statistics (runner.token_stats) read the unpadded encodings.
+Examples are tokenized a window at a time, in chunks of CHUNK_ROWS examples per call, with the
+config's arguments minus padding, and read once into flat arrays (runner.window). Batches are
+then cut (in input order, or by token length within the window when runtime.sort_by_length)
+and each is padded as a direct call on it would pad it: the arrays equal those of
+`tokenizer(batch_texts, **kwargs)` (the tests compare them for every option, batch by batch).
+Why: the bigger call lets Rust's threads work, no pad token is converted to Python only to be
+thrown away, and batches can be sorted by their real length. Fast tokenizers are called
+through their Rust backend once a direct call on the chunk's first example has set its
+truncation exactly as the direct call on the chunk would: transformers' conversion of every
+encoding into Python lists (a third of a direct call's time at corpus scale) is skipped, and the
+arrays are read from the encodings once. Statistics (runner.token_stats) read the flat arrays.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from typing import Any
 
@@ -20,6 +25,7 @@ import numpy as np
 from runner.batch import Batch
 from runner.errors import ModelError, first_line
 from runner.schema import PaddingStrategy
+from runner.window import Window
 
 PAD_KEYS = ("padding", "pad_to_multiple_of", "padding_side")
 CHUNK_ROWS = 256  # examples per tokenizer call: enough for Rust's threads, small in memory
@@ -30,9 +36,9 @@ class Encoder:
     """Encodes a run's batches (see the module docstring); built once per run."""
 
     def __init__(self, tok: Any, kwargs: dict[str, Any], pad_only_below: int | None = None) -> None:
-        """`pad_only_below`: when no model consumes the batches (tokenization only), build padded
-        arrays only for batches holding an example below this index (the logged rows show them);
-        the others keep their widths, which is all the statistics read."""
+        """`pad_only_below`: when no model consumes the batches (tokenization only), build the
+        model's arrays only for batches holding an example below this index (the logged rows
+        show them); the others keep their widths, which is all the statistics read."""
         self.tok, self.kwargs, self.pad_only_below = tok, kwargs, pad_only_below
         self.call = {k: v for k, v in kwargs.items() if k not in PAD_KEYS}
         self.padded = kwargs["padding"] != PaddingStrategy.do_not_pad.value
@@ -42,99 +48,43 @@ class Encoder:
 
     def stream(
         self, texts: list[str], pairs: list[str] | None, batch_size: int, sort: bool
-    ) -> Iterator[Batch]:
+    ) -> Generator[Batch, None, None]:
         """The run's batches. With `sort`, each window of WINDOW_ROWS examples is ordered by
         token length (longest first) before it is cut into batches, so a batch holds
         similar lengths and little padding; `Batch.indices` keep the input positions."""
-        window = max((WINDOW_ROWS if sort else CHUNK_ROWS) // batch_size, 1) * batch_size
-        for first in range(0, len(texts), window):
-            positions = range(first, min(first + window, len(texts)))
-            enc, encodings = self._encode(positions, texts, pairs)
-            order = list(range(len(positions)))
-            if sort:
-                lengths = np.fromiter(map(len, enc["input_ids"]), dtype=np.int64, count=len(order))
-                order = np.argsort(-lengths, kind="stable").tolist()
-            for b in range(0, len(order), batch_size):
-                rows = order[b : b + batch_size]
-                part = {k: [v[r] for r in rows] for k, v in enc.items()}
-                chosen = [encodings[r] for r in rows] if encodings is not None else None
-                yield self._batch(part, chosen, [first + r for r in rows], texts, pairs)
+        size = max(WINDOW_ROWS // batch_size, 1) * batch_size
+        for window in self._windows(texts, pairs, size):
+            n = len(window.n_tokens)
+            order = np.argsort(-window.n_tokens, kind="stable") if sort else np.arange(n)
+            for b in range(0, n, batch_size):
+                yield self._batch(window, order[b : b + batch_size], texts, pairs)
 
-    def _encode(
-        self, positions: range, texts: list[str], pairs: list[str] | None
-    ) -> tuple[dict[str, list], list | None]:
-        """The examples at `positions`, unpadded, one tokenizer call per CHUNK_ROWS of them."""
-        enc: dict[str, list] = {}
-        encodings: list | None = [] if self.tok.is_fast else None
-        for c in range(positions.start, positions.stop, CHUNK_ROWS):
-            chunk = range(c, min(c + CHUNK_ROWS, positions.stop))
-            out = self._call([texts[i] for i in chunk], [pairs[i] for i in chunk] if pairs else None)
-            for k, v in out.items():
-                enc.setdefault(k, []).extend(v)
-            if encodings is not None:
-                encodings.extend(out.encodings)
-        return enc, encodings
+    def _windows(self, texts: list[str], pairs: list[str] | None, size: int) -> Iterator[Window]:
+        """The windows of `size` examples in order. With a fast tokenizer the next window's
+        Rust encoding runs on a worker thread while this one is read into arrays: Rust releases
+        the GIL, so its threads and this Python work share the cores instead of taking turns."""
 
-    def _call(self, texts: list[str], pairs: list[str] | None) -> Any:
-        extras = {} if self.tok.is_fast else {"return_special_tokens_mask": True}
-        try:
-            return self.tok(texts, pairs, **self.call, **extras)
-        except Exception as exc:  # the Rust tokenizer's own truncation errors
-            if "Truncation error" not in str(exc):
-                raise
-            raise ModelError(
-                f"tokenizer.truncation={self.kwargs['truncation']}",
-                f"{first_line(exc)} (max_length {self.kwargs.get('max_length')})",
-                "use tokenizer.truncation=longest_first or a larger tokenizer.max_length",
-            ) from exc
+        def part(first: int) -> tuple[list[str], list[str] | None]:
+            stop = min(first + size, len(texts))
+            return texts[first:stop], pairs[first:stop] if pairs else None
 
-    def _batch(
-        self,
-        part: dict[str, list],
-        encodings: list | None,
-        indices: list[int],
-        texts: list[str],
-        pairs: list[str] | None,
-    ) -> Batch:
-        from transformers import BatchEncoding
+        firsts = range(0, len(texts), size)
+        if not self.tok.is_fast:  # Python tokenizers hold the GIL: nothing to overlap
+            yield from (self._slow_window(first, *part(first)) for first in firsts)
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runner-encode") as pool:
+            ahead = [pool.submit(self._rust_call, *part(first)) for first in firsts[:1]]
+            for n, first in enumerate(firsts):
+                encodings = ahead.pop().result()
+                if n + 1 < len(firsts):
+                    ahead.append(pool.submit(self._rust_call, *part(firsts[n + 1])))
+                yield self._fast_window(first, encodings, *part(first))
 
-        special_lists = part.pop("special_tokens_mask", None)  # slow tokenizers only
-        n_tokens = np.fromiter(map(len, part["input_ids"]), dtype=np.int64, count=len(indices))
+    def _fast_window(self, first: int, encodings: list, texts: list[str], pairs: list[str] | None) -> Window:
+        """The window's flat arrays, read once from its Rust encodings."""
+        n_tokens = np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings))
         total = int(n_tokens.sum())
-        ids = np.fromiter(chain.from_iterable(part["input_ids"]), dtype=np.int64, count=total)
-        if self.padded:
-            width = self._width(n_tokens)
-            below = self.pad_only_below
-            wanted = below is None or min(indices, default=below) < below
-            encoding = BatchEncoding(self._pad(part, ids, n_tokens, width) if wanted else part)
-            widths = np.full(len(indices), width)
-        else:
-            encoding, widths = BatchEncoding(part), n_tokens
-        batch_texts = [texts[i] for i in indices]
-        batch_pairs = [pairs[i] for i in indices] if pairs else None
-        if self.tok.is_fast:
-            facts = self._fast_facts(encodings or [], ids, batch_texts, batch_pairs, total)
-        else:
-            special = np.fromiter(chain.from_iterable(special_lists or []), dtype=np.int8, count=total)
-            truncated = _truncated_slow(self.tok, n_tokens, batch_texts, batch_pairs, self.kwargs)
-            facts = (special, truncated, None, None, None)
-        return Batch(
-            indices,
-            batch_texts,
-            batch_pairs,
-            encoding,
-            list(encoding),
-            n_tokens,
-            widths,
-            self.left,
-            ids,
-            *facts,
-        )
-
-    def _fast_facts(
-        self, encodings: list, ids: np.ndarray, texts: list[str], pairs: list[str] | None, total: int
-    ) -> tuple:
-        """special, truncated, offsets, second and the encodings, read from Rust's encodings."""
+        ids = np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=total)
         spans = chain.from_iterable(chain.from_iterable(e.offsets for e in encodings))
         offsets = np.fromiter(spans, dtype=np.int32, count=2 * total).reshape(total, 2)
         second = None
@@ -144,7 +94,89 @@ class Encoder:
         # Rust keeps what truncation cut off as `overflowing`: no second encoding needed.
         truncated = np.fromiter((len(e.overflowing) > 0 for e in encodings), bool, len(encodings))
         special = self._special(encodings, ids, texts, pairs, total)
-        return special, truncated, offsets, second, encodings
+        returned = _returned_keys(self.tok, self.kwargs)
+        return Window(first, n_tokens, ids, special, truncated, offsets, second, encodings, None, returned)
+
+    def _slow_window(self, first: int, texts: list[str], pairs: list[str] | None) -> Window:
+        chunks = [
+            (texts[c : c + CHUNK_ROWS], pairs[c : c + CHUNK_ROWS] if pairs else None)
+            for c in range(0, len(texts), CHUNK_ROWS)
+        ]
+        lists: dict[str, list] = {}
+        for chunk in chunks:
+            out = self._call(*chunk, return_special_tokens_mask=True)
+            for k, v in out.items():
+                lists.setdefault(k, []).extend(v)
+        marks = lists.pop("special_tokens_mask")
+        n_tokens = np.fromiter(map(len, lists["input_ids"]), dtype=np.int64, count=len(texts))
+        total = int(n_tokens.sum())
+        ids = np.fromiter(chain.from_iterable(lists["input_ids"]), dtype=np.int64, count=total)
+        special = np.fromiter(chain.from_iterable(marks), dtype=np.int8, count=total)
+        truncated = _truncated_slow(self.tok, n_tokens, texts, pairs, self.kwargs)
+        return Window(first, n_tokens, ids, special, truncated, None, None, None, lists, list(lists))
+
+    def _rust_call(self, texts: list[str], pairs: list[str] | None) -> list:
+        """The chunk's Rust encodings, as the direct call on it makes them: that call on the
+        first example sets the backend's truncation and special-token splitting (and checks the
+        arguments), then the chunk goes to the backend without the conversion to lists."""
+        self._call(texts[:1], pairs[:1] if pairs else None, verbose=False)
+        inputs = list(zip(texts, pairs, strict=True)) if pairs else texts
+        return self._checked(
+            self.tok.backend_tokenizer.encode_batch,
+            inputs,
+            add_special_tokens=self.kwargs["add_special_tokens"],
+        )
+
+    def _call(self, texts: list[str], pairs: list[str] | None, **extras: Any) -> Any:
+        return self._checked(self.tok, texts, pairs, **self.call, **extras)
+
+    def _checked(self, call: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:  # the Rust tokenizer's own truncation errors
+            if "Truncation error" not in str(exc):
+                raise
+            raise ModelError(
+                f"tokenizer.truncation={self.kwargs['truncation']}",
+                f"{first_line(exc)} (max_length {self.kwargs.get('max_length')})",
+                "use tokenizer.truncation=longest_first or a larger tokenizer.max_length",
+            ) from exc
+
+    def _batch(self, window: Window, rows: np.ndarray, texts: list[str], pairs: list[str] | None) -> Batch:
+        """The batch of the window's `rows`; its arrays (`encoding`) are built only when
+        something reads them (see `pad_only_below`)."""
+        from transformers import BatchEncoding
+
+        indices = (window.first + rows).tolist()
+        flat, n_tokens = window.select(rows), window.n_tokens[rows]
+        ids = window.ids[flat]
+        wanted = self.pad_only_below is None or min(indices) < self.pad_only_below
+        encoding = None
+        if self.padded:
+            width = self._width(n_tokens)
+            widths = np.full(len(rows), width)
+            if wanted:
+                encoding = BatchEncoding(self._pad(window, rows, ids, n_tokens, width))
+        else:
+            widths = n_tokens
+            if wanted:
+                encoding = BatchEncoding({k: window.rows(k, rows) for k in window.returned})
+        return Batch(
+            indices,
+            [texts[i] for i in indices],
+            [pairs[i] for i in indices] if pairs else None,
+            encoding,
+            window.returned,
+            n_tokens,
+            widths,
+            self.left,
+            ids,
+            window.special[flat],
+            window.truncated[rows],
+            None if window.offsets is None else window.offsets[flat],
+            None if window.second is None else window.second[flat],
+            window.encodings_of(rows),
+        )
 
     def _width(self, n_tokens: np.ndarray) -> int:
         """The padded width a direct call gives: longest or max_length, rounded up to
@@ -164,7 +196,7 @@ class Encoder:
         return width
 
     def _pad(
-        self, part: dict[str, list], ids: np.ndarray, n_tokens: np.ndarray, width: int
+        self, window: Window, rows: np.ndarray, ids: np.ndarray, n_tokens: np.ndarray, width: int
     ) -> dict[str, np.ndarray]:
         """The arrays `tokenizer(..., padding=…, return_tensors="np")` returns: same width, side
         and pad values. Not `tokenizer.pad`: it spends ~20 µs of Python per example, a third of
@@ -173,13 +205,15 @@ class Encoder:
         cols = np.arange(width)
         real = cols >= (width - n_tokens)[:, None] if self.left else cols < n_tokens[:, None]
         out = {}
-        for key, rows in part.items():
+        for key in window.returned:
             if key == "attention_mask":  # 1 on every real token, 0 on pads: no need to read it
                 out[key] = real.astype(np.int64)
                 continue
             arr = np.full(real.shape, self.pad_values.get(key, 0), dtype=np.int64)
-            flat = chain.from_iterable(rows)
-            arr[real] = ids if key == "input_ids" else np.fromiter(flat, np.int64, len(ids))
+            if key == "input_ids":
+                arr[real] = ids
+            else:
+                arr[real] = np.fromiter(chain.from_iterable(window.rows(key, rows)), np.int64, len(ids))
             out[key] = arr
         return out
 
@@ -195,6 +229,17 @@ class Encoder:
                 return lookup[ids].view(np.int8)
         flat = chain.from_iterable(e.special_tokens_mask for e in encodings)
         return np.fromiter(flat, dtype=np.int8, count=total)
+
+
+def _returned_keys(tok: Any, kwargs: dict[str, Any]) -> list[str]:
+    """The keys a direct call returns (transformers' rule: what the call asks for, else what
+    the tokenizer's model takes)."""
+    keys = ["input_ids"]
+    for key in ("token_type_ids", "attention_mask"):
+        asked = kwargs.get(f"return_{key}")
+        if asked if asked is not None else key in tok.model_input_names:
+            keys.append(key)
+    return keys
 
 
 def _template_tokens(tok: Any, add_special_tokens: bool) -> tuple[np.ndarray, list[str]] | None:

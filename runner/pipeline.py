@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import asdict
 from typing import Any
 
@@ -74,6 +75,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
         excluded = stats.excluded_from_fertility()
         if excluded:
             result.tags["tokens.fertility_excludes"] = excluded
+    _warn_too_long(result, stats, tok, kwargs)
     if texts.parallel:
         _parity(result, counts)
     result.token_rows.sort(key=lambda r: (r.get("column") or "", r["index"]))
@@ -192,26 +194,45 @@ def _batches(
     content = real = done = 0
     with timed(result, "tokenize"):
         encoder = encoding.Encoder(tok, kwargs, pad_only_below=None if predictor else keep)
-        stream = encoder.stream(texts, pairs, size, cfg.runtime.sort_by_length)
-    for _ in range(total):
-        interrupt.check()  # also right after the model loaded
-        with timed(result, "tokenize"):
-            batch = next(stream)
-            stats.update(batch, batch.texts, batch.pairs)
-            content += int(np.count_nonzero(batch.special == 0))
-            hash_rows(batch, hashes)
-            real += int(batch.n_tokens.sum())
-            logged = [j for j, i in enumerate(batch.indices) if i < keep]
-            if logged:
-                rows = token_rows.example_rows(tok, batch, logged, batch.texts, batch.pairs)
-                result.token_rows.extend({"column": column, **r} if column else r for r in rows)
-        if predictor is not None:
-            with timed(result, "forward"):
-                predictor.run(batch, contexts=batch.pairs)
-        done += len(batch.indices)
-        if progress is not None:  # in rows: a terminal shows rows/s and the time left
-            progress(done, len(texts))
+    # closed on any exit: the encoder's worker thread ends with the stream
+    with closing(encoder.stream(texts, pairs, size, cfg.runtime.sort_by_length)) as stream:
+        for _ in range(total):
+            interrupt.check()  # also right after the model loaded
+            with timed(result, "tokenize"):
+                batch = next(stream)
+                stats.update(batch, batch.texts, batch.pairs)
+                content += int(np.count_nonzero(batch.special == 0))
+                hash_rows(batch, hashes)
+                real += int(batch.n_tokens.sum())
+                logged = [j for j, i in enumerate(batch.indices) if i < keep]
+                if logged:
+                    rows = token_rows.example_rows(tok, batch, logged, batch.texts, batch.pairs)
+                    result.token_rows.extend({"column": column, **r} if column else r for r in rows)
+            if predictor is not None:
+                with timed(result, "forward"):
+                    predictor.run(batch, contexts=batch.pairs)
+            done += len(batch.indices)
+            if progress is not None:  # in rows: a terminal shows rows/s and the time left
+                progress(done, len(texts))
     return content, real
+
+
+def _warn_too_long(
+    result: RunResult, stats: token_stats.TokenStats, tok: Any, kwargs: dict[str, Any]
+) -> None:
+    """Untruncated examples longer than the tokenizer's model_max_length: a model cannot take them."""
+    limit = tok.model_max_length
+    if kwargs["truncation"] is not False or limit >= tokenizer.HUGE:
+        return
+    longer = stats.longer_than(limit)
+    if longer:
+        message = (
+            f"tokenizer.truncation=false: {longer} example(s) are longer than the tokenizer's "
+            f"model_max_length {limit} (sequence length up to {int(result.metrics['tokens/max_len'])}); "
+            "a model cannot embed them — use tokenizer.truncation=true to count what a model sees"
+        )
+        result.warnings.append(message)
+        log.warning(message)
 
 
 def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:

@@ -167,6 +167,10 @@ class TokenStats:
                 out[f"script/{name}/continued_word_ratio"] = int(self.continued[i]) / words
         return out
 
+    def longer_than(self, limit: int) -> int:
+        """Examples with more than `limit` real tokens."""
+        return sum(int(np.count_nonzero(n > limit)) for n in self.lengths)
+
     def excluded_from_fertility(self) -> str | None:
         """The unspaced scripts whose words tokens/fertility leaves out, e.g. `Han (12 words)`."""
         left = [

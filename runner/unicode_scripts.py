@@ -29,7 +29,8 @@ UNSPACED_IDS = np.array([name in UNSPACED for name in SCRIPTS])
 
 _LETTER = regex.compile(r"[\p{L}\p{M}]")
 _PATTERNS = [(i, regex.compile(rf"\p{{Script={name}}}")) for i, name in enumerate(SCRIPTS) if i > OTHER]
-_CACHE: dict[int, int] = {}  # code point → script id, or -1 for a non-letter
+UNKNOWN = -2
+_TABLE = np.full(0x110000, UNKNOWN, dtype=np.int8)  # code point → script id, -1 non-letter; filled as met
 
 
 def _script_of(code: int) -> int:
@@ -45,15 +46,15 @@ def _script_of(code: int) -> int:
 
 
 def char_scripts(codes: np.ndarray) -> np.ndarray:
-    """Script id of each code point (-1 for non-letters)."""
-    unique, inverse = np.unique(codes, return_inverse=True)
-    ids = np.empty(len(unique), dtype=np.int16)
-    for n, code in enumerate(unique.tolist()):
-        found = _CACHE.get(code)
-        if found is None:
-            found = _CACHE[code] = _script_of(code)
-        ids[n] = found
-    return ids[inverse]
+    """Script id of each code point (-1 for non-letters): a table lookup, the table filled for
+    code points not met before."""
+    found = _TABLE[codes]
+    new = found == UNKNOWN
+    if new.any():
+        for code in np.unique(codes[new]).tolist():
+            _TABLE[code] = _script_of(code)
+        found = _TABLE[codes]
+    return found
 
 
 def word_scripts(codes: np.ndarray, word_of_char: np.ndarray, space: np.ndarray, n_words: int) -> np.ndarray:

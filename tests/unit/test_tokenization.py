@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from runner import pipeline
+from runner import pipeline, tiny
 from runner.errors import ModelError
 from tests.conftest import compose
 
@@ -258,9 +258,11 @@ def test_max_length_above_model_max_is_an_error():
 def test_truncation_warning_is_captured_as_data():
     result = tokenize_run("${tiny:bert}", ["word " * 400], "tokenizer.truncation=false")
     assert result.metrics["warnings/count"] >= 1
-    assert any(
-        "longer than the specified maximum" in w or "sequence length" in w.lower() for w in result.warnings
-    )
+    too_long = [w for w in result.warnings if w.startswith("tokenizer.truncation=false: 1 example(s)")]
+    assert len(too_long) == 1
+    assert f"up to {int(result.metrics['tokens/max_len'])})" in too_long[0]
+    direct_len = len(AutoTokenizer.from_pretrained(tiny.ensure("bert"))("word " * 400)["input_ids"])
+    assert result.metrics["tokens/max_len"] == direct_len
 
 
 def test_inline_pair_item_is_one_example():
