@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,7 @@ from runner import heads
 from runner.batch import Batch, model_inputs
 from runner.errors import ModelError
 from runner.models import Loaded, max_positions
+from runner.outputs import OutputSpool
 from runner.schema import Head, PredictConfig
 
 log = logging.getLogger(__name__)
@@ -34,7 +36,7 @@ class Predictor:
     correct: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
     embeddings: dict[int, np.ndarray] = field(default_factory=dict)
-    outputs: dict[int, np.ndarray] = field(default_factory=dict)  # per example: [rows, dims] float32
+    spool: OutputSpool | None = None  # every example's comparable output, to disk in input order
     batch_shapes: list[dict[str, list[int]]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     _dropped_types: bool = False
@@ -119,8 +121,9 @@ class Predictor:
         self.rows.extend(self._rows(batch, wanted, out, tensors, contexts))
 
     def _collect(self, batch: Batch, group: list[int], values: list[np.ndarray]) -> None:
-        for n, j in enumerate(group):
-            self.outputs[batch.indices[j]] = np.asarray(values[n], dtype=np.float32)
+        if self.spool is not None:
+            for n, j in enumerate(group):
+                self.spool.add(batch.indices[j], values[n])
 
     def _head_outputs(self, group: list[int], out: Any, tensors: Tensors) -> list[np.ndarray]:
         """Each example's comparable output (outputs.npy / .npz; a body's is its mean-pooled
@@ -146,13 +149,9 @@ class Predictor:
             values = [logits[n][real[n]] for n in range(len(group))]
         return values
 
-    def output_arrays(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """All outputs in input order: values [rows, dims] and offsets [examples + 1]."""
-        if not self.outputs:
-            return None
-        parts = [self.outputs[i] for i in sorted(self.outputs)]
-        offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-        return np.concatenate(parts).astype(np.float32), offsets
+    def finish_outputs(self) -> Path | None:
+        """outputs.npy or outputs.npz (runner.outputs), written; None without a spool."""
+        return self.spool.finish() if self.spool is not None else None
 
     def _rows(
         self, batch: Batch, wanted: list[tuple[int, int]], out: Any, tensors: Tensors, contexts: Contexts

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from runner import outputs
 from runner.compare import token_rows
 from runner.tracking import Tracker
 
@@ -52,12 +53,9 @@ class Loaded:
 def _download(tracker: Tracker, run: Any, tmp: Path) -> Loaded:
     names = {Path(a.path).name for a in tracker.client.list_artifacts(run.info.run_id)}
     values = offsets = hashes = None
-    if "outputs.npy" in names:
-        values = np.load(tracker.client.download_artifacts(run.info.run_id, "outputs.npy", str(tmp)))
-        offsets = np.arange(len(values) + 1)
-    elif "outputs.npz" in names:
-        with np.load(tracker.client.download_artifacts(run.info.run_id, "outputs.npz", str(tmp))) as z:
-            values, offsets = z["values"], z["offsets"]
+    for name in ("outputs.npy", "outputs.npz"):
+        if name in names:
+            values, offsets = outputs.load(tracker.client.download_artifacts(run.info.run_id, name, str(tmp)))
     if "token_hashes.npy" in names:
         hashes = np.load(tracker.client.download_artifacts(run.info.run_id, "token_hashes.npy", str(tmp)))
     return Loaded(run, values, offsets, hashes)

@@ -19,6 +19,7 @@ import numpy as np
 from runner import data, encoding, interrupt, models, token_rows, token_stats, tokenizer
 from runner.fingerprints import comparability_key, hash_rows
 from runner.inference import Predictor
+from runner.outputs import OutputSpool
 from runner.result import RunResult, captured_warnings, timed
 from runner.schema import Head, RunConfig
 
@@ -159,7 +160,13 @@ def _load_model(
     if texts.labels is not None and cfg.model.head is Head.sequence_classification:
         gold = models.label_ids(texts.labels, loaded.model.config, cfg.dataset.label_column or "")
     return Predictor(
-        loaded, tok, cfg.model.head, cfg.predict, cfg.tracking.max_logged_examples, label_ids=gold
+        loaded,
+        tok,
+        cfg.model.head,
+        cfg.predict,
+        cfg.tracking.max_logged_examples,
+        label_ids=gold,
+        spool=OutputSpool(result.scratch()),
     )
 
 
@@ -250,7 +257,7 @@ def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:
 def _predictions(result: RunResult, predictor: Predictor, rows: int) -> None:
     result.prediction_rows = sorted(predictor.rows, key=lambda r: r["index"])
     result.shapes = predictor.shapes(rows)
-    result.outputs = predictor.output_arrays()
+    result.outputs = predictor.finish_outputs()
     result.warnings.extend(predictor.warnings)
     accuracy = predictor.accuracy(rows)
     if accuracy is not None:

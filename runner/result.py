@@ -4,11 +4,15 @@ timers and the library warnings it raised."""
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 import warnings
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,12 +29,21 @@ class RunResult:
     token_rows: list[dict[str, Any]] = field(default_factory=list)
     prediction_rows: list[dict[str, Any]] = field(default_factory=list)
     shapes: dict[str, Any] | None = None
-    outputs: tuple[np.ndarray, np.ndarray] | None = None  # values [rows, dims], offsets [examples + 1]
+    outputs: Path | None = None  # outputs.npy / outputs.npz (runner.outputs) in scratch()
     token_hashes: np.ndarray | None = None  # per example: a hash of its non-pad token ids (uint64)
     model_config: dict[str, Any] | None = None
     missing_keys: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     texts: data.Texts | None = None
+    _scratch: Path | None = field(default=None, repr=False)
+
+    def scratch(self) -> Path:
+        """A folder for the files the run writes before they are logged (outputs.npy); it is
+        removed when this result is garbage-collected."""
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="runner-"))
+            weakref.finalize(self, shutil.rmtree, self._scratch, ignore_errors=True)
+        return self._scratch
 
 
 @contextmanager

@@ -151,25 +151,18 @@ class Tracker:
             np.save(path, array)
             self.log_file(run_id, str(path))
 
-    def log_npz(self, run_id: str, artifact_file: str, **arrays: Any) -> None:
-        import numpy as np
-
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / artifact_file
-            np.savez(path, **arrays)
-            self.log_file(run_id, str(path))
-
     def log_dataset(self, run_id: str, dataset: Any, name: str, lineage: dict[str, str]) -> None:
         """Dataset lineage: name, digest, schema and source on the run's Inputs tab."""
         from mlflow.data.huggingface_dataset import from_huggingface
-        from mlflow.data.pandas_dataset import from_pandas
         from mlflow.entities import DatasetInput, InputTag
 
+        # Digest and schema come from the first 10,000 rows, the profile from the row count:
+        # bounded work and memory at any size (from_pandas would copy every row first).
         source = lineage.get("path") or lineage.get("source")
         if lineage.get("source") == "hub":
-            tracked: Any = from_huggingface(dataset, path=source, name=name)
+            tracked = from_huggingface(dataset, path=source, name=name)
         else:  # local data: name the file (or "inline"), not a hub id
-            tracked = from_pandas(dataset.to_pandas(), source=source or "inline", name=name)
+            tracked = from_huggingface(dataset, source=source or "inline", name=name)
         entity = tracked._to_mlflow_entity()
         context = InputTag(key="mlflow.data.context", value="inference")
         store.retry(
@@ -200,12 +193,8 @@ class Tracker:
         for rows, name in ((result.token_rows, "tokens.json"), (result.prediction_rows, "predictions.json")):
             if rows:
                 self.log_table(run_id, rows, name)
-        if result.outputs is not None:
-            values, offsets = result.outputs
-            if len(values) == len(offsets) - 1:  # one row per example (body, sequence classification)
-                self.log_array(run_id, values, "outputs.npy")
-            else:
-                self.log_npz(run_id, "outputs.npz", values=values, offsets=offsets)
+        if result.outputs is not None:  # outputs.npy or outputs.npz, written by runner.outputs
+            self.log_file(run_id, str(result.outputs))
         if result.token_hashes is not None:
             self.log_array(run_id, result.token_hashes, "token_hashes.npy")
         for obj, name in (

@@ -15,8 +15,8 @@ from transformers import (
     pipeline,
 )
 
+from runner import outputs, tiny
 from runner import pipeline as runner_pipeline
-from runner import tiny
 from runner.errors import ModelError
 from tests.conftest import compose
 
@@ -107,7 +107,7 @@ def test_regression_logs_the_raw_value_like_pipeline_with_no_function(tmp_path):
 def test_token_heads_log_per_token_logits_of_real_tokens(tmp_path):
     path, model, tok = build(tmp_path, AutoModelForTokenClassification, num_labels=5)
     result = run_head(path, "token_classification", TEXTS, "runtime.sort_by_length=false")
-    values, offsets = result.outputs
+    values, offsets = outputs.load(result.outputs)
     assert len(offsets) == len(TEXTS) + 1
     for i, text in enumerate(TEXTS):
         enc = tok(text, return_tensors="pt")
@@ -210,7 +210,7 @@ def test_body_embeddings_match_feature_extraction(tmp_path):
     result = run_head(path, "none", TEXTS)
     nlp = pipeline("feature-extraction", model=path, tokenizer=path)
     expected = np.stack([np.array(nlp(t))[0].mean(axis=0) for t in TEXTS])
-    values, offsets = result.outputs
+    values, offsets = outputs.load(result.outputs)
     assert values.shape == (len(TEXTS), 32) and offsets.tolist() == list(range(len(TEXTS) + 1))
     np.testing.assert_allclose(values, expected, atol=1e-4)
     assert result.prediction_rows[0]["embedding_norm"] == pytest.approx(
@@ -299,7 +299,7 @@ def test_dtype_from_config_is_applied():
     run = compose("model=tiny_bert", "model.dtype=bfloat16")
     result = runner_pipeline.run(run)
     assert result.tags["model.dtype"] == "bfloat16"
-    assert np.isfinite(result.outputs[0]).all()
+    assert np.isfinite(outputs.load(result.outputs)[0]).all()
 
 
 def test_runtime_device_cuda_runs_there_or_names_the_key():

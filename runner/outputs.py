@@ -1,0 +1,84 @@
+"""Per-example model outputs spooled to disk as batches produce them, in input order, so a run's
+memory does not grow with its dataset. The result is `outputs.npy` (one row per example: a
+body's pooled embedding, sequence-classification logits) or `outputs.npz` (`values` and
+`offsets`: example i owns rows offsets[i]:offsets[i+1] — per-token and per-mask outputs)."""
+
+from __future__ import annotations
+
+import zipfile
+from array import array
+from pathlib import Path
+
+import numpy as np
+
+COPY_ROWS = 65_536  # rows copied from the spool per step when the file is finished
+
+
+class OutputSpool:
+    """Takes each example's [rows, ...] float32 output in any order within a window (sorted
+    batches) and appends them to a raw file in input order; holds only the out-of-order ones."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.raw = folder / "values.f32"
+        self._file = self.raw.open("wb")
+        self.offsets = array("q", [0])
+        self.pending: dict[int, np.ndarray] = {}
+        self.tail: tuple[int, ...] | None = None  # the dims after the row dim, equal for all
+
+    def add(self, index: int, value: np.ndarray) -> None:
+        value = np.ascontiguousarray(value, dtype=np.float32)
+        if self.tail is None:
+            self.tail = value.shape[1:]
+        self.pending[index] = value
+        while (n := len(self.offsets) - 1) in self.pending:
+            done = self.pending.pop(n)
+            self._file.write(done.tobytes())
+            self.offsets.append(self.offsets[-1] + len(done))
+
+    def finish(self) -> Path | None:
+        """Write outputs.npy (one row per example) or outputs.npz; None when nothing came."""
+        self._file.close()
+        if self.tail is None:
+            return None
+        if self.pending:
+            raise RuntimeError(f"outputs of {len(self.pending)} examples arrived without those before them")
+        offsets = np.frombuffer(self.offsets, dtype=np.int64)
+        if (np.diff(offsets) == 1).all():
+            path = self.folder / "outputs.npy"
+            self._values(path)
+        else:
+            path = self.folder / "outputs.npz"
+            values = self._values(self.folder / "values.npy")
+            np.save(self.folder / "offsets.npy", offsets)
+            with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as z:  # np.savez's layout
+                z.write(values, "values.npy")
+                z.write(self.folder / "offsets.npy", "offsets.npy")
+        self.raw.unlink()
+        return path
+
+    def _values(self, path: Path) -> Path:
+        """The spooled rows as one .npy array [rows, *tail], copied a slice at a time."""
+        rows, tail = int(self.offsets[-1]), self.tail or ()
+        if rows == 0:  # e.g. masked LM over texts without a mask token; mmap cannot map 0 bytes
+            np.save(path, np.zeros((0, *tail), dtype=np.float32))
+            return path
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, *tail))
+        flat, width = out.reshape(rows, -1), int(np.prod(tail, dtype=np.int64))
+        for start in range(0, rows, COPY_ROWS):
+            n = min(COPY_ROWS, rows - start)
+            flat[start : start + n] = np.fromfile(
+                self.raw, dtype=np.float32, count=n * width, offset=start * width * 4
+            ).reshape(n, width)
+        out.flush()
+        del out, flat
+        return path
+
+
+def load(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
+    """(values, offsets) of an outputs.npy or outputs.npz."""
+    if str(path).endswith(".npz"):
+        with np.load(path) as z:
+            return z["values"], z["offsets"]
+    values = np.load(path)
+    return values, np.arange(len(values) + 1)
