@@ -6,6 +6,7 @@ import os
 import re
 import secrets
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 from runner.errors import RunnerError
@@ -136,7 +137,7 @@ def summary(run_id: str, uri: str, ui: str | None, url: str, metrics: dict[str, 
     print(f"run {run_id} {status}\n  tracking: {uri}\n  {shown}\n{dashboard(ui, {'run': url})}", flush=True)
 
 
-def predictions(rows: list[dict[str, Any]], texts: list[str], n: int = 3) -> None:
+def predictions(rows: list[dict[str, Any]], texts: Sequence[str], n: int = 3) -> None:
     """The first few predictions of a head: text → label (score)."""
     for row in rows[:n]:
         label = row.get("label", row.get("answer", row.get("word_labels", "")))

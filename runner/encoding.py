@@ -15,7 +15,7 @@ arrays are read from the encodings once. Statistics (runner.token_stats) read th
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import chain
 from typing import Any
@@ -47,7 +47,7 @@ class Encoder:
         self.template = _template_tokens(tok, kwargs["add_special_tokens"]) if tok.is_fast else None
 
     def stream(
-        self, texts: list[str], pairs: list[str] | None, batch_size: int, sort: bool
+        self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int, sort: bool
     ) -> Generator[Batch, None, None]:
         """The run's batches. With `sort`, each window of WINDOW_ROWS examples is ordered by
         token length (longest first) before it is cut into batches, so a batch holds
@@ -57,28 +57,34 @@ class Encoder:
             n = len(window.n_tokens)
             order = np.argsort(-window.n_tokens, kind="stable") if sort else np.arange(n)
             for b in range(0, n, batch_size):
-                yield self._batch(window, order[b : b + batch_size], texts, pairs)
+                yield self._batch(window, order[b : b + batch_size])
 
-    def _windows(self, texts: list[str], pairs: list[str] | None, size: int) -> Iterator[Window]:
-        """The windows of `size` examples in order. With a fast tokenizer the next window's
-        Rust encoding runs on a worker thread while this one is read into arrays: Rust releases
-        the GIL, so its threads and this Python work share the cores instead of taking turns."""
+    def _windows(self, texts: Sequence[str], pairs: Sequence[str] | None, size: int) -> Iterator[Window]:
+        """The windows of `size` examples in order, each read from the texts once. With a fast
+        tokenizer the next window's Rust encoding runs on a worker thread while this one is read
+        into arrays: Rust releases the GIL, so its threads and this Python work share the cores
+        instead of taking turns."""
 
         def part(first: int) -> tuple[list[str], list[str] | None]:
             stop = min(first + size, len(texts))
-            return texts[first:stop], pairs[first:stop] if pairs else None
+            return list(texts[first:stop]), list(pairs[first:stop]) if pairs else None
 
         firsts = range(0, len(texts), size)
         if not self.tok.is_fast:  # Python tokenizers hold the GIL: nothing to overlap
             yield from (self._slow_window(first, *part(first)) for first in firsts)
             return
+        if not firsts:
+            return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="runner-encode") as pool:
-            ahead = [pool.submit(self._rust_call, *part(first)) for first in firsts[:1]]
+            current = part(0)
+            ahead = pool.submit(self._rust_call, *current)
             for n, first in enumerate(firsts):
-                encodings = ahead.pop().result()
-                if n + 1 < len(firsts):
-                    ahead.append(pool.submit(self._rust_call, *part(firsts[n + 1])))
-                yield self._fast_window(first, encodings, *part(first))
+                encodings = ahead.result()
+                following = part(firsts[n + 1]) if n + 1 < len(firsts) else None
+                if following is not None:
+                    ahead = pool.submit(self._rust_call, *following)
+                yield self._fast_window(first, encodings, *current)
+                current = following or current
 
     def _fast_window(self, first: int, encodings: list, texts: list[str], pairs: list[str] | None) -> Window:
         """The window's flat arrays, read once from its Rust encodings."""
@@ -95,7 +101,9 @@ class Encoder:
         truncated = np.fromiter((len(e.overflowing) > 0 for e in encodings), bool, len(encodings))
         special = self._special(encodings, ids, texts, pairs, total)
         returned = _returned_keys(self.tok, self.kwargs)
-        return Window(first, n_tokens, ids, special, truncated, offsets, second, encodings, None, returned)
+        return Window(
+            first, texts, pairs, n_tokens, ids, special, truncated, offsets, second, encodings, None, returned
+        )
 
     def _slow_window(self, first: int, texts: list[str], pairs: list[str] | None) -> Window:
         chunks = [
@@ -113,7 +121,9 @@ class Encoder:
         ids = np.fromiter(chain.from_iterable(lists["input_ids"]), dtype=np.int64, count=total)
         special = np.fromiter(chain.from_iterable(marks), dtype=np.int8, count=total)
         truncated = _truncated_slow(self.tok, n_tokens, texts, pairs, self.kwargs)
-        return Window(first, n_tokens, ids, special, truncated, None, None, None, lists, list(lists))
+        return Window(
+            first, texts, pairs, n_tokens, ids, special, truncated, None, None, None, lists, list(lists)
+        )
 
     def _rust_call(self, texts: list[str], pairs: list[str] | None) -> list:
         """The chunk's Rust encodings, as the direct call on it makes them: that call on the
@@ -142,7 +152,7 @@ class Encoder:
                 "use tokenizer.truncation=longest_first or a larger tokenizer.max_length",
             ) from exc
 
-    def _batch(self, window: Window, rows: np.ndarray, texts: list[str], pairs: list[str] | None) -> Batch:
+    def _batch(self, window: Window, rows: np.ndarray) -> Batch:
         """The batch of the window's `rows`; its arrays (`encoding`) are built only when
         something reads them (see `pad_only_below`)."""
         from transformers import BatchEncoding
@@ -163,8 +173,8 @@ class Encoder:
                 encoding = BatchEncoding({k: window.rows(k, rows) for k in window.returned})
         return Batch(
             indices,
-            [texts[i] for i in indices],
-            [pairs[i] for i in indices] if pairs else None,
+            [window.texts[r] for r in rows],
+            [window.pairs[r] for r in rows] if window.pairs else None,
             encoding,
             window.returned,
             n_tokens,

@@ -4,6 +4,7 @@ tokens, and a key over the rows, tokenizer source, weights and head that two run
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def comparability_key(cfg: RunConfig, texts: data.Texts) -> str:
     their outputs can be compared example by example (runner.invariance)."""
     import hashlib
 
-    rows = _joined_digest(texts.texts + (texts.pairs or []))
+    rows = _joined_digest([texts.texts, *([texts.pairs] if texts.pairs is not None else [])])
     m = cfg.model
     model = [
         m.name_or_path,
@@ -46,11 +47,15 @@ def comparability_key(cfg: RunConfig, texts: data.Texts) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
-def _joined_digest(items: list[str], step: int = 10_000) -> str:
-    """sha256 of "\x1f".join(items), fed a slice at a time (no copy of the whole corpus)."""
+def _joined_digest(columns: list[Sequence[str]], step: int = 10_000) -> str:
+    """sha256 of "\x1f".join(every item of the columns, one column after the other), fed a
+    slice at a time (no copy of the whole corpus)."""
     import hashlib
 
-    digest = hashlib.sha256()
-    for start in range(0, len(items), step):
-        digest.update(("\x1f" if start else "").encode() + "\x1f".join(items[start : start + step]).encode())
+    digest, first = hashlib.sha256(), True
+    for items in columns:
+        for start in range(0, len(items), step):
+            joined = "\x1f".join(items[start : start + step])
+            digest.update((joined if first else "\x1f" + joined).encode())
+            first = False
     return digest.hexdigest()

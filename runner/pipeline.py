@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import asdict
 from typing import Any
@@ -59,7 +59,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
     stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
-    columns: dict[str | None, list[str]] = {None: texts.texts}
+    columns: dict[str | None, Sequence[str]] = {None: texts.texts}
     if texts.parallel:
         columns = dict(texts.parallel.items())
     result.tags["invariance.group"] = comparability_key(cfg, texts)
@@ -187,8 +187,8 @@ def _batches(
     result: RunResult,
     tok: Any,
     kwargs: dict[str, Any],
-    texts: list[str],
-    pairs: list[str] | None,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None,
     column: str | None,
     stats: token_stats.TokenStats,
     predictor: Predictor | None,

@@ -17,6 +17,8 @@ class Window:
     """Rows `first … first + len(n_tokens) - 1` of the input, unpadded."""
 
     first: int  # input position of the window's row 0
+    texts: list[str]  # the window's texts (and pairs' second texts)
+    pairs: list[str] | None
     n_tokens: np.ndarray  # real tokens per row
     ids: np.ndarray  # flat token ids
     special: np.ndarray  # flat: 1 for template tokens

@@ -61,16 +61,16 @@ def test_csv_parquet_text_and_pandas_tsv(tmp_path):
             "dataset.text_column=sentence",
             "dataset.label_column=y",
         )
-        assert texts.texts == ["첫번째 문장", "second text", "third"], source
+        assert list(texts.texts) == ["첫번째 문장", "second text", "third"], source
         assert texts.labels == [0, 1, 0] and texts.dropped_empty == 1
     texts = load("dataset.source=text", f"dataset.path={tmp_path / 'd.txt'}")
-    assert texts.texts == ["line one", "line two"] and texts.dropped_empty == 1
+    assert list(texts.texts) == ["line one", "line two"] and texts.dropped_empty == 1
 
 
 def test_json_field_nested_list(tmp_path):
     (tmp_path / "n.json").write_text(json.dumps({"data": [{"text": "a b"}, {"text": "c"}]}))
     texts = load("dataset=json_file", f"dataset.path={tmp_path / 'n.json'}", "dataset.field=data")
-    assert texts.texts == ["a b", "c"]
+    assert list(texts.texts) == ["a b", "c"]
 
 
 def test_inline_columns_dict_and_shuffle_limit():
@@ -89,7 +89,7 @@ def test_inline_columns_dict_and_shuffle_limit():
         shuffle=True,
         limit=2,
     )
-    assert again.texts == texts.texts  # runtime.seed makes the shuffle repeatable
+    assert list(again.texts) == list(texts.texts)  # runtime.seed makes the shuffle repeatable
 
 
 @pytest.mark.parametrize(
@@ -150,7 +150,7 @@ def test_limit_counts_kept_rows_in_both_modes(tmp_path, streaming):
         "dataset=json_file", f"dataset.path={path}", "dataset.limit=3", f"dataset.streaming={streaming}"
     )
     texts = data.load(cfg.dataset, seed=0)
-    assert texts.texts == ["one", "two", "three"]  # empty rows do not use up the limit
+    assert list(texts.texts) == ["one", "two", "three"]  # empty rows do not use up the limit
 
 
 def test_streaming_shuffles_once_with_runtime_seed(tmp_path):
@@ -161,7 +161,7 @@ def test_streaming_shuffles_once_with_runtime_seed(tmp_path):
         cfg = compose(
             "dataset=json_file", f"dataset.path={path}", "dataset.streaming=true", "dataset.shuffle=true"
         )
-        return data.load(cfg.dataset, seed=seed).texts
+        return list(data.load(cfg.dataset, seed=seed).texts)
 
     from datasets import load_dataset
 
@@ -172,3 +172,23 @@ def test_streaming_shuffles_once_with_runtime_seed(tmp_path):
     )
     assert load_seeded(7) == [r["text"] for r in once]  # one shuffle with the run's seed, nothing more
     assert load_seeded(7) != load_seeded(8) and sorted(load_seeded(8)) == sorted(rows)
+
+
+def test_text_column_reads_a_block_at_a_time_like_a_list(monkeypatch):
+    """A file's texts are read from the dataset as the run goes; indexing, slicing and
+    iteration agree with the plain list, also after a shuffle (an indices mapping)."""
+    from datasets import Dataset
+
+    monkeypatch.setattr(data.TextColumn, "BLOCK_ROWS", 4)
+    rows = [f"row {i}" for i in range(11)]
+    for ds in (Dataset.from_dict({"t": rows}), Dataset.from_dict({"t": rows}).shuffle(seed=3)):
+        expected = ds["t"][:]
+        column = data.TextColumn(ds, "t")
+        assert len(column) == len(expected) == 11
+        assert list(column) == expected
+        assert [column[i] for i in (0, 5, 3, 10, 4, -1, -11)] == [
+            expected[i] for i in (0, 5, 3, 10, 4, -1, -11)
+        ]
+        assert column[2:9] == expected[2:9] and column[9:2] == [] and column[1:10:3] == expected[1:10:3]
+        with pytest.raises(IndexError):
+            column[11]
