@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 from runner import data_files, hub
 from runner.errors import DataError, first_line
@@ -56,10 +56,10 @@ def load(cfg: DatasetConfig, seed: int) -> Texts:
             f"no non-empty texts left ({rows_read} rows read, {dropped} empty)",
             "point dataset.text_column at a column holding text, or use another file/split",
         )
-    parallel = {c: column(ds, c) for c in cfg.parallel_columns} if cfg.parallel_columns else None
+    parallel = {c: data_files.column(ds, c) for c in cfg.parallel_columns} if cfg.parallel_columns else None
     texts: Sequence[str] = next(iter(parallel.values())) if parallel else _texts(ds, cfg.text_column, cfg)
     pairs = _texts(ds, cfg.text_pair_column, cfg) if cfg.text_pair_column else None
-    labels = column(ds, cfg.label_column) if cfg.label_column else None
+    labels = data_files.column(ds, cfg.label_column) if cfg.label_column else None
     lineage = {
         k: str(v)
         for k, v in dict(
@@ -74,56 +74,9 @@ def load(cfg: DatasetConfig, seed: int) -> Texts:
     return Texts(texts, pairs, labels, ds, rows_read, dropped, lineage, parallel)
 
 
-class TextColumn(Sequence[str]):
-    """A text column read from its dataset a slice at a time, so a corpus is never held as
-    Python strings (1M KLUE rows: 136 MB); the last BLOCK_ROWS rows read are kept for indexing."""
-
-    BLOCK_ROWS = 4096
-
-    def __init__(self, ds: Dataset, name: str) -> None:
-        self.ds, self.name = ds.select_columns([name]), name
-        self._block: tuple[int, list[str]] = (0, [])
-
-    def __len__(self) -> int:
-        return self.ds.num_rows
-
-    @overload
-    def __getitem__(self, key: int) -> str: ...
-    @overload
-    def __getitem__(self, key: slice) -> list[str]: ...
-    def __getitem__(self, key: int | slice) -> str | list[str]:
-        if isinstance(key, slice):
-            start, stop, step = key.indices(len(self))
-            rows = self.ds[start:stop][self.name] if stop > start else []
-            return rows[::step] if step != 1 else rows
-        i = key + len(self) if key < 0 else key
-        if not 0 <= i < len(self):
-            raise IndexError(key)
-        first, rows = self._block
-        if not first <= i < first + len(rows):
-            first = i - i % self.BLOCK_ROWS
-            self._block = first, self[first : first + self.BLOCK_ROWS]
-        return self._block[1][i - first]
-
-    def __iter__(self) -> Iterator[str]:
-        for start in range(0, len(self), self.BLOCK_ROWS):
-            yield from self[start : start + self.BLOCK_ROWS]
-
-
 def _texts(ds: Dataset, name: str, cfg: DatasetConfig) -> Sequence[str]:
     """Inline data is in memory already: a list; any other source is read as the run goes."""
-    return column(ds, name) if cfg.source is Source.inline else TextColumn(ds, name)
-
-
-def column(ds: Dataset, name: str) -> list[Any]:
-    """One column as a plain list, read 10,000 rows at a time. Not `ds[name][:]`: after a
-    filter or shuffle that first copies the whole selected table (1M KLUE rows: +550 MB of
-    peak memory for 136 MB of strings); nor row by row (a datasets 4+ Column costs ~80 µs per
-    indexed row)."""
-    out: list[Any] = []
-    for batch in ds.select_columns([name]).iter(batch_size=10_000):
-        out.extend(batch[name])
-    return out
+    return data_files.column(ds, name) if cfg.source is Source.inline else data_files.TextColumn(ds, name)
 
 
 def _read(cfg: DatasetConfig) -> Dataset:

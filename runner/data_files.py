@@ -1,11 +1,12 @@
 """Reading a local file into a Dataset: `datasets`' own builders (csv, json, parquet, text) or any
 reader pandas has; a missing path, an empty file, a wrong split or a file that is not UTF-8 each
-end in one line naming the key to fix."""
+end in one line naming the key to fix. Reading a loaded Dataset's columns a slice at a time."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, overload
 
 from runner.errors import DataError, first_line
 from runner.schema import DatasetConfig, Source
@@ -131,3 +132,50 @@ def raise_unknown_split(exc: Exception, cfg: DatasetConfig) -> None:
         raise DataError(
             f"dataset.split={cfg.split}", first_line(exc), "use one of the splits listed"
         ) from exc
+
+
+class TextColumn(Sequence[str]):
+    """A text column read from its dataset a slice at a time, so a corpus is never held as
+    Python strings (1M KLUE rows: 136 MB); the last BLOCK_ROWS rows read are kept for indexing."""
+
+    BLOCK_ROWS = 4096
+
+    def __init__(self, ds: Dataset, name: str) -> None:
+        self.ds, self.name = ds.select_columns([name]), name
+        self._block: tuple[int, list[str]] = (0, [])
+
+    def __len__(self) -> int:
+        return self.ds.num_rows
+
+    @overload
+    def __getitem__(self, key: int) -> str: ...
+    @overload
+    def __getitem__(self, key: slice) -> list[str]: ...
+    def __getitem__(self, key: int | slice) -> str | list[str]:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            rows = self.ds[start:stop][self.name] if stop > start else []
+            return rows[::step] if step != 1 else rows
+        i = key + len(self) if key < 0 else key
+        if not 0 <= i < len(self):
+            raise IndexError(key)
+        first, rows = self._block
+        if not first <= i < first + len(rows):
+            first = i - i % self.BLOCK_ROWS
+            self._block = first, self[first : first + self.BLOCK_ROWS]
+        return self._block[1][i - first]
+
+    def __iter__(self) -> Iterator[str]:
+        for start in range(0, len(self), self.BLOCK_ROWS):
+            yield from self[start : start + self.BLOCK_ROWS]
+
+
+def column(ds: Dataset, name: str) -> list[Any]:
+    """One column as a plain list, read 10,000 rows at a time. Not `ds[name][:]`: after a
+    filter or shuffle that first copies the whole selected table (1M KLUE rows: +550 MB of
+    peak memory for 136 MB of strings); nor row by row (a datasets 4+ Column costs ~80 µs per
+    indexed row)."""
+    out: list[Any] = []
+    for batch in ds.select_columns([name]).iter(batch_size=10_000):
+        out.extend(batch[name])
+    return out

@@ -25,7 +25,7 @@ import numpy as np
 from runner.batch import Batch
 from runner.errors import ModelError, first_line
 from runner.schema import PaddingStrategy
-from runner.window import Window
+from runner.window import Window, from_lists, from_rust, template_tokens
 
 PAD_KEYS = ("padding", "pad_to_multiple_of", "padding_side")
 CHUNK_ROWS = 256  # examples per tokenizer call: enough for Rust's threads, small in memory
@@ -44,7 +44,8 @@ class Encoder:
         self.padded = kwargs["padding"] != PaddingStrategy.do_not_pad.value
         self.pad_values = {"input_ids": tok.pad_token_id, "token_type_ids": tok.pad_token_type_id}
         self.left = kwargs.get("padding_side", tok.padding_side) == "left"
-        self.template = _template_tokens(tok, kwargs["add_special_tokens"]) if tok.is_fast else None
+        self.template = template_tokens(tok, kwargs["add_special_tokens"]) if tok.is_fast else None
+        self.returned = _returned_keys(tok, kwargs)
 
     def stream(
         self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int, sort: bool
@@ -83,27 +84,8 @@ class Encoder:
                 following = part(firsts[n + 1]) if n + 1 < len(firsts) else None
                 if following is not None:
                     ahead = pool.submit(self._rust_call, *following)
-                yield self._fast_window(first, encodings, *current)
+                yield from_rust(first, *current, encodings, self.template, self.returned)
                 current = following or current
-
-    def _fast_window(self, first: int, encodings: list, texts: list[str], pairs: list[str] | None) -> Window:
-        """The window's flat arrays, read once from its Rust encodings."""
-        n_tokens = np.fromiter(map(len, encodings), dtype=np.int64, count=len(encodings))
-        total = int(n_tokens.sum())
-        ids = np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=total)
-        spans = chain.from_iterable(chain.from_iterable(e.offsets for e in encodings))
-        offsets = np.fromiter(spans, dtype=np.int32, count=2 * total).reshape(total, 2)
-        second = None
-        if pairs:
-            seq = chain.from_iterable(e.sequence_ids for e in encodings)
-            second = np.fromiter((s == 1 for s in seq), dtype=bool, count=total)
-        # Rust keeps what truncation cut off as `overflowing`: no second encoding needed.
-        truncated = np.fromiter((len(e.overflowing) > 0 for e in encodings), bool, len(encodings))
-        special = self._special(encodings, ids, texts, pairs, total)
-        returned = _returned_keys(self.tok, self.kwargs)
-        return Window(
-            first, texts, pairs, n_tokens, ids, special, truncated, offsets, second, encodings, None, returned
-        )
 
     def _slow_window(self, first: int, texts: list[str], pairs: list[str] | None) -> Window:
         chunks = [
@@ -115,15 +97,8 @@ class Encoder:
             out = self._call(*chunk, return_special_tokens_mask=True)
             for k, v in out.items():
                 lists.setdefault(k, []).extend(v)
-        marks = lists.pop("special_tokens_mask")
-        n_tokens = np.fromiter(map(len, lists["input_ids"]), dtype=np.int64, count=len(texts))
-        total = int(n_tokens.sum())
-        ids = np.fromiter(chain.from_iterable(lists["input_ids"]), dtype=np.int64, count=total)
-        special = np.fromiter(chain.from_iterable(marks), dtype=np.int8, count=total)
-        truncated = _truncated_slow(self.tok, n_tokens, texts, pairs, self.kwargs)
-        return Window(
-            first, texts, pairs, n_tokens, ids, special, truncated, None, None, None, lists, list(lists)
-        )
+        truncated = _truncated_slow(self.tok, lists["input_ids"], texts, pairs, self.kwargs)
+        return from_lists(first, texts, pairs, lists, truncated)
 
     def _rust_call(self, texts: list[str], pairs: list[str] | None) -> list:
         """The chunk's Rust encodings, as the direct call on it makes them: that call on the
@@ -227,19 +202,6 @@ class Encoder:
             out[key] = arr
         return out
 
-    def _special(
-        self, encodings: list, ids: np.ndarray, texts: list[str], pairs: list[str] | None, total: int
-    ) -> np.ndarray:
-        """Rust's special-tokens mask, looked up by id when no text spells a template token
-        out (a literal "[SEP]" in a text is content to Rust, so then the mask is read)."""
-        if self.template is not None:
-            lookup, spelled = self.template
-            joined = "\n".join(texts if pairs is None else texts + pairs).lower()
-            if not any(s in joined for s in spelled):
-                return lookup[ids].view(np.int8)
-        flat = chain.from_iterable(e.special_tokens_mask for e in encodings)
-        return np.fromiter(flat, dtype=np.int8, count=total)
-
 
 def _returned_keys(tok: Any, kwargs: dict[str, Any]) -> list[str]:
     """The keys a direct call returns (transformers' rule: what the call asks for, else what
@@ -252,35 +214,15 @@ def _returned_keys(tok: Any, kwargs: dict[str, Any]) -> list[str]:
     return keys
 
 
-def _template_tokens(tok: Any, add_special_tokens: bool) -> tuple[np.ndarray, list[str]] | None:
-    """The ids the post-processor adds (learnt from two probe encodings) as a lookup table,
-    and their spellings. None when the tokenizer cannot be probed: then Rust's mask is read."""
-    try:
-        probes = [tok(["a"], add_special_tokens=add_special_tokens, return_special_tokens_mask=True)]
-        probes.append(
-            tok(["a"], ["b"], add_special_tokens=add_special_tokens, return_special_tokens_mask=True)
-        )
-    except Exception:  # a template without a pair rule, or an unusual tokenizer
-        return None
-    added = {
-        i
-        for enc in probes
-        for i, flag in zip(enc["input_ids"][0], enc["special_tokens_mask"][0], strict=True)
-        if flag
-    }
-    lookup = np.zeros(max([len(tok), *added]) + 1, dtype=bool)
-    lookup[list(added)] = True
-    return lookup, [t.lower() for t in tok.convert_ids_to_tokens(sorted(added))]
-
-
 def _truncated_slow(
-    tok: Any, n_tokens: np.ndarray, texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any]
+    tok: Any, ids: list[list[int]], texts: list[str], pairs: list[str] | None, kwargs: dict[str, Any]
 ) -> np.ndarray:
     """Slow (Python) tokenizers keep no overflow: re-encode, untruncated, the rows at the limit."""
     limit = kwargs.get("max_length")
     flags = np.zeros(len(texts), dtype=bool)
     if kwargs["truncation"] is False or limit is None:
         return flags
+    n_tokens = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     at_limit = np.flatnonzero(n_tokens >= limit)
     if len(at_limit):
         full = tok(

@@ -192,3 +192,28 @@ def label_ids(labels: list[Any], config: Any, column: str) -> list[int] | None:
                 "fix the labels, set model.num_labels/model.id2label, or drop dataset.label_column",
             )
     return ids
+
+
+def check_positions(loaded: Loaded, kwargs: dict[str, Any]) -> None:
+    """The tokenizer's max_length must fit the model's position embeddings."""
+    limit, length = max_positions(loaded), kwargs.get("max_length")
+    if limit is not None and length is not None and length > limit:
+        raise ModelError(
+            f"tokenizer.max_length={length}",
+            f"exceeds the {limit} positions the model can embed",
+            f"use tokenizer.max_length={limit} or less",
+        )
+    if limit is not None and kwargs["truncation"] is False:
+        log.info("truncation is off: texts longer than %d tokens will fail in the model", limit)
+
+
+def left_padding_warning(loaded: Loaded, tok: Any, kwargs: dict[str, Any]) -> str | None:
+    """Why left padding changes this model's outputs, or None where it does not."""
+    left = kwargs.get("padding_side", tok.padding_side) == "left" and kwargs["padding"] != "do_not_pad"
+    if not left or positions_skip_padding(loaded):
+        return None
+    return (
+        f"padding.side=left on {loaded.model.config.model_type}: its position ids count pad "
+        "positions, so left-padded examples sit at shifted positions and their outputs change "
+        "(RoBERTa-family models skip padding) — use padding.side=right"
+    )

@@ -76,7 +76,12 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
         excluded = stats.excluded_from_fertility()
         if excluded:
             result.tags["tokens.fertility_excludes"] = excluded
-    _warn_too_long(result, stats, tok, kwargs)
+    message = tokenizer.too_long_warning(
+        tok, kwargs, stats.longer_than, int(result.metrics["tokens/max_len"])
+    )
+    if message:
+        result.warnings.append(message)
+        log.warning(message)
     if texts.parallel:
         _parity(result, counts)
     result.token_rows.sort(key=lambda r: (r.get("column") or "", r["index"]))
@@ -145,8 +150,11 @@ def _load_model(
         loaded = cache.get(
             "model", (asdict(cfg.model), device), lambda: models.load(cfg.model, device), result
         )
-    _check_positions(loaded, kwargs)
-    _warn_left_padding(loaded, tok, kwargs, result)
+    models.check_positions(loaded, kwargs)
+    message = models.left_padding_warning(loaded, tok, kwargs)
+    if message:
+        result.warnings.append(message)
+        log.warning(message)
     result.tags.update(models.facts(loaded, head=cfg.model.head is not Head.none))
     result.model_config = loaded.model.config.to_dict()
     result.missing_keys = loaded.missing_keys
@@ -168,18 +176,6 @@ def _load_model(
         label_ids=gold,
         spool=OutputSpool(result.scratch()),
     )
-
-
-def _warn_left_padding(loaded: models.Loaded, tok: Any, kwargs: dict[str, Any], result: RunResult) -> None:
-    left = kwargs.get("padding_side", tok.padding_side) == "left" and kwargs["padding"] != "do_not_pad"
-    if left and not models.positions_skip_padding(loaded):
-        message = (
-            f"padding.side=left on {loaded.model.config.model_type}: its position ids count pad "
-            "positions, so left-padded examples sit at shifted positions and their outputs change "
-            "(RoBERTa-family models skip padding) — use padding.side=right"
-        )
-        result.warnings.append(message)
-        log.warning(message)
 
 
 def _batches(
@@ -224,24 +220,6 @@ def _batches(
     return content, real
 
 
-def _warn_too_long(
-    result: RunResult, stats: token_stats.TokenStats, tok: Any, kwargs: dict[str, Any]
-) -> None:
-    """Untruncated examples longer than the tokenizer's model_max_length: a model cannot take them."""
-    limit = tok.model_max_length
-    if kwargs["truncation"] is not False or limit >= tokenizer.HUGE:
-        return
-    longer = stats.longer_than(limit)
-    if longer:
-        message = (
-            f"tokenizer.truncation=false: {longer} example(s) are longer than the tokenizer's "
-            f"model_max_length {limit} (sequence length up to {int(result.metrics['tokens/max_len'])}); "
-            "a model cannot embed them — use tokenizer.truncation=true to count what a model sees"
-        )
-        result.warnings.append(message)
-        log.warning(message)
-
-
 def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:
     """parity/<column>: content tokens / the reference column's, summed over the same rows."""
     reference = counts[next(iter(counts))][0]
@@ -262,17 +240,3 @@ def _predictions(result: RunResult, predictor: Predictor, rows: int) -> None:
     accuracy = predictor.accuracy(rows)
     if accuracy is not None:
         result.metrics["predict/accuracy"] = accuracy
-
-
-def _check_positions(loaded: models.Loaded, kwargs: dict[str, Any]) -> None:
-    from runner.errors import ModelError
-
-    limit, length = models.max_positions(loaded), kwargs.get("max_length")
-    if limit is not None and length is not None and length > limit:
-        raise ModelError(
-            f"tokenizer.max_length={length}",
-            f"exceeds the {limit} positions the model can embed",
-            f"use tokenizer.max_length={limit} or less",
-        )
-    if limit is not None and kwargs["truncation"] is False:
-        log.info("truncation is off: texts longer than %d tokens will fail in the model", limit)

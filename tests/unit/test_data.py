@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from runner import data
+from runner import data, data_files
 from runner.errors import DataError
 from tests.conftest import compose
 
@@ -179,11 +179,11 @@ def test_text_column_reads_a_block_at_a_time_like_a_list(monkeypatch):
     iteration agree with the plain list, also after a shuffle (an indices mapping)."""
     from datasets import Dataset
 
-    monkeypatch.setattr(data.TextColumn, "BLOCK_ROWS", 4)
+    monkeypatch.setattr(data_files.TextColumn, "BLOCK_ROWS", 4)
     rows = [f"row {i}" for i in range(11)]
     for ds in (Dataset.from_dict({"t": rows}), Dataset.from_dict({"t": rows}).shuffle(seed=3)):
         expected = ds["t"][:]
-        column = data.TextColumn(ds, "t")
+        column = data_files.TextColumn(ds, "t")
         assert len(column) == len(expected) == 11
         assert list(column) == expected
         assert [column[i] for i in (0, 5, 3, 10, 4, -1, -11)] == [
