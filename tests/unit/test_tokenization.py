@@ -307,3 +307,31 @@ def test_impossible_only_second_truncation_is_a_clear_error(fixtures):
             "tokenizer.max_length=8",
         )
     assert str(info.value).startswith("tokenizer.truncation=only_second")
+
+
+def test_a_file_read_window_by_window_gives_the_inline_run(tmp_path, monkeypatch):
+    """Texts from a file are read a window at a time (data_files.TextColumn, small blocks here),
+    sorted within windows and cut into batches: rows, hashes and statistics equal those of the
+    same texts given inline."""
+    from runner import data_files, encoding
+
+    monkeypatch.setattr(data_files.TextColumn, "BLOCK_ROWS", 5)
+    monkeypatch.setattr(encoding, "WINDOW_ROWS", 8)  # several windows, sorted within each
+    texts = [t for _ in range(4) for t in KOREAN + ENGLISH]
+    (tmp_path / "t.txt").write_text("\n".join(texts), encoding="utf-8")
+    common = (
+        "model=none",
+        "tokenizer=tiny_roberta",
+        "runtime.batch_size=3",
+        "tracking.max_logged_examples=100",
+    )
+    from_file = compose(*common, "dataset.source=text", f"dataset.path={tmp_path / 't.txt'}")
+    inline = compose(*common)
+    inline.dataset.texts = texts
+    a, b = pipeline.run(from_file), pipeline.run(inline)
+    assert len(a.token_rows) == len(b.token_rows) == len(texts)
+    assert [r["input_ids"] for r in a.token_rows] == [r["input_ids"] for r in b.token_rows]
+    assert a.token_hashes.tolist() == b.token_hashes.tolist()
+    assert {k: v for k, v in a.metrics.items() if k.startswith(("tokens/", "script/"))} == {
+        k: v for k, v in b.metrics.items() if k.startswith(("tokens/", "script/"))
+    }
