@@ -1,16 +1,16 @@
 """Encoding a run's batches exactly as a direct per-batch tokenizer call would.
 
-Examples are tokenized a window at a time, in chunks of CHUNK_ROWS examples per call, with the
-config's arguments minus padding, and read once into flat arrays (runner.window). Batches are
-then cut (in input order, or by token length within the window when runtime.sort_by_length)
-and each is padded as a direct call on it would pad it: the arrays equal those of
-`tokenizer(batch_texts, **kwargs)` (the tests compare them for every option, batch by batch).
-Why: the bigger call lets Rust's threads work, no pad token is converted to Python only to be
-thrown away, and batches can be sorted by their real length. Fast tokenizers are called
-through their Rust backend once a direct call on the chunk's first example has set its
-truncation exactly as the direct call on the chunk would: transformers' conversion of every
-encoding into Python lists (a third of a direct call's time at corpus scale) is skipped, and the
-arrays are read from the encodings once. Statistics (runner.token_stats) read the flat arrays.
+Examples are tokenized a window of WINDOW_ROWS at a time with the config's arguments minus
+padding, and read once into flat arrays (runner.window). Batches are then cut (in input order,
+or by token length within the window when runtime.sort_by_length) and each is padded as a direct
+call on it would pad it: the arrays equal those of `tokenizer(batch_texts, **kwargs)` (the tests
+compare them for every option, batch by batch). Why: the bigger call lets Rust's threads work,
+no pad token is converted to Python only to be thrown away, and batches can be sorted by their
+real length. Fast tokenizers are called through their Rust backend, one call per window, once a
+direct call on the window's first example has set the backend's truncation exactly as the
+direct call on the window would: transformers' conversion of every encoding into Python lists
+(a third of a direct call's time at corpus scale) is skipped. Python (slow) tokenizers are
+called directly, CHUNK_ROWS examples per call. Statistics (runner.token_stats) read the arrays.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from runner.schema import PaddingStrategy
 from runner.window import Window, from_lists, from_rust, template_tokens
 
 PAD_KEYS = ("padding", "pad_to_multiple_of", "padding_side")
-CHUNK_ROWS = 256  # examples per tokenizer call: enough for Rust's threads, small in memory
+CHUNK_ROWS = 256  # examples per call of a Python (slow) tokenizer
 WINDOW_ROWS = 4096  # examples ordered together by token length: near-global order, bounded memory
 
 
@@ -101,9 +101,9 @@ class Encoder:
         return from_lists(first, texts, pairs, lists, truncated)
 
     def _rust_call(self, texts: list[str], pairs: list[str] | None) -> list:
-        """The chunk's Rust encodings, as the direct call on it makes them: that call on the
+        """The window's Rust encodings, as the direct call on it makes them: that call on the
         first example sets the backend's truncation and special-token splitting (and checks the
-        arguments), then the chunk goes to the backend without the conversion to lists."""
+        arguments), then the window goes to the backend without the conversion to lists."""
         self._call(texts[:1], pairs[:1] if pairs else None, verbose=False)
         inputs = list(zip(texts, pairs, strict=True)) if pairs else texts
         return self._checked(
