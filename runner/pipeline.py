@@ -76,12 +76,8 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
         excluded = stats.excluded_from_fertility()
         if excluded:
             result.tags["tokens.fertility_excludes"] = excluded
-    message = tokenizer.too_long_warning(
-        tok, kwargs, stats.longer_than, int(result.metrics["tokens/max_len"])
-    )
-    if message:
-        result.warnings.append(message)
-        log.warning(message)
+    longer = stats.longer_than(tok.model_max_length)
+    _warn(result, tokenizer.too_long_warning(tok, kwargs, longer, int(result.metrics["tokens/max_len"])))
     if texts.parallel:
         _parity(result, counts)
     result.token_rows.sort(key=lambda r: (r.get("column") or "", r["index"]))
@@ -151,10 +147,7 @@ def _load_model(
             "model", (asdict(cfg.model), device), lambda: models.load(cfg.model, device), result
         )
     models.check_positions(loaded, kwargs)
-    message = models.left_padding_warning(loaded, tok, kwargs)
-    if message:
-        result.warnings.append(message)
-        log.warning(message)
+    _warn(result, models.left_padding_warning(loaded, tok, kwargs))
     result.tags.update(models.facts(loaded, head=cfg.model.head is not Head.none))
     result.model_config = loaded.model.config.to_dict()
     result.missing_keys = loaded.missing_keys
@@ -218,6 +211,13 @@ def _batches(
             if progress is not None:  # in rows: a terminal shows rows/s and the time left
                 progress(done, len(texts))
     return content, real
+
+
+def _warn(result: RunResult, message: str | None) -> None:
+    """A warning the run found itself: kept with the run (warnings.txt) and shown on the console."""
+    if message:
+        result.warnings.append(message)
+        log.warning(message)
 
 
 def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:

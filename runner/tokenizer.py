@@ -4,7 +4,6 @@ runner.encoding; tokens.json rows: runner.token_rows; statistics: runner.token_s
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from runner import hub
@@ -133,15 +132,14 @@ def facts(tok: Any) -> dict[str, str]:
     return out
 
 
-def too_long_warning(
-    tok: Any, kwargs: dict[str, Any], longer_than: Callable[[int], int], longest: int
-) -> str | None:
-    """Untruncated examples longer than the tokenizer's model_max_length: a model cannot take them."""
+def too_long_warning(tok: Any, kwargs: dict[str, Any], longer: int, longest: int) -> str | None:
+    """Why `longer` untruncated examples (up to `longest` tokens) past the tokenizer's
+    model_max_length matter: a model cannot take them."""
     limit = tok.model_max_length
-    if kwargs["truncation"] is not False or limit >= HUGE or not longer_than(limit):
+    if kwargs["truncation"] is not False or limit >= HUGE or not longer:
         return None
     return (
-        f"tokenizer.truncation=false: {longer_than(limit)} example(s) are longer than the tokenizer's "
+        f"tokenizer.truncation=false: {longer} example(s) are longer than the tokenizer's "
         f"model_max_length {limit} (sequence length up to {longest}); a model cannot embed them — "
         "use tokenizer.truncation=true to count what a model sees"
     )
