@@ -1,5 +1,5 @@
 """`python -m runner` is the `runner` command."""
 
-from runner.cli import main
+from runner.cli import entry
 
-main()
+entry()
