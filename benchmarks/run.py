@@ -162,7 +162,7 @@ def startup_floor(tmp: Path) -> list[tuple]:
     return [
         (f"{name} (lower is better)", runner_s, floor_s, 1.2),
         ("  context: the same run vs that floor + opening the sqlite store", runner_s, store_s, None),
-        ("  context: the same run with the usual interpreter teardown vs the floor", teardown_s, floor_s, None),
+        ("  context: the same run with the usual interpreter teardown", teardown_s, floor_s, None),
     ]
 
 
