@@ -314,9 +314,9 @@ def memory(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
             path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
         argv = ["runner", *overrides, "dataset.source=text", f"dataset.path={path}"]
         argv.append(f"tracking.uri=sqlite:///{tmp}/mem.db")
-        code = (
-            f"import runpy, sys; sys.argv={argv!r};"
-            "\ntry: runpy.run_module('runner', run_name='__main__')\nexcept SystemExit: pass\n"
+        code = (  # cli.main, not the `runner` command: that one leaves before this could print
+            f"import sys; from runner.cli import main; sys.argv={argv!r};"
+            "\ntry: main()\nexcept SystemExit: pass\n"
             # VmHWM, not ru_maxrss: after fork+exec ru_maxrss still counts the parent's pages
             "print([x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM')][0])"
         )

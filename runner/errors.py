@@ -10,6 +10,9 @@ class RunnerError(Exception):
         self.key, self.problem, self.fix = key, problem, fix
         super().__init__(f"{key}: {problem} — {fix}")
 
+    def __reduce__(self) -> tuple[type[RunnerError], tuple[str, str, str]]:
+        return type(self), (self.key, self.problem, self.fix)  # pickled whole (tracking_process)
+
 
 class ConfigError(RunnerError):
     """A config value that is well-typed but cannot work (cross-field rules)."""

@@ -33,7 +33,9 @@ def quiet_libraries() -> None:
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity(logging.CRITICAL)  # read errors come back as our own one line
-    __import__("transformers").utils.logging.disable_progress_bar()
+    transformers = __import__("transformers")
+    transformers.utils.logging.disable_progress_bar()
+    _ = transformers.AutoTokenizer  # its import (torch's too) overlaps the store's opening
 
 
 def execute(cfg: DictConfig) -> None:
@@ -73,11 +75,14 @@ def _job(cfg: DictConfig, context: packing.JobContext) -> None:
 
 
 def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext) -> None:
-    from runner import tracking
+    from runner import tracking, tracking_process
 
-    quiet_libraries()
-    tracker = tracking.Tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment)
     multirun, sweep_dir = context.multirun, context.sweep_dir
+    uri, experiment = run_cfg.tracking.uri, run_cfg.tracking.experiment
+    # a single run opens the store in a child process while this one imports the libraries
+    opener = tracking.Tracker if multirun else tracking_process.open_tracker
+    tracker = opener(uri, experiment)
+    quiet_libraries()
     if not multirun:  # a sweep's parent does this once for all its jobs
         _end_dead_runs(tracker)
     config_hash = _config_hash(resolved)
