@@ -14,6 +14,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from multiprocessing.connection import Connection, Pipe
 from typing import Any
 
@@ -23,8 +24,9 @@ from runner.tracking import Tracker
 
 
 def open_tracker(uri: str | None, experiment: str) -> Tracker:
-    """The store in a child process where forking is cheap and safe (Linux), else in this one."""
-    if sys.platform != "linux":
+    """The store in a child process where forking is cheap and safe (Linux, no other thread
+    yet: a thread's held lock would stay held in the child), else in this one."""
+    if sys.platform != "linux" or threading.active_count() > 1:
         return Tracker(uri, experiment)
     return ChildTracker(uri, experiment)
 
@@ -39,6 +41,7 @@ class ChildTracker(Tracker):
             ours.close()
             _serve(theirs, uri, experiment)
         theirs.close()
+        self.pid = pid
         self._conn: Connection = ours
         self._experiment_id: str | None = None
         self._sent = 0  # calls sent; the child's first answer (the store opened) is number 0
