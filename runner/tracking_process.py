@@ -23,10 +23,11 @@ from runner.errors import TrackingError
 from runner.tracking import Tracker
 
 
-def open_tracker(uri: str | None, experiment: str) -> Tracker:
-    """The store in a child process where forking is cheap and safe (Linux, no other thread
-    yet: a thread's held lock would stay held in the child), else in this one."""
-    if sys.platform != "linux" or threading.active_count() > 1:
+def open_tracker(uri: str | None, experiment: str, multirun: bool) -> Tracker:
+    """A single run's store in a child process where forking is cheap and safe (Linux, no other
+    thread yet: a thread's held lock would stay held in the child); a sweep's jobs, whose
+    launchers fork and thread themselves, and other platforms keep it in this process."""
+    if multirun or sys.platform != "linux" or threading.active_count() > 1:
         return Tracker(uri, experiment)
     return ChildTracker(uri, experiment)
 
@@ -52,10 +53,6 @@ class ChildTracker(Tracker):
         if self._experiment_id is None:
             self._experiment_id = self._answer()  # the child's first answer: the store is open
         return self._experiment_id
-
-    @property
-    def client(self) -> Any:  # type: ignore[override]
-        raise AttributeError("ChildTracker has no MlflowClient here: it lives in the child process")
 
     def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
         _ = self.experiment_id
