@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT / "tests" / "fixtures"  # vendored KLUE samples and bert-base-uncased files
+SHARED = ROOT / "tests" / "fixtures"  # vendored KLUE samples
+HUB = ROOT / "runner" / "assets" / "hub"  # the bundled real tokenizers
 RUNNER = [sys.executable, "-m", "runner"]
 
 
@@ -34,7 +35,7 @@ def klue_sentences() -> list[str]:
 def build_model(folder: Path) -> str:
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    tok = AutoTokenizer.from_pretrained(str(SHARED / "hub" / "bert-base-uncased"))
+    tok = AutoTokenizer.from_pretrained(str(HUB / "bert-base-uncased"))
     config = BertConfig(
         vocab_size=len(tok),
         hidden_size=384,
@@ -284,7 +285,7 @@ def corpus(texts: list[str], rows: int) -> list[tuple]:
     from runner import pipeline as runner_pipeline
     from runner.cli import compose
 
-    tokenizer = str(SHARED / "hub" / "bert-base-uncased")
+    tokenizer = str(HUB / "bert-base-uncased")
     tok = AutoTokenizer.from_pretrained(tokenizer)
     corpus_rows = [texts[i % len(texts)] for i in range(rows)]
     config = compose("model=none", f"tokenizer.name_or_path={tokenizer}", "tokenizer.max_length=128")

@@ -26,6 +26,15 @@ METRICS = (
     "tokens/continued_word_ratio",
     "tokens/bytes_per_token",
     "tokens/unk_rate",
+    "tokens/roundtrip_exact",
+    "tokens/roundtrip_normalized",
+    "tokens/split_char_rate",
+    "tokens/partial_token_share",
+    "tokens/shannon_entropy",
+    "tokens/renyi_efficiency",
+    "tokens/vocab_used",
+    "tokens/vocab_utilization",
+    "parity/gini",
     "tokens/pad_fraction",
     "time/tokenize_s",
     "time/forward_s",
@@ -105,7 +114,7 @@ def plots(runs: list[RunTokens]) -> dict[str, bytes]:
     fig, ax = plt.subplots(figsize=(8, 3.5))
     for run in runs:
         ax.hist(
-            [len(report.content(row)[0]) for row in run.rows.values()],
+            [len(report.content(row).pieces) for row in run.rows.values()],
             bins=20,
             histtype="step",
             linewidth=1.5,
@@ -162,7 +171,8 @@ def language_plots(runs: list[RunTokens], plt: Any) -> dict[str, bytes]:
         fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(columns), 1.2 + 0.5 * len(with_parity)))
         image = ax.imshow(grid, cmap="viridis", aspect="auto")
         ax.set_xticks(range(len(columns)), columns)
-        ax.set_yticks(range(len(with_parity)), [r.name for r in with_parity], fontsize=7)
+        labels = [f"{r.name} (Gini {r.metrics.get('parity/gini', np.nan):.3f})" for r in with_parity]
+        ax.set_yticks(range(len(with_parity)), labels, fontsize=7)
         for (i, j), value in np.ndenumerate(grid):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white")
         ax.set_title("Parity: content tokens / the reference language's (same texts)")
@@ -190,8 +200,9 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
     if not children:
         raise RunnerError(f"sweep {parent}", "has no FINISHED runs to compare", "run the sweep again")
     names = distinct_names(children)
+    logged = [m for m in METRICS if any(m in c.data.metrics for c in children)]
     rows = [
-        {"run": names[c.info.run_id], **{m: c.data.metrics.get(m, "") for m in METRICS}, "loads": _loads(c)}
+        {"run": names[c.info.run_id], **{m: c.data.metrics.get(m, "") for m in logged}, "loads": _loads(c)}
         for c in children
     ]
     with tempfile.TemporaryDirectory() as tmp:

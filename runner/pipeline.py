@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from runner import data, encoding, interrupt, models, token_rows, token_stats, tokenizer
+from runner import data, encoding, fidelity, interrupt, models, token_rows, token_stats, tokenizer
 from runner.fingerprints import comparability_key, hash_rows
 from runner.inference import Predictor
 from runner.outputs import OutputSpool
@@ -57,7 +57,7 @@ def run(cfg: RunConfig, cache: Cache | None = None, progress: Callable | None = 
 def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | None) -> None:
     texts, tok, kwargs = _load_inputs(cfg, cache, result)
     predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
-    stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
+    stats = token_stats.TokenStats(tok.unk_token_id, len(tok), cfg.stats.renyi_alpha)
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
     columns: dict[str | None, Sequence[str]] = {None: texts.texts}
     if texts.parallel:
@@ -190,19 +190,21 @@ def _batches(
     content = real = done = 0
     with timed(result, "tokenize"):
         encoder = encoding.Encoder(tok, kwargs, pad_only_below=None if predictor else keep)
+        checker = fidelity.RoundTrip(tok)
     # closed on any exit: the encoder's worker thread ends with the stream
     with closing(encoder.stream(texts, pairs, size, cfg.runtime.sort_by_length)) as stream:
         for _ in range(total):
             interrupt.check()  # also right after the model loaded
             with timed(result, "tokenize"):
                 batch = next(stream)
-                stats.update(batch, batch.texts, batch.pairs)
+                roundtrip = checker.check(batch)
+                stats.update(batch, batch.texts, batch.pairs, roundtrip)
                 content += int(np.count_nonzero(batch.special == 0))
                 hash_rows(batch, hashes)
                 real += int(batch.n_tokens.sum())
                 logged = [j for j, i in enumerate(batch.indices) if i < keep]
                 if logged:
-                    rows = token_rows.example_rows(tok, batch, logged, batch.texts, batch.pairs)
+                    rows = token_rows.example_rows(tok, batch, logged, roundtrip)
                     result.token_rows.extend({"column": column, **r} if column else r for r in rows)
             if predictor is not None:
                 with timed(result, "forward"):
@@ -229,7 +231,15 @@ def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:
         result.metrics[f"parity/{column}/mean_len"] = real / rows
     worst = max(counts, key=lambda c: counts[c][0])
     result.metrics["parity/max"] = counts[worst][0] / reference
+    result.metrics["parity/gini"] = gini([content for content, _ in counts.values()])
     result.tags["parity.max_column"] = str(worst)
+
+
+def gini(costs: list[int]) -> float:
+    """Σᵢ Σⱼ |cᵢ − cⱼ| / (2 n² μ): 0 when every column costs the same number of tokens."""
+    c = np.asarray(costs, dtype=np.float64)
+    mean = c.mean()
+    return float(np.abs(c[:, None] - c[None, :]).sum() / (2 * len(c) ** 2 * mean)) if mean else 0.0
 
 
 def _predictions(result: RunResult, predictor: Predictor, rows: int) -> None:

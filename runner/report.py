@@ -9,11 +9,14 @@ renders inside MLflow's artifact viewer.
 from __future__ import annotations
 
 import base64
+import difflib
 import html
 from dataclasses import dataclass
 from typing import Any
 
-SEPARATOR = " | "  # between pieces in comparison/tokens.json; ⟨가⟩ marks a token covering part of 가
+SEPARATOR = " | "  # between pieces in comparison/tokens.json
+# After a piece, ⟨…⟩ is the text it stands for: the word an [UNK] replaced, or the character that
+# a token holding part of it completes (`<0xEC><0x84> | <0x9C>⟨서⟩`, `ᄉ | ᅥ⟨서⟩`).
 
 
 @dataclass
@@ -26,8 +29,26 @@ class RunTokens:
     rows: dict[Any, dict[str, Any]]
 
 
-def content(row: dict[str, Any]) -> tuple[list[str], list[bool], list[bool]]:
-    """A row's pieces, partial flags and special flags without its pad positions."""
+@dataclass
+class Tokens:
+    """One example's real tokens (pads aside) as tokens.json describes them."""
+
+    pieces: list[str]
+    partial: list[bool]
+    special: list[bool]
+    unk: list[bool]
+    covers: list[str | None]
+
+    def labelled(self) -> list[str]:
+        """Each piece followed by ⟨the text it stands for⟩ where that is not the piece itself."""
+        return [
+            f"{p}⟨{c}⟩" if c and (u or part) else p
+            for p, part, u, c in zip(self.pieces, self.partial, self.unk, self.covers, strict=True)
+        ]
+
+
+def content(row: dict[str, Any]) -> Tokens:
+    """A row's tokens without its pad positions."""
     pieces = row.get("pieces") or [str(t) for t in row["tokens"]]
     partial = row.get("partial") or [False] * len(pieces)
     tokens = row["tokens"]
@@ -37,8 +58,16 @@ def content(row: dict[str, Any]) -> tuple[list[str], list[bool], list[bool]]:
         n_pad, left = int(row.get("n_pad") or 0), row.get("pad_side") == "left"
         keep = [not (k < n_pad if left else k >= len(tokens) - n_pad) for k in range(len(tokens))]
     special = row.get("special") or [False] * len(pieces)
+    unk = row.get("unk") or [False] * len(pieces)
+    covers = row.get("covers") or [None] * len(pieces)
     pick = [k for k, flag in enumerate(keep) if flag]
-    return [pieces[k] for k in pick], [bool(partial[k]) for k in pick], [bool(special[k]) for k in pick]
+    return Tokens(
+        [pieces[k] for k in pick],
+        [bool(partial[k]) for k in pick],
+        [bool(special[k]) for k in pick],
+        [bool(unk[k]) for k in pick],
+        [covers[k] for k in pick],
+    )
 
 
 def key(row: dict[str, Any]) -> tuple:
@@ -58,11 +87,9 @@ def comparison_rows(runs: list[RunTokens]) -> list[dict[str, Any]]:
                 row[extra] = first[extra]
         for run in runs:
             if k in run.rows:
-                pieces, partial, _ = content(run.rows[k])
-                row[run.name] = SEPARATOR.join(
-                    f"⟨{p}⟩" if part else p for p, part in zip(pieces, partial, strict=True)
-                )
-                row[f"{run.name} · n"] = len(pieces)
+                tokens = content(run.rows[k])
+                row[run.name] = SEPARATOR.join(tokens.labelled())
+                row[f"{run.name} · n"] = len(tokens.pieces)
         out.append(row)
     return out
 
@@ -75,19 +102,33 @@ def differing_first(rows: list[dict[str, Any]], runs: list[RunTokens]) -> list[d
         segmentations = set()
         for run in runs:
             if k in run.rows:
-                pieces, _, special = content(run.rows[k])
-                segmentations.add(tuple(p for p, s in zip(pieces, special, strict=True) if not s))
+                tokens = content(run.rows[k])
+                segmentations.add(
+                    tuple(p for p, s in zip(tokens.pieces, tokens.special, strict=True) if not s)
+                )
         return len(segmentations)
 
     return sorted(rows, key=lambda r: -spread(r))
 
 
-def _spans(pieces: list[str], partial: list[bool], special: list[bool]) -> str:
+def _spans(tokens: Tokens) -> str:
+    """Each token drawn over what it is; an UNK in red with the word it replaced beside it, the
+    character that split tokens build after the last of them."""
     out = []
-    for k, (p, part, spec) in enumerate(zip(pieces, partial, special, strict=True)):
-        cls = "sp" if spec else ("a" if k % 2 == 0 else "b")
-        title = " title='part of a character'" if part else ""
+    for k, (p, part, spec, unk, cover) in enumerate(
+        zip(tokens.pieces, tokens.partial, tokens.special, tokens.unk, tokens.covers, strict=True)
+    ):
+        cls = "sp" if spec else "unk" if unk else ("a" if k % 2 == 0 else "b")
+        title = (
+            f" title='unknown token for {html.escape(cover or '', quote=True)}'"
+            if unk
+            else " title='part of a character'"
+            if part
+            else ""
+        )
         out.append(f"<span class='{cls}{' part' if part else ''}'{title}>{html.escape(p)}</span>")
+        if cover and (unk or part):
+            out.append(f"<span class='covers'>{html.escape(cover)}</span>")
     return "".join(out)
 
 
@@ -104,6 +145,50 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def marked_difference(text: str, decoded: str) -> str:
+    """HTML of the text with what decoding lost struck (<del>) and what it added inserted (<ins>)."""
+    out = []
+    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, text, decoded, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            out.append(f"<del>{html.escape(text[a1:a2])}</del>")
+        if op in ("insert", "replace"):
+            out.append(f"<ins>{html.escape(decoded[b1:b2])}</ins>")
+        if op == "equal":
+            out.append(html.escape(text[a1:a2]))
+    return "".join(out)
+
+
+def _losses(runs: list[RunTokens]) -> str:
+    """Per run, the logged examples whose decode is not their text, the difference marked."""
+    parts = []
+    for run in runs:
+        lost = [r for r in run.rows.values() if r.get("roundtrip") is False]
+        if not lost:
+            continue
+        share = run.metrics.get("tokens/roundtrip_exact")
+        head = f"{html.escape(run.name)}: {len(lost)} of {len(run.rows)} logged examples"
+        if share is not None:
+            head += f" (round trip over the whole run: {share:.1%})"
+        items = "".join(
+            f"<li>#{r['index']}: {marked_difference(_original(r), str(r.get('decoded_skip_special')))}</li>"
+            for r in lost
+        )
+        parts.append(f"<h3>{head}</h3><ul class='losses'>{items}</ul>")
+    if not parts:
+        return ""
+    return (
+        "<h2 id='roundtrip'>What does not come back</h2><p><code>decode(input_ids, "
+        "skip_special_tokens=True)</code> against the text: <del>struck</del> is lost, "
+        f"<ins>marked</ins> is what decoding gives instead.</p>{''.join(parts)}"
+    )
+
+
+def _original(row: dict[str, Any]) -> str:
+    """The text as decode would give it back whole: a pair's texts joined by one space (the
+    runner decodes them separately; here they are shown together)."""
+    return str(row["text"]) if not row.get("text_pair") else f"{row['text']} {row['text_pair']}"
+
+
 def _example(k: tuple, runs: list[RunTokens]) -> str:
     first = next(r.rows[k] for r in runs if k in r.rows)
     title = html.escape(str(first["text"]))
@@ -115,12 +200,15 @@ def _example(k: tuple, runs: list[RunTokens]) -> str:
         if k not in run.rows:
             continue
         row = run.rows[k]
-        pieces, partial, special = content(row)
+        tokens = content(row)
         pad = int(row.get("n_pad") or 0)
-        count = f"{len(pieces)} tokens" + (f" + {pad} pad" if pad else "")
+        count = f"{len(tokens.pieces)} tokens" + (f" + {pad} pad" if pad else "")
+        if row.get("roundtrip") is False:
+            decoded = html.escape(str(row.get("decoded_skip_special")), quote=True)
+            count += f"<br><span class='lost' title='decode gives: {decoded}'>does not round-trip</span>"
         lines.append(
             f"<tr><th>{html.escape(run.name)}</th><td class='n'>{count}</td>"
-            f"<td class='toks'>{_spans(pieces, partial, special)}</td></tr>"
+            f"<td class='toks'>{_spans(tokens)}</td></tr>"
         )
     head = f"<h3>{column}#{first['index']}: {title}</h3>"
     return f"<section class='ex'>{head}<table>{''.join(lines)}</table></section>"
@@ -133,6 +221,9 @@ vertical-align:top;font-size:13px} .metrics th{background:#f3f3f3}
 .toks span{display:inline-block;margin:1px 0;padding:1px 2px;border-radius:3px;white-space:pre}
 .toks .a{background:#cfe3ff} .toks .b{background:#ffe2b8} .toks .sp{background:#e6e6e6;color:#666}
 .toks .part{outline:1px dashed #c00} .n{white-space:nowrap;color:#555} .pair{color:#555}
+.toks .unk{background:#ffb3b3;color:#900;font-weight:600} .toks .covers{font-size:11px;color:#777;
+margin:0 4px 0 1px;vertical-align:sub} .lost{color:#900;font-size:12px} ins{background:#ffd0d0}
+del{background:#d0f0d0}
 img{max-width:100%;margin:6px 0;border:1px solid #eee} h3{font-size:15px;margin:14px 0 4px}
 """
 
@@ -154,5 +245,6 @@ def render(
         f"<h2>Metrics</h2>{_table(metrics_rows, columns)}"
         "<h2 id='token-diff'>Tokens per example</h2><p>Each token is drawn over the text it "
         "covers (alternating colours; grey: special tokens; dashed: part of one character). "
-        f"Examples where the runs differ most come first.</p>{examples}<h2>Plots</h2>{imgs}</body></html>"
+        f"Examples where the runs differ most come first.</p>{examples}{_losses(runs)}"
+        f"<h2>Plots</h2>{imgs}</body></html>"
     )

@@ -148,6 +148,11 @@ class RuntimeConfig:
 
 
 @dataclass
+class StatsConfig:
+    renyi_alpha: float = 2.5  # order of tokens/renyi_efficiency (Zouhar et al. 2023 use 2.5)
+
+
+@dataclass
 class SweepConfig:
     fail_fast: bool = False  # stop the sweep at the first failing job
     skip_finished: bool = False  # skip a job whose resolved config already FINISHED
@@ -167,6 +172,7 @@ class RunConfig:
     runtime: RuntimeConfig = _field(default_factory=RuntimeConfig)
     sweep: SweepConfig = _field(default_factory=SweepConfig)
     invariance: InvarianceConfig = _field(default_factory=InvarianceConfig)  # checked at a sweep's end
+    stats: StatsConfig = _field(default_factory=StatsConfig)
 
 
 def register() -> None:
@@ -197,6 +203,13 @@ def check(run: RunConfig) -> None:
     _positive("dataset.limit", run.dataset.limit)
     _positive("predict.top_k", run.predict.top_k)
     _positive("tracking.max_logged_examples", run.tracking.max_logged_examples)
+    alpha = run.stats.renyi_alpha
+    if alpha <= 0 or alpha == 1:
+        raise ConfigError(
+            "stats.renyi_alpha",
+            f"{alpha} is not a Rényi order (> 0 and not 1)",
+            "use e.g. stats.renyi_alpha=2.5 (tokens/shannon_entropy is the order-1 case)",
+        )
     tok.truncation = str(tok.truncation).lower()
     if tok.truncation not in TRUNCATION_VALUES:
         raise ConfigError(

@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"  # vendored real files, provenance in each SOURCES.md
+HUB = ROOT / "runner" / "assets" / "hub"  # the real tokenizers bundled with the runner
 
 
 @pytest.fixture(scope="session")

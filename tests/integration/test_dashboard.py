@@ -11,7 +11,7 @@ import pytest
 import regex
 from mlflow import MlflowClient
 
-from tests.conftest import FIXTURES, ROOT, run_cli
+from tests.conftest import HUB, ROOT, run_cli
 from tests.helpers import chromium_path, mlflow_ui
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ def sweep(tmp_path_factory, assets_dir):
     """The issue's sweep: two real tokenizers × two paddings on the Korean/English sample."""
     tmp = tmp_path_factory.mktemp("dashboard")
     uri = f"sqlite:///{tmp}/mlflow.db"
-    hub = FIXTURES / "hub"
+    hub = HUB
     proc = run_cli(
         "-m",
         "model=none",

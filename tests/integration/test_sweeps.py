@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import HUB, run_cli
 from tests.helpers import artifact_names, runs_in
 
 pytestmark = pytest.mark.integration
@@ -122,7 +122,7 @@ def test_skip_finished_skips_an_identical_config(tmp_path):
 
 def test_udhr_sweep_puts_a_parity_heatmap_in_the_parents_report(tmp_path, fixtures):
     uri = f"sqlite:///{tmp_path}/m.db"
-    hub = fixtures / "hub"
+    hub = HUB
     proc = run_cli(
         "-m",
         f"tracking.uri={uri}",

@@ -87,10 +87,23 @@ def test_truncation_accepts_yaml_booleans():
     assert compose("tokenizer.truncation=only_second").tokenizer.truncation == "only_second"
 
 
-def test_experiment_bert_vs_roberta_uses_pairs():
-    run = compose("experiment=bert_vs_roberta")
+def test_experiment_bert_vs_roberta_uses_the_real_bundled_tokenizers():
+    from transformers import AutoTokenizer
+
+    run = compose("experiment=bert_vs_roberta", "dataset=sample_pairs", "tokenizer=roberta_base")
     assert run.dataset.texts and all(isinstance(t, list) for t in run.dataset.texts)
-    assert run.tracking.experiment == "bert_vs_roberta"
+    assert run.tracking.experiment == "bert_vs_roberta" and not run.model.forward
+    sizes = {}
+    for name in ("bert_base_uncased", "roberta_base"):
+        path = compose("experiment=bert_vs_roberta", f"tokenizer={name}").tokenizer.name_or_path
+        assert Path(path).is_dir() and Path(path).parent.name == "hub"  # bundled: no hub needed
+        sizes[name] = len(AutoTokenizer.from_pretrained(path))
+    assert sizes == {"bert_base_uncased": 30522, "roberta_base": 50265}
+
+
+def test_renyi_order_is_checked():
+    with pytest.raises(ConfigError, match="stats.renyi_alpha"):
+        compose("stats.renyi_alpha=1")
 
 
 def test_conf_is_package_data():

@@ -35,7 +35,7 @@ def encode_all(tok, texts, pairs, strategy, max_length):
     batch = next(encoding.Encoder(tok, kwargs).stream(texts, pairs, len(texts), sort=False))
     stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
     stats.update(batch, texts, pairs)
-    rows = token_rows.example_rows(tok, batch, list(range(len(texts))), texts, pairs)
+    rows = token_rows.example_rows(tok, batch, list(range(len(texts))), None)
     return batch, stats, rows
 
 

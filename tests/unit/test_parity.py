@@ -11,13 +11,13 @@ from transformers import AutoTokenizer
 from runner import pipeline
 from runner.errors import ConfigError
 from runner.schema import check
-from tests.conftest import compose
+from tests.conftest import HUB, compose
 
 UDHR = Path(__file__).resolve().parents[2] / "runner" / "assets" / "udhr" / "udhr-parallel-12.jsonl"
 
 
 def test_udhr_parity_equals_a_direct_count(fixtures):
-    path = fixtures / "hub" / "bert-base-uncased"
+    path = HUB / "bert-base-uncased"
     cfg = compose(
         "model=none",
         "dataset=udhr_parallel",
@@ -40,6 +40,10 @@ def test_udhr_parity_equals_a_direct_count(fixtures):
     worst = max(columns, key=content.get)
     assert result.tags["parity.max_column"] == worst
     assert result.metrics["parity/max"] == content[worst] / content["eng"]
+    costs = list(content.values())  # Gini of the columns' costs, from its definition
+    mean = sum(costs) / len(costs)
+    gini = sum(abs(a - b) for a in costs for b in costs) / (2 * len(costs) ** 2 * mean)
+    assert result.metrics["parity/gini"] == pytest.approx(gini, rel=1e-12) and 0 < gini < 1
     logged = {(r["column"], r["index"]) for r in result.token_rows}
     assert len(logged) == 12 * 31 == len(result.token_rows)
     assert {"script/Hangul/words", "script/Thai/words", "script/Devanagari/words"} <= set(result.metrics)

@@ -17,9 +17,9 @@ def test_left_pads_are_left_out_with_or_without_a_mask(with_mask):
     row = {**ROW, "pad_side": "left"}
     if with_mask:
         row["attention_mask"] = [0, 0, 1, 1, 1, 1]
-    pieces, partial, special = report.content(row)
-    assert pieces == ["[CLS]", "hi", "there", "[SEP]"] and special == [True, False, False, True]
-    assert partial == [False] * 4
+    tokens = report.content(row)
+    assert tokens.pieces == ["[CLS]", "hi", "there", "[SEP]"] and tokens.special == [True, False, False, True]
+    assert tokens.partial == [False] * 4 and tokens.unk == [False] * 4
 
 
 def test_one_comparison_row_per_example_with_each_runs_pieces():

@@ -11,7 +11,7 @@ from transformers import AutoTokenizer
 
 from runner import pipeline, tiny
 from runner.errors import ModelError
-from tests.conftest import compose
+from tests.conftest import HUB, compose
 
 KOREAN = [
     "오늘 날씨가 정말 좋네요.",
@@ -50,7 +50,7 @@ def direct(tok, texts, **kwargs):
 
 @pytest.fixture(scope="module", params=["bert-base-uncased", "roberta-base"])
 def hub_tokenizer(request, fixtures):
-    path = fixtures / "hub" / request.param
+    path = HUB / request.param
     return str(path), AutoTokenizer.from_pretrained(str(path))
 
 
@@ -151,8 +151,8 @@ def test_max_length_not_a_multiple_of_pad_to_multiple_of_names_the_key():
 
 
 def test_bert_returns_token_type_ids_roberta_does_not(fixtures):
-    bert = tokenize_run(fixtures / "hub" / "bert-base-uncased", PAIRS)
-    roberta = tokenize_run(fixtures / "hub" / "roberta-base", PAIRS)
+    bert = tokenize_run(HUB / "bert-base-uncased", PAIRS)
+    roberta = tokenize_run(HUB / "roberta-base", PAIRS)
     assert 1 in bert.token_rows[0]["token_type_ids"]
     assert "token_type_ids" not in roberta.token_rows[0]
     assert bert.tags["tokenizer.returns_token_type_ids"] == "true"
@@ -165,7 +165,7 @@ def test_bert_returns_token_type_ids_roberta_does_not(fixtures):
 
 
 def test_batched_rows_equal_direct_call_per_batch(fixtures):
-    path = fixtures / "hub" / "bert-base-uncased"
+    path = HUB / "bert-base-uncased"
     tok = AutoTokenizer.from_pretrained(str(path))
     texts = KOREAN + ENGLISH
     result = tokenize_run(path, texts, batch_size=4)
@@ -226,7 +226,7 @@ def independent_stats(tok, texts, batch_size, kwargs):
 @pytest.mark.parametrize("name", ["bert-base-uncased", "roberta-base"])
 @pytest.mark.parametrize("max_length", [512, 8])
 def test_metrics_equal_independent_computation(fixtures, name, max_length):
-    path = fixtures / "hub" / name
+    path = HUB / name
     tok = AutoTokenizer.from_pretrained(str(path))
     texts = KOREAN + ENGLISH + ["  spaced   out\ttext \n", "ünïcödé combining é"]
     result = tokenize_run(path, texts, f"tokenizer.max_length={max_length}", batch_size=3)
@@ -243,7 +243,7 @@ def test_metrics_equal_independent_computation(fixtures, name, max_length):
 
 def test_klue_text_through_bert_uncased_fertility_is_high(fixtures):
     """Korean is split far more finely by an English WordPiece vocab than English is."""
-    path = fixtures / "hub" / "bert-base-uncased"
+    path = HUB / "bert-base-uncased"
     korean = tokenize_run(path, KOREAN).metrics["tokens/fertility"]
     english = tokenize_run(path, ENGLISH[:2]).metrics["tokens/fertility"]
     assert korean > english
@@ -301,7 +301,7 @@ def test_impossible_only_second_truncation_is_a_clear_error(fixtures):
     pairs = [["a rather long first sentence that goes on and on and on", "tiny"]]
     with pytest.raises(ModelError) as info:
         tokenize_run(
-            fixtures / "hub" / "bert-base-uncased",
+            HUB / "bert-base-uncased",
             pairs,
             "tokenizer.truncation=only_second",
             "tokenizer.max_length=8",
