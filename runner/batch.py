@@ -29,6 +29,7 @@ class Batch:
     offsets: np.ndarray | None  # flat [tokens, 2] char spans; None for slow tokenizers
     second: np.ndarray | None  # flat: True for tokens of a pair's second text; None without pairs
     encodings: list | None  # unpadded Rust encodings (fast tokenizers)
+    roundtrip: tuple[np.ndarray, np.ndarray] | None = None  # per example: exact, up to the normalizer
 
     def _pad(self, j: int) -> tuple[int, int]:
         """Pad positions before and after example j's tokens."""

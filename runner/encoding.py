@@ -24,6 +24,7 @@ import numpy as np
 
 from runner.batch import Batch
 from runner.errors import ModelError, first_line
+from runner.fidelity import RoundTrip
 from runner.schema import PaddingStrategy
 from runner.window import Window, from_lists, from_rust, template_tokens
 
@@ -35,7 +36,9 @@ WINDOW_ROWS = 4096  # examples ordered together by token length: near-global ord
 class Encoder:
     """Encodes a run's batches (see the module docstring); built once per run."""
 
-    def __init__(self, tok: Any, kwargs: dict[str, Any], pad_only_below: int | None = None) -> None:
+    def __init__(
+        self, tok: Any, kwargs: dict[str, Any], pad_only_below: int | None = None, roundtrip: bool = True
+    ) -> None:
         """`pad_only_below`: when no model consumes the batches (tokenization only), build the
         model's arrays only for batches holding an example below this index (the logged rows
         show them); the others keep their widths, which is all the statistics read."""
@@ -46,6 +49,7 @@ class Encoder:
         self.left = kwargs.get("padding_side", tok.padding_side) == "left"
         self.template = template_tokens(tok, kwargs["add_special_tokens"]) if tok.is_fast else None
         self.returned = _returned_keys(tok, kwargs)
+        self.roundtrip = RoundTrip(tok) if roundtrip else None
 
     def stream(
         self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int, sort: bool
@@ -55,6 +59,8 @@ class Encoder:
         similar lengths and little padding; `Batch.indices` keep the input positions."""
         size = max(WINDOW_ROWS // batch_size, 1) * batch_size
         for window in self._windows(texts, pairs, size):
+            # one decode per window: Rust's threads work while the next window is encoded
+            window.roundtrip = self.roundtrip.check(window) if self.roundtrip else None
             n = len(window.n_tokens)
             order = np.argsort(-window.n_tokens, kind="stable") if sort else np.arange(n)
             for b in range(0, n, batch_size):
@@ -161,6 +167,7 @@ class Encoder:
             None if window.offsets is None else window.offsets[flat],
             None if window.second is None else window.second[flat],
             window.encodings_of(rows),
+            None if window.roundtrip is None else (window.roundtrip[0][rows], window.roundtrip[1][rows]),
         )
 
     def _width(self, n_tokens: np.ndarray) -> int:

@@ -2,9 +2,10 @@
 give the text again (exactly, or up to the tokenizer's own normalizer), and which tokens hold
 only part of a character.
 
-Fast tokenizers decode a batch in one Rust call (`decode_batch`), then get the clean-up that
-transformers' `decode` applies on top of it; Python tokenizers go through `batch_decode`. The
-tests compare both with direct `tokenizer.decode` calls.
+Examples are checked a window at a time (runner.encoding). Fast tokenizers decode it in one Rust
+call (`decode_batch`), then get the clean-up that transformers' `decode` applies on top of it;
+Python tokenizers go through `batch_decode`. The tests compare both with direct `tokenizer.decode`
+calls.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from runner.batch import Batch
+from runner.window import Window
 
 
 class RoundTrip:
@@ -39,27 +40,27 @@ class RoundTrip:
     def normalize(self, text: str) -> str:
         return self.normalizer.normalize_str(text) if self.normalizer is not None else text
 
-    def check(self, batch: Batch) -> tuple[np.ndarray, np.ndarray] | None:
-        """Per example of the batch: (round trip exact, round trip up to the normalizer). A pair
+    def check(self, window: Window) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per example of the window: (round trip exact, round trip up to the normalizer). A pair
         round-trips when each of its texts does, decoded separately. None for pairs of a Python
         tokenizer, which does not say where the second text begins."""
-        if batch.pairs is not None and batch.second is None:
+        if window.pairs is not None and window.second is None:
             return None
-        bounds = np.cumsum(batch.n_tokens)[:-1]
-        ids = np.split(batch.ids, bounds)
-        if batch.pairs is None:
+        bounds = np.cumsum(window.n_tokens)[:-1]
+        ids = np.split(window.ids, bounds)
+        if window.pairs is None:
             sequences = [x.tolist() for x in ids]
-            originals = batch.texts
+            originals = window.texts
         else:
-            assert batch.second is not None
-            second = np.split(batch.second, bounds)
+            assert window.second is not None
+            second = np.split(window.second, bounds)
             sequences = [s for x, m in zip(ids, second, strict=True) for s in (x[~m].tolist(), x[m].tolist())]
-            originals = [t for ab in zip(batch.texts, batch.pairs, strict=True) for t in ab]
+            originals = [t for ab in zip(window.texts, window.pairs, strict=True) for t in ab]
         decoded = self.decode(sequences)
         exact = np.fromiter((d == t for d, t in zip(decoded, originals, strict=True)), bool, len(decoded))
         normalized = exact.copy()
         for k in np.flatnonzero(~exact).tolist():
             normalized[k] = decoded[k] == self.normalize(originals[k])
-        if batch.pairs is not None:
+        if window.pairs is not None:
             return np.all(exact.reshape(-1, 2), axis=1), np.all(normalized.reshape(-1, 2), axis=1)
         return exact, normalized

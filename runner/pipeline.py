@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from runner import data, encoding, fidelity, interrupt, models, token_rows, token_stats, tokenizer
+from runner import data, encoding, interrupt, models, token_rows, token_stats, tokenizer
 from runner.fingerprints import comparability_key, hash_rows
 from runner.inference import Predictor
 from runner.outputs import OutputSpool
@@ -189,22 +189,20 @@ def _batches(
     total = -(-len(texts) // size)  # batches
     content = real = done = 0
     with timed(result, "tokenize"):
-        encoder = encoding.Encoder(tok, kwargs, pad_only_below=None if predictor else keep)
-        checker = fidelity.RoundTrip(tok)
+        encoder = encoding.Encoder(tok, kwargs, None if predictor else keep, cfg.stats.roundtrip)
     # closed on any exit: the encoder's worker thread ends with the stream
     with closing(encoder.stream(texts, pairs, size, cfg.runtime.sort_by_length)) as stream:
         for _ in range(total):
             interrupt.check()  # also right after the model loaded
             with timed(result, "tokenize"):
                 batch = next(stream)
-                roundtrip = checker.check(batch)
-                stats.update(batch, batch.texts, batch.pairs, roundtrip)
+                stats.update(batch, batch.texts, batch.pairs, batch.roundtrip)
                 content += int(np.count_nonzero(batch.special == 0))
                 hash_rows(batch, hashes)
                 real += int(batch.n_tokens.sum())
                 logged = [j for j, i in enumerate(batch.indices) if i < keep]
                 if logged:
-                    rows = token_rows.example_rows(tok, batch, logged, roundtrip)
+                    rows = token_rows.example_rows(tok, batch, logged, batch.roundtrip)
                     result.token_rows.extend({"column": column, **r} if column else r for r in rows)
             if predictor is not None:
                 with timed(result, "forward"):

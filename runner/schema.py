@@ -150,6 +150,9 @@ class RuntimeConfig:
 @dataclass
 class StatsConfig:
     renyi_alpha: float = 2.5  # order of tokens/renyi_efficiency (Zouhar et al. 2023 use 2.5)
+    # decode every example for tokens/roundtrip_*: about +40% on the tokenize step of a
+    # corpus-scale BERT run (make bench); false leaves those metrics out
+    roundtrip: bool = True
 
 
 @dataclass

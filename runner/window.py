@@ -29,6 +29,7 @@ class Window:
     encodings: list | None  # Rust encodings (fast tokenizers)
     lists: dict[str, list] | None  # the call's per-row lists (slow tokenizers)
     returned: list[str]  # keys the direct call returns (input_ids, attention_mask, ...)
+    roundtrip: tuple[np.ndarray, np.ndarray] | None = None  # per row, set by runner.fidelity
 
     def __post_init__(self) -> None:
         self.starts = np.concatenate(([0], np.cumsum(self.n_tokens)[:-1])).astype(np.int64)

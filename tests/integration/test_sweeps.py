@@ -77,15 +77,27 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "tiny_bert · longest · sample_pairs" in proc.stdout  # the terminal table
+    assert "sample_pairs · tokenizer=roberta_base" in proc.stdout  # the terminal table
     page = (tmp_path / "cmp" / "report.html").read_text(encoding="utf-8")
-    assert "id='metrics'" in page and "tokens/fertility" in page
+    assert "id='metrics'" in page and "tokens/fertility" in page and "tokens/roundtrip_exact" in page
     assert "id='token-diff'" in page and "[CLS]" in page and "&lt;s&gt;" in page
+    # the real tokenizers on the same Korean sentence: BERT's jamo and [UNK], RoBERTa's bytes
+    assert "part of a character'>ᅥ</span><span class='covers'>서</span>" in page
+    assert "&lt;0x9C&gt;</span><span class='covers'>서</span>" in page
+    assert "class='unk' title='unknown token for " in page
+    assert "id='roundtrip'" in page and "<del>" in page  # bert-base-uncased does not round-trip Korean
     for name in ("token_lengths.png", "pad_fraction.png", "time_breakdown.png"):
         assert (tmp_path / "cmp" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     client, runs = runs_in(uri, "bert_vs_roberta")
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
     assert {r.data.tags["tokenizer.class"] for r in children} == {"BertTokenizer", "RobertaTokenizer"}
+    assert {r.data.tags["tokenizer.vocab_size"] for r in children} == {"30522", "50265"}
+    korean = {
+        r.data.tags["tokenizer.class"]: r.data.metrics["script/Hangul/roundtrip_exact"]
+        for r in children
+        if r.data.tags["choice.dataset"] == "sample"
+    }
+    assert korean == {"BertTokenizer": 0.0, "RobertaTokenizer": 1.0}
     assert {r.data.tags["tokenizer.returns_token_type_ids"] for r in children} == {"true", "false"}
     parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
     logged = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "comparison")}
