@@ -89,7 +89,7 @@ def test_report_is_self_contained_and_shows_every_run(sweep):
     assert "오늘 날씨가 정말 좋네요." in page and not BYTE_SYMBOLS.search(page)
 
 
-def test_roberta_pieces_on_korean_are_substrings_of_the_text(sweep):
+def test_roberta_pieces_on_korean_are_the_text_or_its_bytes(sweep):
     client = sweep["client"]
     child = next(c for c in sweep["children"] if "roberta-base" in c.info.run_name)
     path = client.download_artifacts(child.info.run_id, "tokens.json", str(sweep["tmp"] / "rob"))
@@ -99,9 +99,16 @@ def test_roberta_pieces_on_korean_are_substrings_of_the_text(sweep):
     assert len(korean) == 5
     for row in korean:
         assert len(row["pieces"]) == len(row["tokens"]) == len(row["special"])
-        content = [p for p, s in zip(row["pieces"], row["special"], strict=True) if not s]
-        assert content and all(p in row["text"] for p in content)
-        assert any(row["partial"])  # byte-level BPE splits syllables: flagged, never mojibake
+        content = [
+            (p, part)
+            for p, part, s in zip(row["pieces"], row["partial"], row["special"], strict=True)
+            if not s
+        ]
+        assert content and all(p in row["text"] for p, part in content if not part)
+        # byte-level BPE splits syllables: flagged and shown as bytes, never mojibake
+        assert any(part for _, part in content)
+        assert all(re.fullmatch(r"\s?(<0x[0-9A-F]{2}>)+", p) for p, part in content if part)
+        assert "".join(c or "" for c in row["covers"]) == "".join(row["text"].split())
 
 
 def open_page(page, url: str, wait_for: str) -> None:
