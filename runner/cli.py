@@ -16,6 +16,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from runner import console, interrupt, schema, sweep
+from runner.errors import Escalated
 
 OmegaConf.register_new_resolver(
     "tiny", lambda name: __import__("runner.tiny").tiny.ensure(name), replace=True
@@ -56,12 +57,13 @@ def main() -> None:
         code = interrupt.exit_code(exc)
         console.line(f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}): stopped")
         sys.exit(code)
-    except Exception as exc:
-        sweep.close_open("FAILED", console.describe(exc))
+    except (Exception, Escalated) as caught:
+        error = caught.error if isinstance(caught, Escalated) else caught
+        sweep.close_open("FAILED", console.describe(error))
         if user_full_error:
-            raise
-        console.error(exc)
-        sys.exit(2 if console.is_config_error(exc) else 1)
+            raise error from None
+        console.error(error)
+        sys.exit(2 if console.is_config_error(error) else 1)
 
 
 def entry() -> None:

@@ -30,6 +30,15 @@ class TrackingError(RunnerError):
     """The MLflow store cannot be reached or written."""
 
 
+class Escalated(BaseException):
+    """An error raised in a Hydra callback, carried past Hydra (which turns an Exception there
+    into a warning) to cli.main, which reports `error` like any other."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        super().__init__(str(error))
+
+
 def first_line(exc: BaseException, limit: int = 300) -> str:
     """An exception's message as one short line (libraries' messages span many)."""
     text = str(exc).strip() or type(exc).__name__

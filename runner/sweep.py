@@ -7,8 +7,11 @@ file system find it — and at the end prints and logs the table of every job.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from runner import console, naming
+from runner.errors import ConfigError, Escalated
 
 PARENT_FILE = "mlflow_parent_run_id"
 ENV = "RUNNER_PARENT_RUN_ID"
@@ -70,12 +74,63 @@ def sweep_overrides(config: DictConfig) -> list[str]:
     return [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
 
 
+def _config_loader() -> Any:
+    """Hydra's config loader of this run (glob() sweeps list a group's options through it)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    hydra = GlobalHydra.instance()
+    return hydra.config_loader() if hydra.is_initialized() else None
+
+
 def count_jobs(config: DictConfig) -> int:
     """How many jobs the basic sweeper will launch: the product of every swept value list."""
     total = 1
-    for values in naming.grid(sweep_overrides(config)).values():
+    for values in naming.grid(sweep_overrides(config), _config_loader()).values():
         total *= len(values)
     return total
+
+
+def _escalated(hook: Callable[..., None]) -> Callable[..., None]:
+    """Hydra turns an Exception raised in a callback into a warning and carries on (a sweep with
+    no parent, exit 0): raise it past Hydra, to cli.main, which prints its one line."""
+
+    @functools.wraps(hook)
+    def wrapper(self: Any, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            hook(self, config, **kwargs)
+        except Exception as exc:
+            raise Escalated(exc) from exc
+
+    return wrapper
+
+
+RAY_WAIT_S = 5.0  # a head that does not accept a connection in this time is not there
+
+
+def check_launcher(config: DictConfig) -> None:
+    """The Ray launcher with no cluster at its address waits for minutes inside ray.init: look
+    first (one TCP connection to the head's port), and fail with a line saying how to start one."""
+    target = str(config.hydra.launcher.get("_target_", ""))
+    if "RayLauncher" not in target:
+        return
+    address = str(config.hydra.launcher.ray.init.get("address") or "auto")
+    key = "hydra.launcher.ray.init.address"
+    fix = "start a head with `ray start --head` (it prints the address) and pass it here or as RAY_ADDRESS"
+    if address in ("auto", "local") or address.startswith("ray://"):
+        current = Path("/tmp/ray/ray_current_cluster")  # where `ray start --head` writes its address
+        if address == "local":
+            return  # Ray starts its own local cluster
+        if address == "auto":
+            if not current.exists():
+                raise ConfigError(key, "auto: no Ray cluster was started on this machine", fix)
+            address = current.read_text().strip()
+        else:
+            address = address.removeprefix("ray://")
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout=RAY_WAIT_S).close()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(key, f"no Ray cluster answers at {address} ({exc})", fix) from exc
 
 
 class SweepCallback(Callback):
@@ -85,11 +140,13 @@ class SweepCallback(Callback):
             self.done += 1
             self.progress(self.done, self.total)
 
+    @_escalated
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         from runner.tracking import Tracker
 
+        check_launcher(config)
         self.total, self.done = count_jobs(config), 0
-        naming.export_grid([*sweep_overrides(config), *_inner_axes(config)])
+        grid = naming.export_grid([*sweep_overrides(config), *_inner_axes(config)], _config_loader())
         self.progress = console.Progress("jobs", "job")
 
         self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
@@ -99,11 +156,14 @@ class SweepCallback(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
+        choices = dict(config.hydra.runtime.choices)
         self.parent = self.tracker.start(
-            f"sweep {sweep_dir.name}",
+            naming.parent_name(choices.get("experiment"), grid, sweep_dir.name),
             {
                 "sweep.id": sweep_dir.name,
                 "sweep.dir": str(sweep_dir),
+                "sweep.axes": " × ".join(grid),
+                "sweep.shared": naming.shared(choices, list(config.hydra.overrides.task), grid),
                 "runner.role": "sweep",
                 "overrides": overrides,
             },
@@ -115,6 +175,7 @@ class SweepCallback(Callback):
         os.environ.update(env)
         _send_to_jobs(config, env)
 
+    @_escalated
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         global _open
         _open = None

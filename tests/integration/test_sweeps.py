@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def test_sweep_parent_children_and_reuse(tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "tiny_roberta · max_length · sample" in proc.stdout  # the summary table
+    assert "tiny_roberta · max_length" in proc.stdout  # the summary table
     client, runs = runs_in(uri)
     parents = [r for r in runs if r.data.tags.get("runner.role") == "sweep"]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
@@ -33,10 +34,10 @@ def test_sweep_parent_children_and_reuse(tmp_path):
     parent = parents[0]
     assert parent.info.status == "FINISHED"
     assert all(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children)
-    names = {c.info.run_name for c in children}
-    assert names == {
-        f"{m} · {p} · sample" for m in ("tiny_bert", "tiny_roberta") for p in ("longest", "max_length")
-    }
+    names = {c.info.run_name for c in children}  # what differs, in the order of the axes
+    assert names == {f"{m} · {p}" for m in ("tiny_bert", "tiny_roberta") for p in ("longest", "max_length")}
+    assert parent.info.run_name == f"model × padding · {parent.data.tags['sweep.id']}"
+    assert parent.data.tags["sweep.shared"] == "dataset=sample"
     by_job = {int(c.data.tags["sweep.job_num"]): c.data.tags for c in children}
     assert [by_job[i]["cache/model"] for i in range(4)] == ["miss", "hit", "miss", "hit"]
     assert all(t["sweep.id"] == parent.data.tags["sweep.id"] for t in by_job.values())
@@ -77,7 +78,7 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "sample_pairs · tokenizer=roberta_base" in proc.stdout  # the terminal table
+    assert "roberta_base · sample_pairs" in proc.stdout  # the terminal table
     page = (tmp_path / "cmp" / "report.html").read_text(encoding="utf-8")
     assert "id='metrics'" in page and "tokens/fertility" in page and "tokens/roundtrip_exact" in page
     assert "id='token-diff'" in page and "[CLS]" in page and "&lt;s&gt;" in page
@@ -225,3 +226,81 @@ def test_inner_grid_needs_a_sweep_and_hydra_syntax(tmp_path):
     assert "is not a grid in Hydra's sweep syntax" in broken.stderr, broken.stderr
     _, runs = runs_in(uri.removeprefix("tracking.uri="))
     assert [(r.data.tags.get("runner.role"), r.info.status) for r in runs] == [("sweep", "FAILED")]
+
+
+def test_glob_range_and_choice_sweeps_keep_one_parent(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(
+        "-m",
+        f"tracking.uri={uri}",
+        "model=none",
+        "tokenizer=glob(tiny_*)",
+        "runtime.batch_size=range(16,33,16)",
+        "padding=choice(longest,do_not_pad)",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Callback" not in proc.stderr
+    _, runs = runs_in(uri)
+    parents = [r for r in runs if r.data.tags.get("runner.role") == "sweep"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
+    assert {c.info.run_name for c in children} == {
+        f"{t} · batch_size={b} · {p}"
+        for t in ("tiny_bert", "tiny_roberta")
+        for b in (16, 32)
+        for p in ("longest", "do_not_pad")
+    }
+    assert parents[0].info.run_name.startswith("tokenizer × batch_size × padding · ")
+    assert "comparison/report.html" in proc.stdout
+
+
+def test_interval_sweep_fails_with_one_line(tmp_path):
+    uri = f"sqlite:///{tmp_path}/m.db"
+    proc = run_cli(
+        "-m", f"tracking.uri={uri}", "model=none", "tokenizer.max_length=interval(8,64)", cwd=tmp_path
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and "tokenizer.max_length: interval()" in lines[0] and "range(" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_sweep_against_an_unreachable_server_fails_fast(tmp_path):
+    from tests.helpers import free_port
+
+    start = time.monotonic()
+    proc = run_cli(
+        "-m",
+        f"tracking.uri=http://127.0.0.1:{free_port()}",
+        "model=none",
+        "padding=longest,do_not_pad",
+        cwd=tmp_path,
+    )
+    assert time.monotonic() - start < 30
+    assert proc.returncode == 1, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and "no tracking server answers" in lines[0]
+    assert "Traceback" not in proc.stderr and "FINISHED" not in proc.stdout  # no job ran
+
+
+def test_ray_preset_with_no_cluster_fails_within_the_bound(tmp_path):
+    from tests.helpers import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    start = time.monotonic()
+    proc = run_cli(
+        "-m",
+        "hydra/launcher=ray",
+        f"hydra.launcher.ray.init.address={address}",
+        f"tracking.uri=sqlite:///{tmp_path}/m.db",
+        "model=none",
+        "padding=longest,do_not_pad",
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert time.monotonic() - start < 60
+    assert proc.returncode == 2, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1 and address in lines[0] and "ray start --head" in lines[0]

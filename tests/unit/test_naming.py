@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from runner import naming
 
 CHOICES = {"model": "none", "padding": "longest", "dataset": "sample", "tokenizer": "default"}
@@ -20,10 +22,7 @@ def test_paths_with_the_same_last_component_keep_what_tells_them_apart(monkeypat
     grid = ["/a/v1/model", "/a/v2/model"]
     monkeypatch.setenv(naming.GRID_ENV, f'{{"tokenizer.name_or_path": ["{grid[0]}", "{grid[1]}"]}}')
     names = {naming.run_name(CHOICES, [f"tokenizer.name_or_path={p}"], None, 0) for p in grid}
-    assert names == {
-        "none · longest · sample · tokenizer=v1/model",
-        "none · longest · sample · tokenizer=v2/model",
-    }
+    assert names == {"tokenizer=v1/model", "tokenizer=v2/model"}  # a sweep's child: what varies
 
 
 def test_long_values_are_shortened_in_the_middle_unless_that_is_where_they_differ():
@@ -42,3 +41,21 @@ def test_a_users_run_name_is_kept_and_numbered_in_a_sweep():
 def test_grid_reads_hydra_sweep_syntax():
     grid = naming.grid(["model=a,b", "padding=longest", "tokenizer.max_length=64,128"])
     assert grid == {"model": ["a", "b"], "tokenizer.max_length": ["64", "128"]}
+
+
+def test_a_sweep_child_is_named_by_its_axes_in_their_order(monkeypatch):
+    grid = {"tokenizer": ["bert_base_uncased", "roberta_base"], "padding": ["longest", "do_not_pad"]}
+    grid["tokenizer.max_length"] = ["64", "128"]
+    monkeypatch.setenv(naming.GRID_ENV, json.dumps(grid))
+    overrides = ["model=none", "tokenizer=roberta_base", "padding=do_not_pad", "tokenizer.max_length=64"]
+    name = naming.run_name({**CHOICES, "tokenizer": "roberta_base"}, overrides, None, 3)
+    assert name == "roberta_base · do_not_pad · max_length=64"
+    assert naming.run_name(CHOICES, overrides, None, None) != name  # a single run keeps its context
+
+
+def test_the_parent_says_what_it_compares_and_what_is_shared():
+    grid = {"tokenizer": ["a", "b"], "padding": ["longest", "do_not_pad"]}
+    assert naming.parent_name(None, grid, "15-27-36-3b9d0f") == "tokenizer × padding · 15-27-36-3b9d0f"
+    assert naming.parent_name("bert_vs_roberta", grid, "x") == "bert_vs_roberta · x"
+    shared = naming.shared(CHOICES, ["model=none", "tokenizer.max_length=64", "tracking.uri=x"], grid)
+    assert shared == "model=none · dataset=sample · max_length=64"
