@@ -70,6 +70,14 @@ def content(row: dict[str, Any]) -> Tokens:
     )
 
 
+def column(name: str) -> str:
+    """A run name as a column of comparison/tokens.json: MLflow's table viewer reads a dot in a
+    column name as a path into the row and shows every cell of it empty, so a dot is written as
+    the one-dot leader (U+2024), which looks the same. Brackets, quotes and Hangul render as they
+    are (checked in Chromium, tests/integration/test_dashboard.py)."""
+    return name.replace(".", "\u2024")
+
+
 def key(row: dict[str, Any]) -> tuple:
     """Examples are joined across runs by (column, index): column is None unless data is parallel."""
     return (row.get("column"), row["index"])
@@ -88,8 +96,8 @@ def comparison_rows(runs: list[RunTokens]) -> list[dict[str, Any]]:
         for run in runs:
             if k in run.rows:
                 tokens = content(run.rows[k])
-                row[run.name] = SEPARATOR.join(tokens.labelled())
-                row[f"{run.name} · n"] = len(tokens.pieces)
+                row[column(run.name)] = SEPARATOR.join(tokens.labelled())
+                row[column(f"{run.name} · n")] = len(tokens.pieces)
         out.append(row)
     return out
 

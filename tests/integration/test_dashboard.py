@@ -11,6 +11,7 @@ import pytest
 import regex
 from mlflow import MlflowClient
 
+from runner import report
 from tests.conftest import HUB, ROOT, run_cli
 from tests.helpers import chromium_path, mlflow_ui
 
@@ -194,4 +195,50 @@ def test_dashboard_tour_in_a_real_browser(sweep):
         assert "오늘 날씨가 정말 좋네요." in frame.locator("body").inner_text()
         frame.locator("#token-diff").scroll_into_view_if_needed()
         page.screenshot(path=SHOTS / "4-report-in-mlflow.png")
+        browser.close()
+
+
+AWKWARD = 'tok.v1.2 [ko] "q" 한국어 my_ko.csv'  # dots, brackets, quotes, Hangul, a file name
+
+
+def test_comparison_table_renders_for_awkward_run_names(tmp_path_factory, assets_dir):
+    """MLflow's table viewer shows a column empty when its name holds a dot: every per-run cell
+    of comparison/tokens.json must still show, whatever the run is called."""
+    from playwright.sync_api import sync_playwright
+
+    tmp = tmp_path_factory.mktemp("awkward")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    proc = run_cli(
+        "-m",
+        "model=none",
+        "tokenizer=tiny_bert,tiny_roberta",
+        f"tracking.run_name='{AWKWARD}'",
+        f"tracking.uri={uri}",
+        cwd=tmp,
+    )
+    assert proc.returncode == 0, proc.stderr
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("runner").experiment_id])
+    parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
+    names = sorted(r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId"))
+    assert names == [f"{AWKWARD} #0", f"{AWKWARD} #1"]
+    path = client.download_artifacts(parent.info.run_id, "comparison/tokens.json", str(tmp / "cmp"))
+    table = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert not any("." in c for c in table["columns"])
+    first = dict(zip(table["columns"], table["data"][0], strict=True))
+    expected = [str(first[report.column(n)]) for n in names]  # the cells the viewer must show
+    assert len(expected) == 2 and all(expected)
+    base = f"/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}/artifacts"
+    with mlflow_ui(uri) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 2400, "height": 1000})
+        open_page(page, f"{url}{base}/comparison/tokens.json?{VIEW}", "text=tokens.json")
+        page.wait_for_selector("text=Hello, my dog is cute.", timeout=30_000)
+        text = page.locator("body").inner_text()
+        for name in names:
+            assert report.column(name) in text  # the header, dots written as one-dot leaders
+        counts = [str(first[report.column(f"{n} · n")]) for n in names]
+        cells = page.locator("[role=cell], td").all_inner_texts()
+        assert all(c in cells for c in counts), (counts, cells[:20])
+        assert any(cell.startswith(expected[0][:20]) for cell in cells), expected[0][:20]
         browser.close()
