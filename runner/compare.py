@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from runner import console, report
+from runner import agreement, console, report
 from runner.errors import RunnerError
 from runner.report import RunTokens
 from runner.tracking import Tracker
@@ -216,9 +216,11 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
             for c in children
         ]
         table_rows = report.comparison_rows(runs)
-        order = [report.key(r) for r in report.differing_first(table_rows, runs)]
+        pairs, lowest = agreement.pairwise(runs)
+        spread = [report.key(r) for r in report.differing_first(table_rows, runs)]
+        order = agreement.disagreeing_first(spread, lowest)
         images = plots(runs)
-        page = report.render(rows, runs, images, order)
+        page = report.render(rows, runs, images, order, (pairs, lowest))
         out = out_dir or Path(tmp) / "comparison"
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.html").write_text(page, encoding="utf-8")
@@ -228,6 +230,8 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
         tracker.log_file(parent, str(out / "report.html"), "comparison")
         if table_rows:
             tracker.log_table(parent, table_rows, "comparison/tokens.json")
+        if pairs:
+            tracker.log_table(parent, pairs, "comparison/agreement.json")
     text = console.table(rows, list(rows[0]))
     tracker.set_description(parent, f"```\n{text}\n```")
     return text, out / "report.html"

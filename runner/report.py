@@ -197,7 +197,39 @@ def _original(row: dict[str, Any]) -> str:
     return str(row["text"]) if not row.get("text_pair") else f"{row['text']} {row['text_pair']}"
 
 
-def _example(k: tuple, runs: list[RunTokens]) -> str:
+def _agreement(pairs: list[dict[str, Any]], runs: list[RunTokens]) -> str:
+    """Boundary F1 between runs: one line for two runs, a matrix for more."""
+    if not pairs:
+        return ""
+    intro = (
+        "<h2 id='agreement'>Where the tokenizers cut alike</h2><p>Boundary F1: the token ends "
+        "(special tokens aside) two runs share, 2·Σ|A∩B| / (Σ|A| + Σ|B|) over the logged "
+        "examples both tokenized; 1 = the same cuts.</p>"
+    )
+    if len(pairs) == 1:
+        p = pairs[0]
+        return (
+            f"{intro}<p>{html.escape(p['name_a'])} vs {html.escape(p['name_b'])}: "
+            f"<b>{p['boundary_f1']:.3f}</b> over {p['examples']} examples</p>"
+        )
+    value = {(p["run_a"], p["run_b"]): p["boundary_f1"] for p in pairs}
+    value.update({(b, a): v for (a, b), v in list(value.items())})
+    head = "".join(f"<th>{html.escape(r.name)}</th>" for r in runs)
+    body = ""
+    for a in runs:
+        cells = "".join(
+            "<td>1</td>"
+            if a is b
+            else f"<td>{value[(a.run_id, b.run_id)]:.3f}</td>"
+            if (a.run_id, b.run_id) in value
+            else "<td></td>"
+            for b in runs
+        )
+        body += f"<tr><th>{html.escape(a.name)}</th>{cells}</tr>"
+    return f"{intro}<table id='agreement-matrix' class='metrics'><tr><th></th>{head}</tr>{body}</table>"
+
+
+def _example(k: tuple, runs: list[RunTokens], lowest: float | None = None) -> str:
     first = next(r.rows[k] for r in runs if k in r.rows)
     title = html.escape(str(first["text"]))
     if first.get("text_pair"):
@@ -218,7 +250,8 @@ def _example(k: tuple, runs: list[RunTokens]) -> str:
             f"<tr><th>{html.escape(run.name)}</th><td class='n'>{count}</td>"
             f"<td class='toks'>{_spans(tokens)}</td></tr>"
         )
-    head = f"<h3>{column}#{first['index']}: {title}</h3>"
+    agree = f" <span class='n'>(boundary F1 {lowest:.2f})</span>" if lowest is not None else ""
+    head = f"<h3>{column}#{first['index']}: {title}{agree}</h3>"
     return f"<section class='ex'>{head}<table>{''.join(lines)}</table></section>"
 
 
@@ -237,7 +270,11 @@ img{max-width:100%;margin:6px 0;border:1px solid #eee} h3{font-size:15px;margin:
 
 
 def render(
-    metrics_rows: list[dict[str, Any]], runs: list[RunTokens], images: dict[str, bytes], order: list[tuple]
+    metrics_rows: list[dict[str, Any]],
+    runs: list[RunTokens],
+    images: dict[str, bytes],
+    order: list[tuple],
+    agreement: tuple[list[dict[str, Any]], dict[tuple, float]] = ([], {}),
 ) -> str:
     """The whole page: metrics table, plots, then every example in the playground view."""
     columns = list(metrics_rows[0]) if metrics_rows else []
@@ -246,13 +283,17 @@ def render(
         f"{base64.b64encode(png).decode()}'></figure>"
         for name, png in images.items()
     )
-    examples = "".join(_example(k, runs) for k in order)
+    pairs, lowest = agreement
+    examples = "".join(_example(k, runs, lowest.get(k)) for k in order)
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>runner comparison</title>"
         f"<style>{STYLE}</style></head><body><h1>Runs side by side</h1>"
-        f"<h2>Metrics</h2>{_table(metrics_rows, columns)}"
-        "<h2 id='token-diff'>Tokens per example</h2><p>Each token is drawn over the text it "
-        "covers (alternating colours; grey: special tokens; dashed: part of one character). "
-        f"Examples where the runs differ most come first.</p>{examples}{_losses(runs)}"
+        f"<h2>Metrics</h2>{_table(metrics_rows, columns)}{_agreement(pairs, runs)}"
+        "<h2 id='token-diff'>Tokens per example</h2><p>Each token is drawn as what it is "
+        "(alternating colours; grey: special tokens; red: an unknown token, the word it replaced "
+        "beside it; dashed: part of one character — byte-level tokens as their bytes, "
+        "<code>&lt;0xEC&gt;</code>, decomposed syllables as their jamo — with the character they "
+        "build after the last of them). Examples where the runs disagree most (lowest boundary "
+        f"F1) come first.</p>{examples}{_losses(runs)}"
         f"<h2>Plots</h2>{imgs}</body></html>"
     )

@@ -1,6 +1,7 @@
 """The rows of tokens.json: each logged example as a tokenizer playground shows it — ids, tokens,
-what each token is (`pieces`), which text it stands for (`covers`), and decodes with and
-without special tokens.
+what each token is (`pieces`), which text it stands for (`covers`), where it lies (`span`:
+[start, end) in `text`, or for a pair's second text in `text + " " + text_pair`; None for
+special tokens, pads and empty spans), and decodes with and without special tokens.
 
 A piece is what the tokenizer made, never more: a whole token shows the span of the text it
 covers; an unknown token its literal (`[UNK]`, `<unk>`); a token that holds only part of a
@@ -69,6 +70,7 @@ def pieces(tok: Any, batch: Batch, j: int, ids: list[int], tokens: list[str]) ->
             "partial": ["\ufffd" in p for p in out],
             "unk": unk,
             "covers": [None] * len(ids),
+            "span": [None] * len(ids),
         }
     text, pair = batch.texts[j], batch.pairs[j] if batch.pairs is not None else None
     offsets, seq = batch.offset_row(j), batch.sequence_ids(j)
@@ -100,7 +102,8 @@ def pieces(tok: Any, batch: Batch, j: int, ids: list[int], tokens: list[str]) ->
             shown.append(_part(tok, token))
         else:
             shown.append(joined[start[k] : end[k]] or tok.decode([ids[k]]))
-    return {"pieces": shown, "partial": partial.tolist(), "unk": unk, "covers": covers}
+    span = [[int(start[k]), int(end[k])] if spans[k] else None for k in range(len(ids))]
+    return {"pieces": shown, "partial": partial.tolist(), "unk": unk, "covers": covers, "span": span}
 
 
 def _part(tok: Any, token: str) -> str:

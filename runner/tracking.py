@@ -133,12 +133,24 @@ class Tracker:
         self.log_text(run_id, json.dumps(obj, ensure_ascii=False, indent=1, default=str), artifact_file)
 
     def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None:
-        """An MLflow table (shown in the UI's artifact view and by mlflow.load_table)."""
+        """An MLflow table (shown in the UI's artifact view and by mlflow.load_table), written
+        whole: MlflowClient.log_table appends to a table already there, which doubled the rows
+        of a comparison rendered again by runner-compare. Same file format, same registration
+        tag (mlflow.loggedArtifacts) as log_table."""
         import pandas as pd
+        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
 
         frame = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in rows])
         frame = frame.map(lambda v: redact_text(v) if isinstance(v, str) else v)
-        store.retry(self.client.log_table, run_id, data=frame, artifact_file=artifact_file)
+        folder, _, name = artifact_file.rpartition("/")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            frame.to_json(path, orient="split", index=False, date_format="iso")
+            store.retry(self.client.log_artifact, run_id, str(path), folder or None)
+        logged = json.loads(self.client.get_run(run_id).data.tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
+        entry = {"path": artifact_file, "type": "table"}
+        if entry not in logged:
+            store.retry(self.client.set_tag, run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
 
     def log_file(self, run_id: str, path: str, artifact_path: str | None = None) -> None:
         store.retry(self.client.log_artifact, run_id, path, artifact_path)

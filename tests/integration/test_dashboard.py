@@ -157,7 +157,9 @@ def test_dashboard_tour_in_a_real_browser(sweep):
         browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         # The printed link opens the runs table (model-training view); the parent expands.
-        open_page(page, link.replace("http://127.0.0.1:5000", url), "text=sweep ")
+        # the parent is named for what it compares, the children for what differs between them
+        assert sweep["parent"].info.run_name.startswith("tokenizer × padding · ")
+        open_page(page, link.replace("http://127.0.0.1:5000", url), "text=tokenizer × padding")
         page.locator("button[data-component-id*='runnamecellrenderer']").first.click()
         for name in names:
             page.locator("[role=row] a", has_text=name).first.wait_for(timeout=30_000)

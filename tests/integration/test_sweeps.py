@@ -3,6 +3,7 @@ reuse, comparison reports, fault isolation, launchers."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -102,7 +103,12 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
     assert {r.data.tags["tokenizer.returns_token_type_ids"] for r in children} == {"true", "false"}
     parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
     logged = {Path(a.path).name for a in client.list_artifacts(parent.info.run_id, "comparison")}
-    assert {"report.html", "token_lengths.png"} <= logged
+    assert {"report.html", "token_lengths.png", "agreement.json"} <= logged
+    agreement = client.download_artifacts(parent.info.run_id, "comparison/agreement.json", str(tmp_path))
+    table = json.loads(Path(agreement).read_text(encoding="utf-8"))
+    assert table["columns"][:5] == ["run_a", "run_b", "name_a", "name_b", "boundary_f1"]
+    assert len(table["data"]) == 2  # BERT vs RoBERTa on the texts, and on the pairs
+    assert "id='agreement-matrix'" in page
     assert "fertility" in client.get_run(parent.info.run_id).data.tags["mlflow.note.content"]
 
 
