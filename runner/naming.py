@@ -54,7 +54,9 @@ def _varied(overrides: list[str], grid: dict[str, list[str]]) -> list[str]:
         key, _, value = override.lstrip("+~").partition("=")
         values[key] = value
     return [
-        short(values[key], grid[key]) if "." not in key else f"{label(key)}={short(values[key], grid[key])}"
+        short(values[key], grid[key])
+        if "." not in key or key.endswith(".name_or_path")  # a group's option, a checkpoint: bare
+        else f"{label(key)}={short(values[key], grid[key])}"
         for key in grid
         if key in values and not key.startswith(SKIPPED)
     ]

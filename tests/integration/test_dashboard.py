@@ -12,7 +12,7 @@ import regex
 from mlflow import MlflowClient
 
 from runner import report
-from tests.conftest import HUB, ROOT, run_cli
+from tests.conftest import ROOT, run_cli
 from tests.helpers import chromium_path, mlflow_ui
 
 pytestmark = pytest.mark.integration
@@ -28,11 +28,10 @@ def sweep(tmp_path_factory, assets_dir):
     """The issue's sweep: two real tokenizers × two paddings on the Korean/English sample."""
     tmp = tmp_path_factory.mktemp("dashboard")
     uri = f"sqlite:///{tmp}/mlflow.db"
-    hub = HUB
     proc = run_cli(
         "-m",
         "model=none",
-        f"tokenizer.name_or_path={hub / 'bert-base-uncased'},{hub / 'roberta-base'}",
+        "tokenizer=bert_base_uncased,roberta_base",  # the real tokenizers, bundled
         "padding=longest,do_not_pad",
         f"tracking.uri={uri}",
         cwd=tmp,
@@ -53,8 +52,8 @@ def download(sweep, path: str) -> Path:
 def test_children_have_distinct_names_that_say_which_tokenizer(sweep):
     names = [c.info.run_name for c in sweep["children"]]
     assert len(names) == 4 and len(set(names)) == 4
-    assert sum("bert-base-uncased" in n for n in names) == 2
-    assert sum("roberta-base" in n for n in names) == 2
+    assert sum("bert_base_uncased" in n for n in names) == 2
+    assert sum("roberta_base" in n for n in names) == 2
     assert not any("/" in n for n in names)  # paths by their last component
 
 
@@ -73,7 +72,7 @@ def test_parent_holds_the_comparison_table(sweep):
     assert names <= set(table["columns"]) and {f"{n} · n" for n in names} <= set(table["columns"])
     assert len(rows) == 10  # the sample's ten texts, one row each
     korean = next(r for r in rows if HANGUL.search(r["text"]))
-    roberta = next(n for n in names if "roberta-base" in n and "longest" in n)
+    roberta = next(n for n in names if "roberta_base" in n and "longest" in n)
     pieces = korean[roberta].split(" | ")
     assert pieces[0] == "<s>" and pieces[-1] == "</s>" and "<pad>" not in pieces  # no pads
     assert HANGUL.search(korean[roberta]) and not BYTE_SYMBOLS.search(korean[roberta])
@@ -92,7 +91,7 @@ def test_report_is_self_contained_and_shows_every_run(sweep):
 
 def test_roberta_pieces_on_korean_are_the_text_or_its_bytes(sweep):
     client = sweep["client"]
-    child = next(c for c in sweep["children"] if "roberta-base" in c.info.run_name)
+    child = next(c for c in sweep["children"] if "roberta_base" in c.info.run_name)
     path = client.download_artifacts(child.info.run_id, "tokens.json", str(sweep["tmp"] / "rob"))
     table = json.loads(Path(path).read_text(encoding="utf-8"))
     rows = [dict(zip(table["columns"], r, strict=True)) for r in table["data"]]
@@ -159,6 +158,7 @@ def test_dashboard_tour_in_a_real_browser(sweep):
         # The printed link opens the runs table (model-training view); the parent expands.
         # the parent is named for what it compares, the children for what differs between them
         assert sweep["parent"].info.run_name.startswith("tokenizer × padding · ")
+        assert names[0].startswith("bert_base_uncased · ")
         open_page(page, link.replace("http://127.0.0.1:5000", url), "text=tokenizer × padding")
         page.locator("button[data-component-id*='runnamecellrenderer']").first.click()
         for name in names:
@@ -186,7 +186,7 @@ def test_dashboard_tour_in_a_real_browser(sweep):
         open_page(page, f"{base}/comparison/tokens.json?{VIEW}", "text=tokens.json")
         page.wait_for_selector("text=오늘 날씨가 정말 좋네요.", timeout=30_000)
         text = page.locator("body").inner_text()
-        assert "bert-base-uncased" in text and "roberta-base" in text and "날씨" in text
+        assert "bert_base_uncased" in text and "roberta_base" in text and "날씨" in text
         assert not BYTE_SYMBOLS.search(text)
         page.screenshot(path=SHOTS / "3-comparison-table.png")
 
