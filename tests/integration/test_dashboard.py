@@ -195,8 +195,18 @@ def test_dashboard_tour_in_a_real_browser(sweep):
         frame = page.frame_locator("iframe").first
         frame.locator("#token-diff").wait_for(timeout=30_000)
         assert "오늘 날씨가 정말 좋네요." in frame.locator("body").inner_text()
+        # a Korean sentence: BERT's jamo and [UNK] beside RoBERTa's bytes, each character once
+        korean = frame.locator("section.ex", has_text="서울은 대한민국의 수도입니다.").first
+        assert "ᄉ" in korean.inner_text() and "<0xEC>" in korean.inner_text()
         frame.locator("#token-diff").scroll_into_view_if_needed()
         page.screenshot(path=SHOTS / "4-report-in-mlflow.png")
+        # the same page on its own, at the Korean sentence
+        report_file = sweep["client"].download_artifacts(parent, "comparison/report.html", str(sweep["tmp"]))
+        alone = browser.new_page(viewport={"width": 1400, "height": 700})
+        alone.goto(Path(report_file).as_uri())
+        alone.locator("section.ex", has_text="서울은 대한민국의 수도입니다.").first.screenshot(
+            path=SHOTS / "5-report-korean.png"
+        )
         browser.close()
 
 
