@@ -1,10 +1,13 @@
 """Builds the embedded offline models: a tiny BERT (WordPiece) and a tiny RoBERTa (byte-level BPE).
 
-Tokenizers are trained with the `tokenizers` library on the small corpus below, models get
-seeded random weights; everything is saved in Hugging Face format and loaded back through the
-same `from_pretrained` path a hub id takes. Building is deterministic and takes seconds; the
-result is cached under RUNNER_ASSETS_DIR (default ~/.cache/runner) and written atomically, so
-parallel workers can race to build it safely.
+The byte-level BPE is trained with the `tokenizers` library on the small corpus below (its
+trainer is deterministic); the WordPiece vocabulary ships as runner/assets/tiny/bert-vocab.txt,
+trained once the same way, because the WordPiece trainer is not (three fresh trainings gave
+three vocabularies). Models get seeded random weights; everything is saved in Hugging Face
+format and loaded back through the same `from_pretrained` path a hub id takes. Every built file
+is the same on every machine (tests/unit/test_tiny.py builds twice and pins the tokenizer
+files' sha256). The result is cached under RUNNER_ASSETS_DIR (default ~/.cache/runner) and
+written atomically, so parallel workers can race to build it safely.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the builder changes, so stale caches are never reused.
-VERSION = "2"  # bump when the built files change: cached builds of other versions are ignored
+VERSION = "3"  # bump when the built files change: cached builds of other versions are ignored
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -52,7 +55,6 @@ CORPUS = [
     "실험 결과를 기록하면 나중에 비교하기 쉽습니다.",
 ]
 
-BERT_SPECIAL: list[Any] = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 ROBERTA_SPECIAL: list[Any] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 MAX_POSITIONS = 128
 SIZE: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
@@ -86,16 +88,15 @@ def ensure(name: str) -> str:
     return str(target)
 
 
+BERT_VOCAB = Path(__file__).parent / "assets" / "tiny" / "bert-vocab.txt"
+
+
 def _bert_tokenizer() -> Any:
-    from tokenizers.implementations import BertWordPieceTokenizer
     from transformers import BertTokenizer
 
-    trainer = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
-    trainer.train_from_iterator(
-        iter(CORPUS), vocab_size=600, min_frequency=1, show_progress=False, special_tokens=BERT_SPECIAL
-    )
+    tokens = BERT_VOCAB.read_text(encoding="utf-8").splitlines()
     return BertTokenizer(
-        vocab=trainer.get_vocab(),
+        vocab={token: i for i, token in enumerate(tokens)},
         do_lower_case=False,
         strip_accents=False,
         model_max_length=MAX_POSITIONS,
