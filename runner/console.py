@@ -190,3 +190,21 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def pasteable(key: str, value: str) -> str:
+    """`key=value` as it pastes into a shell and parses in Hydra: the value double-quoted for
+    Hydra when its grammar does not read the bare value back as that same string (Hangul,
+    brackets), the whole override quoted for the shell where it needs it (`'key="문장"'`)."""
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    override = f"{key}={value}"
+    try:
+        bare = OverridesParser.create().parse_override(override).value() == value
+    except Exception:  # Hydra's grammar error: the bare value does not parse
+        bare = False
+    if not bare:
+        override = f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+    return shlex.quote(override)

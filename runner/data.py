@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runner import data_files, hub
+from runner import console, data_files, hub
 from runner.errors import DataError, first_line
 from runner.schema import DatasetConfig, Source
 
@@ -125,6 +125,13 @@ def _hub(cfg: DatasetConfig) -> Dataset:
 
     if not cfg.path:
         raise DataError("dataset.path", "is empty", "set it to a hub dataset id, e.g. klue")
+    if not hub.offline(datasets=True) and not hub.reachable():  # one probe, as for hub models
+        raise DataError(
+            f"dataset.path={cfg.path}",
+            f"the hub ({hub.endpoint()}) cannot be reached",
+            "set HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 to load it from the local cache, or load "
+            "a local copy with dataset.source=json/csv/parquet",
+        )
     try:
         ds = load_dataset(cfg.path, cfg.name, split=cfg.split, revision=cfg.revision, streaming=cfg.streaming)
     except ValueError as exc:
@@ -187,7 +194,8 @@ def _columns(ds: Dataset, cfg: DatasetConfig) -> Dataset:
         ds = ds.flatten()  # struct fields become dotted columns: labels.label
     for key, column in keyed:
         if column and column not in ds.column_names:
-            raise DataError(f"{key}={column}", "no such column", f"use one of: {', '.join(ds.column_names)}")
+            options = ", ".join(console.pasteable(key, c) for c in ds.column_names)
+            raise DataError(f"{key}={column}", "no such column", f"use one of: {options}")
     return ds.select_columns(wanted)
 
 

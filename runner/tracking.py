@@ -268,7 +268,9 @@ class Tracker:
         return runs[0].info.run_id if runs else None
 
     def set_description(self, run_id: str, text: str) -> None:
-        store.retry(self.client.set_tag, run_id, "mlflow.note.content", text)
+        """The run's description, cut to MLflow's tag length here (MLflow would cut it too, with
+        a warning on the console)."""
+        store.retry(self.client.set_tag, run_id, "mlflow.note.content", _truncate(text, limits()[2]))
 
 
 def _truncate(value: str, limit: int | None = None) -> str:

@@ -217,3 +217,11 @@ def test_a_head_run_shows_accuracy_and_its_first_predictions(tmp_path):
     assert "predict/accuracy=" in proc.stdout
     shown = [line for line in proc.stdout.splitlines() if " → " in line]
     assert len(shown) == 3 and shown[0].strip().startswith("great → ") and "(" in shown[0]
+
+
+def test_help_introduces_the_runner(tmp_path):
+    proc = run_cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("runner — declarative experiments on Hugging Face tokenizers")
+    assert "powered by Hydra" not in proc.stdout and "experiment=bert_vs_roberta" in proc.stdout
+    assert "== Configuration groups ==" in proc.stdout  # Hydra's own listing follows

@@ -192,3 +192,38 @@ def test_text_column_reads_a_block_at_a_time_like_a_list(monkeypatch):
         assert column[2:9] == expected[2:9] and column[9:2] == [] and column[1:10:3] == expected[1:10:3]
         with pytest.raises(IndexError):
             column[11]
+
+
+def test_a_suggested_column_pastes_into_the_shell_and_hydra(tmp_path):
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    path = tmp_path / "ko.csv"
+    pd.DataFrame({"문장": ["오늘 날씨가 좋네요."], "plain": ["x"]}).to_csv(path, index=False)
+    with pytest.raises(DataError) as info:
+        load("dataset=csv_file", f"dataset.path={path}", "dataset.text_column=text")
+    message = str(info.value)
+    assert "'dataset.text_column=\"문장\"'" in message and "dataset.text_column=plain" in message
+    (pasted,) = shlex.split("'dataset.text_column=\"문장\"'")  # what the shell hands Hydra
+    assert OverridesParser.create().parse_override(pasted).value() == "문장"
+
+
+def test_a_hub_dataset_gets_one_probe_when_the_hub_is_unreachable(monkeypatch):
+    import socket
+    import time
+
+    from runner import hub
+
+    with socket.socket() as closed:  # a port nobody listens on: the probe is refused at once
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
+    monkeypatch.setattr(hub, "_reachable", None)
+    start = time.monotonic()
+    with pytest.raises(DataError) as info:
+        load("dataset=klue_nli")
+    assert time.monotonic() - start < 5
+    assert str(info.value).startswith("dataset.path=klue: the hub") and "HF_HUB_OFFLINE=1" in str(info.value)
