@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 # Bump when the builder changes, so stale caches are never reused.
-VERSION = "3"  # bump when the built files change: cached builds of other versions are ignored
+VERSION = "4"  # bump when the built files change: cached builds of other versions are ignored
 
 CORPUS = [
     "The quick brown fox jumps over the lazy dog.",
@@ -59,6 +59,22 @@ ROBERTA_SPECIAL: list[Any] = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
 MAX_POSITIONS = 128
 SIZE: dict[str, Any] = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
 SENTIMENT = {0: "negative", 1: "neutral", 2: "positive"}
+# The classifier's head is fitted on these lines of CORPUS (label ids of SENTIMENT), a few
+# full-batch steps from a seeded start: its answers depend on the input, so the head demo shows
+# something. A toy, not a sentiment model.
+SENTIMENT_LINES = {
+    "I love this movie, the acting was wonderful.": 2,
+    "이 영화는 정말 재미있었어요.": 2,
+    "The weather is nice today, so we walked to the park.": 2,
+    "오늘 날씨가 정말 좋네요.": 2,
+    "This was the worst meal I have ever eaten.": 0,
+    "이 식당의 음식은 별로였습니다.": 0,
+    "The train leaves the station at nine in the morning.": 1,
+    "기차는 아침 아홉 시에 출발합니다.": 1,
+    "Seoul is the capital of South Korea.": 1,
+    "서울은 대한민국의 수도입니다.": 1,
+}
+FIT_STEPS = 60
 
 NAMES = ("bert", "roberta", "bert_classifier")
 
@@ -148,9 +164,30 @@ def _build_bert(out: Path, head: bool = False) -> None:
     )
     if head:
         config = BertConfig(**common, id2label=SENTIMENT, label2id={v: k for k, v in SENTIMENT.items()})
-        _save(out, tok, BertForSequenceClassification(config).eval())
+        _save(out, tok, _fitted(BertForSequenceClassification(config), tok).eval())
     else:
         _save(out, tok, BertModel(BertConfig(**common)).eval())
+
+
+def _fitted(model: Any, tok: Any) -> Any:
+    """The classifier after FIT_STEPS full-batch AdamW steps on SENTIMENT_LINES: one thread, so
+    the sums run in one order and every build gives the same weights."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        batch = tok(list(SENTIMENT_LINES), padding=True, return_tensors="pt")
+        labels = torch.tensor(list(SENTIMENT_LINES.values()))
+        optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+        model.train()
+        for _ in range(FIT_STEPS):
+            optimizer.zero_grad()
+            model(**batch, labels=labels).loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    return model
 
 
 def _build_roberta(out: Path) -> None:

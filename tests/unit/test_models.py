@@ -317,3 +317,15 @@ def test_a_body_run_logs_no_head_facts():
     result = runner_pipeline.run(run)
     assert result.tags["model.class"].endswith("Model") and "model.hidden_size" in result.tags
     assert "model.num_labels" not in result.tags and "model.problem_type" not in result.tags
+
+
+def test_tiny_classifier_answers_depend_on_the_input():
+    run = compose("model=tiny_classifier")
+    run.dataset.texts = [
+        "I love this movie, the acting was wonderful.",
+        "This was the worst meal I have ever eaten.",
+        "기차는 아침 아홉 시에 출발합니다.",
+    ]
+    labels = [r["label"] for r in runner_pipeline.run(run).prediction_rows]
+    assert labels == [tiny.SENTIMENT[tiny.SENTIMENT_LINES[t]] for t in run.dataset.texts]
+    assert labels == ["positive", "negative", "neutral"]
