@@ -120,7 +120,8 @@ def test_missing_column_lists_available(tmp_path):
     pd.DataFrame({"sentence": ["a"], "y": [1]}).to_csv(tmp_path / "d.csv", index=False)
     with pytest.raises(DataError) as info:
         load("dataset=csv_file", f"dataset.path={tmp_path / 'd.csv'}", "dataset.text_column=text")
-    assert str(info.value).startswith("dataset.text_column=text") and "sentence, y" in str(info.value)
+    assert str(info.value).startswith("dataset.text_column=text")
+    assert "use one of: dataset.text_column=sentence, dataset.text_column=y" in str(info.value)
 
 
 def test_unknown_split_lists_splits(tmp_path):
