@@ -100,6 +100,8 @@ def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packi
     run_id = tracker.start(name, tags, parent_run_id=parent)
     result = _tracked(tracker, run_id, parent, run_cfg, resolved)
     tracker.finish(run_id, "FINISHED")
+    if _kept(tracker, multirun, context, name):
+        return
     if multirun:  # the sweep prints the table and the parent's link at its end
         console.line(f"job {context.num} FINISHED: {name}")
         return
@@ -138,6 +140,21 @@ def _tracked(
         raise
     tracker.log_result(run_id, result, name)
     return result
+
+
+def _kept(tracker: Any, multirun: bool, context: packing.JobContext, name: str) -> bool:
+    """The server went away during the run: its results wait in the local store (runner.keep).
+    A sweep's job says so in a line and the sweep goes on; a single run ends with the line and
+    its own exit code."""
+    from runner import keep
+
+    if not getattr(tracker, "kept", None) or not tracker.kept():
+        return False
+    if multirun:
+        console.line(f"job {context.num} FINISHED, kept locally (tracking server unreachable): {name}")
+        return True
+    console.line(keep.kept_line(tracker.uri, 1))
+    raise SystemExit(keep.EXIT_KEPT)
 
 
 def _end_dead_runs(tracker: Tracker) -> None:

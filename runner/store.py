@@ -32,6 +32,10 @@ def resolve_uri(uri: str | None) -> str:
 UI_DEFAULT = "http://127.0.0.1:5000"  # where `mlflow ui` listens unless told otherwise
 
 
+def is_server(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
 def ui_command(uri: str) -> str | None:
     """The command that serves this store in the MLflow UI (None for a server: it is served)."""
     if uri.startswith(("http://", "https://")):

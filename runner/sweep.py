@@ -18,7 +18,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from runner import console, naming
+from runner import console, naming, store
 from runner.errors import ConfigError, Escalated
 
 PARENT_FILE = "mlflow_parent_run_id"
@@ -150,6 +150,10 @@ class SweepCallback(Callback):
         self.progress = console.Progress("jobs", "job")
 
         self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
+        if store.is_server(self.tracker.uri):  # the server may go away: the parent can move
+            from runner.keep import KeepingTracker
+
+            self.tracker = KeepingTracker(self.tracker)  # type: ignore[assignment]
         stale = self.tracker.end_dead_runs()  # once per sweep, not per job
         if stale:
             console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
@@ -181,6 +185,7 @@ class SweepCallback(Callback):
         _open = None
         os.environ.pop(ENV, None)
         self.progress.close()
+        self._kept_exit()
         children = self.tracker.children(self.parent)
         rows = [
             {
@@ -211,6 +216,24 @@ class SweepCallback(Callback):
             console.line(f"invariance.fail=true: {verdict}")
         if failed or gate:
             raise SystemExit(1)
+
+    def _kept_exit(self) -> None:
+        """Jobs whose server went away kept their results locally: the sweep ends with one line
+        for all of them; runner-sync sends them and rebuilds the comparison on the parent."""
+        from runner import keep
+
+        if not store.is_server(self.tracker.uri):
+            return
+        kept = keep.kept_children(self.parent)
+        gone = bool(getattr(self.tracker, "gone", False))
+        if not kept and not gone:
+            return
+        failed = [r for r in kept if r.info.status != "FINISHED"]
+        if not gone:
+            failed += [c for c in self.tracker.children(self.parent) if c.info.status != "FINISHED"]
+        self.tracker.finish(self.parent, "FAILED" if failed else "FINISHED")  # moves too if gone
+        console.line(keep.kept_line(self.tracker.uri, len(kept) + (1 if gone else 0)))
+        raise SystemExit(keep.EXIT_KEPT)
 
     def _compare(self) -> str:
         """The runs side by side on the parent (comparison/…); a failure here fails no job."""

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner import store
+from runner import keep, store
 from runner.errors import TrackingError, first_line
 from runner.redact import redact_text
 
@@ -45,6 +45,22 @@ def _quiet() -> None:
     warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
 
 
+HTTP_LIMITS = {  # MLflow's defaults (7 retries, 120 s timeout) wait minutes per call on a dead server
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+
+
+def bounded_http() -> None:
+    """A server that stops answering costs one call's retries — ~5 s refused, at most ~50 s
+    silent — after which runner.keep moves the run to the local store; urllib3's "Retrying"
+    warnings stay off the console. The user's own MLFLOW_HTTP_REQUEST_* settings win."""
+    for key, value in HTTP_LIMITS.items():
+        os.environ.setdefault(key, value)
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+
+
 class Tracker:
     """One MLflow store and experiment; opens, fills and closes runs by explicit id."""
 
@@ -53,10 +69,12 @@ class Tracker:
 
         _quiet()
         self.uri = store.resolve_uri(uri)
+        self.experiment = experiment
         db = store.sqlite_path(self.uri)
         if db is not None:
             store.check_writable(db, self.uri)
-        if self.uri.startswith(("http://", "https://")):
+        if store.is_server(self.uri):
+            bounded_http()
             store.probe(self.uri)
         with store.creation_lock(db):  # MlflowClient creates (migrates) the store as it is built
             self.client = MlflowClient(tracking_uri=self.uri)
@@ -237,7 +255,10 @@ class Tracker:
             max_results=1000,
         )
         ended = []
+        kept = keep.kept_remote_ids() if store.is_server(self.uri) else set()
         for run in runs:
+            if run.info.run_id in kept:  # its results wait locally for runner-sync: not dead
+                continue
             tags = run.data.tags
             pid = int(tags.get("runner.pid", "0") or 0)
             if pid and pid != os.getpid() and not store.alive(pid, tags.get("runner.pid_start", "")):

@@ -27,6 +27,16 @@ def open_tracker(uri: str | None, experiment: str, multirun: bool) -> Tracker:
     """A single run's store in a child process where forking is cheap and safe (Linux, no other
     thread yet: a thread's held lock would stay held in the child); a sweep's jobs, whose
     launchers fork and thread themselves, and other platforms keep it in this process."""
+    if store.is_server(store.resolve_uri(uri)):  # a server may go away: runs move to a local store
+        from runner.keep import KeepingTracker
+
+        try:
+            return KeepingTracker(Tracker(uri, experiment))  # type: ignore[return-value]
+        except TrackingError:
+            if not multirun:
+                raise  # a single run starts only with its server there
+            # a sweep's job while the server is away: the whole run is kept locally
+            return KeepingTracker.away(store.resolve_uri(uri), experiment)  # type: ignore[return-value]
     if multirun or sys.platform != "linux" or threading.active_count() > 1:
         return Tracker(uri, experiment)
     return ChildTracker(uri, experiment)

@@ -1,0 +1,147 @@
+"""Nothing lost when the tracking server goes away: a real `mlflow server` on a loopback port is
+SIGKILLed under a running run (and under a sweep), restarted on the same store, and `runner-sync`
+sends what the runner kept locally."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from runner import keep
+from tests.conftest import OFFLINE, run_cli
+from tests.helpers import free_port, wait_healthy
+
+pytestmark = pytest.mark.integration
+TEXTS = [
+    "Hello, my dog is cute.",
+    "오늘 날씨가 정말 좋네요.",
+    "서울은 대한민국의 수도입니다.",
+    "Seoul is the capital.",
+]
+
+
+class Server:
+    """`mlflow server` (sqlite backend, served artifacts) that can be SIGKILLed and restarted on
+    the same port and store."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp, self.port = tmp, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.store = f"sqlite:///{tmp}/server.db"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(self.port)]
+        command += ["--backend-store-uri", self.store, "--artifacts-destination", str(self.tmp / "art")]
+        self.proc = subprocess.Popen(
+            [*command, "--workers", "1"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,  # kill -9 reaches its workers too
+        )
+        wait_healthy(self.url, self.proc, "mlflow server")
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.store)  # the server's own store, read directly
+
+
+def start_runner(cwd: Path, *args: str) -> subprocess.Popen:
+    env = {**{k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}, **OFFLINE}
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def runs(client: MlflowClient, experiment: str = "runner") -> list:
+    found = client.get_experiment_by_name(experiment)
+    return [] if found is None else client.search_runs([found.experiment_id])
+
+
+def wait_for(predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not happen within {seconds:.0f} s")
+
+
+def sync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, **OFFLINE}
+    return subprocess.run(
+        [sys.executable, "-m", "runner.sync", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+COMPARABLE = lambda metrics: {k: v for k, v in metrics.items() if not k.startswith(("time/", "throughput/"))}  # noqa: E731
+
+
+def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
+    server = Server(tmp_path)
+    server.start()
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(TEXTS[i % 4] for i in range(100_000)), encoding="utf-8")
+    args = ("model=tiny_bert", "dataset.source=text", f"dataset.path={data}", f"tracking.uri={server.url}")
+    proc = start_runner(tmp_path, *args)
+    client = server.client()
+    wait_for(
+        lambda: any(r.info.status == "RUNNING" for r in runs(client)), 120, "a RUNNING run on the server"
+    )
+    (running,) = runs(client)
+    server.kill()
+    killed = time.monotonic()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == keep.EXIT_KEPT, err
+    assert time.monotonic() - killed < 120  # the rest of the run, then at most one call's retries
+    lines = [x for x in (out + err).splitlines() if "unreachable" in x]
+    assert len(lines) == 1 and server.url in lines[0] and "runner-sync" in lines[0], out + err
+    assert "Retrying" not in err and "Traceback" not in err
+    assert runs(client)[0].info.status == "RUNNING"  # the server never heard the end
+
+    # the reaper leaves it alone: its results wait locally
+    server.start()
+    other = run_cli("model=none", f"tracking.uri={server.url}", "tracking.experiment=other", cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert client.get_run(running.info.run_id).info.status == "RUNNING"
+
+    dry = sync(tmp_path, "--dry-run")
+    assert dry.returncode == 0 and "would send" in dry.stdout
+    assert client.get_run(running.info.run_id).info.status == "RUNNING"
+    sent = sync(tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    (after,) = runs(client)  # exactly one run: the same one, finished under its own id
+    assert after.info.run_id == running.info.run_id and after.info.status == "FINISHED"
+    baseline = run_cli(*args, "tracking.experiment=baseline", cwd=tmp_path)
+    assert baseline.returncode == 0, baseline.stderr
+    (clean,) = runs(client, "baseline")
+    assert COMPARABLE(after.data.metrics) == COMPARABLE(clean.data.metrics)
+    same = lambda params: {k: v for k, v in params.items() if k != "tracking.experiment"}  # noqa: E731
+    assert same(after.data.params) == same(clean.data.params) and len(after.data.params) > 20
+    served = MlflowClient(tracking_uri=server.url)  # artifacts are served by the server
+    listed = lambda run_id: sorted(a.path for a in served.list_artifacts(run_id))  # noqa: E731
+    assert listed(after.info.run_id) == listed(clean.info.run_id)
+    history = {k: len(client.get_metric_history(after.info.run_id, k)) for k in after.data.metrics}
+
+    again = sync(tmp_path)
+    assert again.returncode == 0 and "nothing to send" in again.stdout
+    assert {k: len(client.get_metric_history(after.info.run_id, k)) for k in after.data.metrics} == history
+    assert set(history.values()) == {1}
+    server.kill()
