@@ -115,6 +115,8 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
     assert len(lines) == 1 and server.url in lines[0] and "runner-sync" in lines[0], out + err
     assert "Retrying" not in err and "Traceback" not in err
     assert runs(client)[0].info.status == "RUNNING"  # the server never heard the end
+    down = sync(tmp_path)
+    assert down.returncode == 1 and down.stderr.count("error:") == 1 and server.url in down.stderr
 
     # the reaper leaves it alone: its results wait locally
     server.start()
@@ -144,4 +146,88 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
     assert again.returncode == 0 and "nothing to send" in again.stdout
     assert {k: len(client.get_metric_history(after.info.run_id, k)) for k in after.data.metrics} == history
     assert set(history.values()) == {1}
+    server.kill()
+
+
+@pytest.mark.parametrize("interrupted_at", ["log_artifacts", "delete_run"])
+def test_an_interrupted_sync_run_again_leaves_no_duplicates(tmp_path, monkeypatch, interrupted_at):
+    from runner import sync as runner_sync
+    from runner.tracking import Tracker
+
+    server = Server(tmp_path)
+    server.start()
+    kept = f"sqlite:///{tmp_path}/unsynced/mlflow.db"
+    local = Tracker(kept, "runner")
+    run_id = local.start("kept while away", {keep.TARGET: server.url, keep.EXPERIMENT: "runner"})
+    local.log(run_id, params={"a": 1, "b": "two"}, metrics={"tokens/total": 42.0, "time/total_s": 1.5})
+    local.log_text(run_id, "hello", "notes/hello.txt")
+    local.finish(run_id, "FINISHED")
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt  # what a SIGTERM midway would leave behind
+
+    with monkeypatch.context() as patch:
+        patch.setattr(MlflowClient, interrupted_at, interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            runner_sync.sync(kept, dry_run=False)
+    assert runner_sync.sync(kept, dry_run=False)  # again: it continues the same run
+    assert runner_sync.sync(kept, dry_run=False) == []  # and a third time there is nothing left
+    client = server.client()
+    (sent,) = runs(client)
+    assert sent.info.status == "FINISHED" and sent.data.params == {"a": "1", "b": "two"}
+    assert {k: len(client.get_metric_history(sent.info.run_id, k)) for k in sent.data.metrics} == {
+        "tokens/total": 1,
+        "time/total_s": 1,
+    }
+    served = MlflowClient(tracking_uri=server.url)
+    assert [a.path for a in served.list_artifacts(sent.info.run_id, "notes")] == ["notes/hello.txt"]
+    server.kill()
+
+
+def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path):
+    import threading
+
+    server = Server(tmp_path)
+    server.start()
+    data = tmp_path / "texts.txt"
+    data.write_text("\n".join(TEXTS[i % 4] for i in range(40_000)), encoding="utf-8")
+    proc = start_runner(
+        tmp_path, "-m", "model=tiny_bert", "dataset.source=text", f"dataset.path={data}",
+        "runtime.batch_size=8,16,32,64", f"tracking.uri={server.url}",
+    )  # fmt: skip
+    lines: list[str] = []
+
+    def follow() -> None:  # job lines go to stderr as they happen
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("job 0 FINISHED"):
+                server.kill()  # down from the second job …
+            if line.startswith("job 2 FINISHED"):
+                server.start()  # … to the third
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    out = proc.stdout.read() if proc.stdout else ""
+    proc.wait(timeout=600)
+    reader.join(timeout=60)
+    err = "".join(lines)
+    assert proc.returncode == keep.EXIT_KEPT, out + err
+    kept_lines = [x for x in lines if x.startswith("job ") and "kept locally" in x]
+    assert len(kept_lines) >= 2, err  # jobs 1 and 2 (and 3 if the server was still starting)
+    assert sum(x.startswith("the tracking server at") for x in lines) == 1 and "FAILED" not in err, err
+    sent = sync(tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.count("sent ") == len(kept_lines) and "comparison rebuilt" in sent.stdout
+    client = server.client()
+    everything = runs(client)
+    parents = [r for r in everything if r.data.tags.get("runner.role") == "sweep"]
+    assert len(parents) == 1
+    children = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
+    assert sorted(c.data.tags["sweep.job_num"] for c in children) == ["0", "1", "2", "3"]
+    served = MlflowClient(tracking_uri=server.url)
+    names = {a.path for a in served.list_artifacts(parents[0].info.run_id, "comparison")}
+    assert {"comparison/report.html", "comparison/tokens.json"} <= names
+    assert sync(tmp_path).stdout.startswith("nothing to send")
     server.kill()
