@@ -109,6 +109,8 @@ class KeepingTracker:
         return local_id
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or "remote" not in self.__dict__:  # pickling (launchers ship it)
+            raise AttributeError(name)
         if name in WRITES:
             return lambda run_id, *args, **kwargs: self._write(name, run_id, args, kwargs)
         if self.remote is None:

@@ -49,13 +49,14 @@ def compose(*overrides: str):
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
-def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 240):
-    """Run `python -m runner ARGS` in a subprocess: the test's environment, offline, and without
-    HYDRA_FULL_ERROR (an in-process `cli.main()` sets it in os.environ for Hydra)."""
+def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 240, module: str = "runner"):
+    """Run `python -m runner ARGS` (or another of its commands: `module="runner.sync"`) in a
+    subprocess: the test's environment, offline, and without HYDRA_FULL_ERROR (an in-process
+    `cli.main()` sets it in os.environ for Hydra)."""
     inherited = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     full_env = {**OFFLINE, **inherited, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "runner", *args],
+        [sys.executable, "-m", module, *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,

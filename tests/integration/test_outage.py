@@ -80,15 +80,7 @@ def wait_for(predicate, seconds: float, what: str) -> None:
 
 
 def sync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, **OFFLINE}
-    return subprocess.run(
-        [sys.executable, "-m", "runner.sync", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_cli(*args, cwd=cwd, timeout=300, module="runner.sync")
 
 
 COMPARABLE = lambda metrics: {k: v for k, v in metrics.items() if not k.startswith(("time/", "throughput/"))}  # noqa: E731
