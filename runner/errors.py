@@ -11,7 +11,7 @@ class RunnerError(Exception):
         super().__init__(f"{key}: {problem} — {fix}")
 
     def __reduce__(self) -> tuple[type[RunnerError], tuple[str, str, str]]:
-        return type(self), (self.key, self.problem, self.fix)  # pickled whole (tracking_process)
+        return type(self), (self.key, self.problem, self.fix)  # pickled whole (Ray, joblib workers)
 
 
 class ConfigError(RunnerError):

@@ -75,11 +75,10 @@ def _job(cfg: DictConfig, context: packing.JobContext) -> None:
 
 
 def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext) -> None:
-    from runner import tracking_process
+    from runner import keep
 
     multirun, sweep_dir = context.multirun, context.sweep_dir
-    # a single run's store opens in a child process while this one imports the libraries
-    tracker = tracking_process.open_tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment, multirun)
+    tracker = keep.open_tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment, multirun)
     quiet_libraries()
     if not multirun:  # a sweep's parent does this once for all its jobs
         _end_dead_runs(tracker)

@@ -54,6 +54,23 @@ UNREACHABLE = (
 )
 
 
+def open_tracker(uri: str | None, experiment: str, multirun: bool) -> Any:
+    """The job's tracker: a server's is a KeepingTracker (the server may go away), any other
+    store a plain Tracker. A sweep's job that starts while its server is away keeps its run
+    locally; a single run starts only with its server there (one line, exit 1)."""
+    from runner.errors import TrackingError
+    from runner.tracking import Tracker
+
+    if not store.is_server(store.resolve_uri(uri)):
+        return Tracker(uri, experiment)
+    try:
+        return KeepingTracker(Tracker(uri, experiment))
+    except TrackingError:
+        if not multirun:
+            raise
+        return KeepingTracker.away(store.resolve_uri(uri), experiment)
+
+
 def kept_uri() -> str:
     return f"sqlite:///{Path(KEPT_DB).resolve()}"
 

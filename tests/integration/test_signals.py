@@ -30,25 +30,6 @@ def wait_running(uri: str, n: int, seconds: float = 120) -> tuple[MlflowClient, 
     return client, running
 
 
-def _children(pid: int) -> list[int]:
-    with open(f"/proc/{pid}/task/{pid}/children") as f:
-        return [int(p) for p in f.read().split()]
-
-
-def _gone(pid: int, seconds: float = 20) -> bool:
-    """Exited (or a zombie nobody reaped yet) within the time."""
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_marks_run_killed(tmp_path, sig):
     (tmp_path / "big.txt").write_text("a sentence that the tiny model reads slowly\n" * 20000)
@@ -75,13 +56,11 @@ def test_signal_marks_run_killed(tmp_path, sig):
         client, started = wait_running(uri, 1)
         assert len(started) == 1, "the run never started"
         running = started[0]
-        helpers = _children(proc.pid)  # the child writing to the store ignores the signal …
         time.sleep(1.0)  # inside the batch loop
         proc.send_signal(sig)
         _, err = proc.communicate(timeout=60)
     finally:
         proc.kill()  # a no-op once it has exited; a run left going would slow every later test
-    assert len(helpers) == 1 and _gone(helpers[0])  # … closes the run KILLED, then leaves with it
     assert proc.returncode == 128 + sig  # 143 SIGTERM, 130 SIGINT
     assert "Traceback" not in err
     assert f"run {running.info.run_id} marked KILLED" in err
@@ -107,11 +86,8 @@ def test_a_run_killed_hard_ends_killed_when_the_next_run_starts(tmp_path):
         client, running = wait_running(uri, 2)  # two runners opened the fresh store at once
         assert len(running) == 2, "the runs never started"
         by_pid = {int(r.data.tags["runner.pid"]): r for r in running}
-        helpers = _children(victim.pid)  # the child writing to the store (tracking_process)
-        assert len(helpers) == 1
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
-        assert _gone(helpers[0]), "the store's child process outlived its run's process"
         assert client.get_run(by_pid[victim.pid].info.run_id).info.status == "RUNNING"  # as MLflow leaves it
         proc = subprocess.run(
             [*args, f"dataset.path={tmp_path / 'big.txt'}", "dataset.limit=5", "model=none"],
