@@ -63,7 +63,7 @@ def main() -> None:
         if user_full_error:
             raise error from None
         console.error(error)
-        sys.exit(2 if console.is_config_error(error) else 1)
+        sys.exit(console.exit_code(error))
 
 
 def entry() -> None:

@@ -32,6 +32,11 @@ def line(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def exit_code(exc: BaseException) -> int:
+    """The exit code of an error: 2 for the config, 1 for a failed run (the README's table)."""
+    return 2 if is_config_error(exc) else 1
+
+
 def is_config_error(exc: BaseException) -> bool:
     """Exit 2 for every config error (Hydra, OmegaConf, the cross-field checks); 1 for a failed run."""
     from hydra.errors import HydraException
@@ -133,7 +138,7 @@ def dashboard(ui: str | None, links: dict[str, str]) -> str:
 
 def summary(run_id: str, uri: str, ui: str | None, url: str, metrics: dict[str, float], status: str) -> None:
     """The short block that ends every single run: id, key metrics, how to open it."""
-    shown = "  ".join(f"{k}={_fmt(metrics[k])}" for k in KEY_METRICS if k in metrics)
+    shown = "  ".join(f"{k}={number(metrics[k])}" for k in KEY_METRICS if k in metrics)
     print(f"run {run_id} {status}\n  tracking: {uri}\n  {shown}\n{dashboard(ui, {'run': url})}", flush=True)
 
 
@@ -144,12 +149,12 @@ def predictions(rows: list[dict[str, Any]], texts: Sequence[str], n: int = 3) ->
         score = row.get("score")
         text = texts[row["index"]]
         text = text if len(text) <= 50 else text[:47] + "..."
-        print(f"  {text} → {label}" + (f" ({_fmt(float(score))})" if score is not None else ""), flush=True)
+        print(f"  {text} → {label}" + (f" ({number(float(score))})" if score is not None else ""), flush=True)
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     """A plain fixed-width table (also logged to the sweep's parent run)."""
-    cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
+    cells = [[number(r.get(c, "")) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
     out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     out.append("  ".join("-" * w for w in widths))
@@ -157,10 +162,9 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(out)
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
+def number(value: Any) -> str:
+    """A value as every table of the runner shows it: floats to 4 significant digits."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def interactive() -> bool:

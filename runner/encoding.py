@@ -153,21 +153,23 @@ class Encoder:
             if wanted:
                 encoding = BatchEncoding({k: window.rows(k, rows) for k in window.returned})
         return Batch(
-            indices,
-            [window.texts[r] for r in rows],
-            [window.pairs[r] for r in rows] if window.pairs else None,
-            encoding,
-            window.returned,
-            n_tokens,
-            widths,
-            self.left,
-            ids,
-            window.special[flat],
-            window.truncated[rows],
-            None if window.offsets is None else window.offsets[flat],
-            None if window.second is None else window.second[flat],
-            window.encodings_of(rows),
-            None if window.roundtrip is None else (window.roundtrip[0][rows], window.roundtrip[1][rows]),
+            indices=indices,
+            texts=[window.texts[r] for r in rows],
+            pairs=[window.pairs[r] for r in rows] if window.pairs else None,
+            encoding=encoding,
+            returned=window.returned,
+            n_tokens=n_tokens,
+            widths=widths,
+            left=self.left,
+            ids=ids,
+            special=window.special[flat],
+            truncated=window.truncated[rows],
+            offsets=None if window.offsets is None else window.offsets[flat],
+            second=None if window.second is None else window.second[flat],
+            encodings=window.encodings_of(rows),
+            roundtrip=None
+            if window.roundtrip is None
+            else (window.roundtrip[0][rows], window.roundtrip[1][rows]),
         )
 
     def _width(self, n_tokens: np.ndarray) -> int:
@@ -208,6 +210,12 @@ class Encoder:
                 arr[real] = np.fromiter(chain.from_iterable(window.rows(key, rows)), np.int64, len(ids))
             out[key] = arr
         return out
+
+
+def _rows(
+    pair: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    return None if pair is None else (pair[0][rows], pair[1][rows])
 
 
 def _returned_keys(tok: Any, kwargs: dict[str, Any]) -> list[str]:

@@ -5,13 +5,11 @@
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from runner import probe
 from runner.errors import ModelError
 
-PROBE_TIMEOUT_S = 3.0
 WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.h5", "*.msgpack", "*.gguf")
 _reachable: bool | None = None  # the probe's answer, once per process
 
@@ -57,16 +55,10 @@ def endpoint() -> str:
 
 
 def reachable() -> bool:
-    """One HEAD request with a short timeout; any HTTP answer means the hub is there."""
+    """One HEAD request with a short timeout (runner.probe), once per process."""
     global _reachable
     if _reachable is None:
-        try:
-            urllib.request.urlopen(urllib.request.Request(endpoint(), method="HEAD"), timeout=PROBE_TIMEOUT_S)
-            _reachable = True
-        except urllib.error.HTTPError:
-            _reachable = True
-        except (OSError, ValueError):
-            _reachable = False
+        _reachable = probe.silence(endpoint(), "HEAD") is None
     return _reachable
 
 

@@ -51,7 +51,7 @@ def execute(cfg: DictConfig) -> None:
         console.error(exc)
         if hc.sweep.dir and packing.JobContext.of(hc).multirun:
             sweep.abort(str(hc.sweep.dir), console.describe(exc))
-        raise SystemExit(2 if console.is_config_error(exc) else 1) from None
+        raise SystemExit(console.exit_code(exc)) from None
     for job_cfg, context in jobs:
         _job(job_cfg, context)
 
@@ -71,7 +71,7 @@ def _job(cfg: DictConfig, context: packing.JobContext) -> None:
             return
         if context.sweep_dir is not None:
             sweep.abort(context.sweep_dir, f"fail_fast: {console.describe(exc)}")
-        raise SystemExit(2 if console.is_config_error(exc) else 1) from None
+        raise SystemExit(console.exit_code(exc)) from None
 
 
 def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext) -> None:

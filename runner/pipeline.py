@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -63,14 +63,10 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     if texts.parallel:
         columns = dict(texts.parallel.items())
     result.tags["invariance.group"] = comparability_key(cfg, texts)
-    hashes = np.zeros(len(texts), dtype=np.uint64)
-    counts = {}
-    for column, column_texts in columns.items():
-        counts[column] = _batches(
-            cfg, result, tok, kwargs, column_texts, texts.pairs, column, stats, predictor, progress, hashes
-        )
+    loop = Loop(cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), dtype=np.uint64))
+    counts = {column: _batches(loop, values, texts.pairs, column) for column, values in columns.items()}
     if not texts.parallel:
-        result.token_hashes = hashes
+        result.token_hashes = loop.hashes
     with timed(result, "tokenize"):  # the last chunk of statistics
         result.metrics.update(stats.summary())
         excluded = stats.excluded_from_fertility()
@@ -171,25 +167,39 @@ def _load_model(
     )
 
 
+@dataclass
+class Loop:
+    """What every column's batch loop shares: the run's config and result, the tokenizer and
+    its call's arguments, the statistics, the model (None: tokenization only), the progress
+    callback and the per-example token hashes."""
+
+    cfg: RunConfig
+    result: RunResult
+    tok: Any
+    kwargs: dict[str, Any]
+    stats: token_stats.TokenStats
+    predictor: Predictor | None
+    progress: Callable | None
+    hashes: np.ndarray
+
+
 def _batches(
-    cfg: RunConfig,
-    result: RunResult,
-    tok: Any,
-    kwargs: dict[str, Any],
-    texts: Sequence[str],
-    pairs: Sequence[str] | None,
-    column: str | None,
-    stats: token_stats.TokenStats,
-    predictor: Predictor | None,
-    progress: Callable | None,
-    hashes: np.ndarray,
+    loop: Loop, texts: Sequence[str], pairs: Sequence[str] | None, column: str | None
 ) -> tuple[int, int]:
     """Encode (and run) one column's batches; returns its (content tokens, all real tokens)."""
+    cfg, result, tok, stats, predictor, progress = (
+        loop.cfg,
+        loop.result,
+        loop.tok,
+        loop.stats,
+        loop.predictor,
+        loop.progress,
+    )
     keep, size = cfg.tracking.max_logged_examples, cfg.runtime.batch_size
     total = -(-len(texts) // size)  # batches
     content = real = done = 0
     with timed(result, "tokenize"):
-        encoder = encoding.Encoder(tok, kwargs, None if predictor else keep, cfg.stats.roundtrip)
+        encoder = encoding.Encoder(tok, loop.kwargs, None if predictor else keep, cfg.stats.roundtrip)
     # closed on any exit: the encoder's worker thread ends with the stream
     with closing(encoder.stream(texts, pairs, size, cfg.runtime.sort_by_length)) as stream:
         for _ in range(total):
@@ -198,7 +208,7 @@ def _batches(
                 batch = next(stream)
                 stats.update(batch, batch.texts, batch.pairs, batch.roundtrip)
                 content += int(np.count_nonzero(batch.special == 0))
-                hash_rows(batch, hashes)
+                hash_rows(batch, loop.hashes)
                 real += int(batch.n_tokens.sum())
                 logged = [j for j, i in enumerate(batch.indices) if i < keep]
                 if logged:

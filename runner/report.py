@@ -14,6 +14,8 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
+from runner.console import number
+
 SEPARATOR = " | "  # between pieces in comparison/tokens.json
 # After a piece, ⟨…⟩ is the text it stands for: the word an [UNK] replaced, or the character that
 # a token holding part of it completes (`<0xEC><0x84> | <0x9C>⟨서⟩`, `ᄉ | ᅥ⟨서⟩`).
@@ -143,14 +145,10 @@ def _spans(tokens: Tokens) -> str:
 def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(r.get(c, '')))}</td>" for c in columns) + "</tr>"
+        "<tr>" + "".join(f"<td>{html.escape(number(r.get(c, '')))}</td>" for c in columns) + "</tr>"
         for r in rows
     )
     return f"<table id='metrics' class='metrics'><tr>{head}</tr>{body}</table>"
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def marked_difference(text: str, decoded: str) -> str:

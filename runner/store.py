@@ -54,26 +54,18 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
 
-PROBE_TIMEOUT_S = 3.0  # one look at a tracking server before anything else
-
-
 def probe(uri: str) -> None:
-    """Fail at once, naming tracking.uri, when nothing answers there. Any HTTP answer (even an
-    error status) means a server is there; MLflow's own retries then cover transient errors."""
-    import urllib.error
-    import urllib.request
+    """Fail at once, naming tracking.uri, when nothing answers there (runner.probe: any HTTP
+    answer, even an error status, means a server is there)."""
+    from runner.probe import silence
 
-    try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=PROBE_TIMEOUT_S).close()
-    except urllib.error.HTTPError:
-        return
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
+    reason = silence(f"{uri.rstrip('/')}/health")
+    if reason is not None:
         raise TrackingError(
             f"tracking.uri={uri}",
             f"no tracking server answers there ({reason})",
             "start the server (make server) or fix the URI; unset tracking.uri for the local sqlite store",
-        ) from exc
+        )
 
 
 RACES = ("locked",)  # sqlite's write lock, lost to a concurrent writer

@@ -13,11 +13,14 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner import keep, store
 from runner.errors import TrackingError, first_line
 from runner.redact import redact_text
+
+if TYPE_CHECKING:
+    from runner.result import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +212,7 @@ class Tracker:
         self.log(run_id, params=flatten(resolved))
         self.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
 
-    def log_result(self, run_id: str, result: Any, dataset_name: str) -> None:
+    def log_result(self, run_id: str, result: RunResult | None, dataset_name: str) -> None:
         """Whatever the pipeline produced (a RunResult: all of it, or the part done before a failure)."""
         if result is None:
             return
