@@ -22,6 +22,9 @@ lint: install  ## ruff lint and format check, mypy on runner/ (every def typed)
 	$(BIN)/ruff format --check runner tests benchmarks
 	$(BIN)/mypy runner
 
+docs: install  ## build the docs site (docs/, mkdocs.yml) into outputs/site; a broken link fails
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 bench: install  ## run the benchmark suite (prints ratios against baselines)
 	$(BIN)/python benchmarks/run.py
 
@@ -31,4 +34,4 @@ ui: install  ## open the MLflow dashboard on the default store
 server: install  ## a local MLflow tracking server for one user (sqlite + served artifacts)
 	bash scripts/mlflow_server.sh
 
-.PHONY: help install run test lint bench ui server
+.PHONY: help install run test lint docs bench ui server

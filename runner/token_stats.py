@@ -1,4 +1,4 @@
-"""Token statistics of a run, accumulated over its batches (definitions in the README).
+"""Token statistics of a run, accumulated over its batches (definitions in docs/statistics.md).
 
 Batches wait in `pending` until about `chunk_rows` examples have arrived and are then reduced
 together: a few numpy passes per chunk rather than per batch. Only flat arrays of real tokens
@@ -261,7 +261,7 @@ class TokenStats:
         return out
 
     def _scripts(self) -> dict[str, float]:
-        """script/<Script>/… for every script with at least one word (definitions in the README)."""
+        """script/<Script>/… for every script with at least one word (definitions in docs/statistics.md)."""
         out = {}
         for i in np.flatnonzero(self.rows if self.has_roundtrip else []):
             rows = int(self.rows[i])
