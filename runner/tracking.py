@@ -265,6 +265,10 @@ class Tracker:
             tags = run.data.tags
             pid = int(tags.get("runner.pid", "0") or 0)
             if pid and pid != os.getpid() and not store.alive(pid, tags.get("runner.pid_start", "")):
+                # read again now that its process is known dead (a dead process writes nothing more):
+                # it may have closed the run itself between the search and the check
+                if self.client.get_run(run.info.run_id).info.status != "RUNNING":
+                    continue
                 reason = (
                     f"its process {pid} on {host} ended without closing it (kill -9, OOM kill or power loss)"
                 )
