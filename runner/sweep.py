@@ -116,17 +116,14 @@ def check_launcher(config: DictConfig) -> None:
     address = str(config.hydra.launcher.ray.init.get("address") or "auto")
     key = "hydra.launcher.ray.init.address"
     fix = "start a head with `ray start --head` (it prints the address) and pass it here or as RAY_ADDRESS"
-    if address in ("auto", "local") or address.startswith("ray://"):
+    if address == "local":
+        return  # Ray starts its own local cluster
+    if address == "auto":
         current = Path("/tmp/ray/ray_current_cluster")  # where `ray start --head` writes its address
-        if address == "local":
-            return  # Ray starts its own local cluster
-        if address == "auto":
-            if not current.exists():
-                raise ConfigError(key, "auto: no Ray cluster was started on this machine", fix)
-            address = current.read_text().strip()
-        else:
-            address = address.removeprefix("ray://")
-    host, _, port = address.rpartition(":")
+        if not current.exists():
+            raise ConfigError(key, "auto: no Ray cluster was started on this machine", fix)
+        address = current.read_text().strip()
+    host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
         socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout=RAY_WAIT_S).close()
     except (OSError, ValueError) as exc:
@@ -142,18 +139,15 @@ class SweepCallback(Callback):
 
     @_escalated
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from runner.tracking import Tracker
+        from runner import keep
 
         check_launcher(config)
         self.total, self.done = count_jobs(config), 0
         grid = naming.export_grid([*sweep_overrides(config), *_inner_axes(config)], _config_loader())
         self.progress = console.Progress("jobs", "job")
 
-        self.tracker = Tracker(config.tracking.uri, config.tracking.experiment)
-        if store.is_server(self.tracker.uri):  # the server may go away: the parent can move
-            from runner.keep import KeepingTracker
-
-            self.tracker = KeepingTracker(self.tracker)  # type: ignore[assignment]
+        # a server's parent can move to the local store; the sweep starts only with its server there
+        self.tracker = keep.open_tracker(config.tracking.uri, config.tracking.experiment, multirun=False)
         stale = self.tracker.end_dead_runs()  # once per sweep, not per job
         if stale:
             console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
