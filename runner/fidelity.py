@@ -1,6 +1,6 @@
 """What a tokenizer loses on the way back: does `decode(input_ids, skip_special_tokens=True)`
-give the text again (exactly, or up to the tokenizer's own normalizer), and which tokens hold
-only part of a character.
+give the text again — exactly, or up to the tokenizer's own normalizer. (Split characters and
+partial tokens are read from the offsets by runner.token_stats and runner.token_rows.)
 
 Examples are checked a window at a time (runner.encoding). Fast tokenizers decode it in one Rust
 call (`decode_batch`), then get the clean-up that transformers' `decode` applies on top of it;
