@@ -65,7 +65,7 @@ def inference(model: str, texts: list[str], batch: int) -> list[tuple]:
     import torch
     from transformers import AutoModel, AutoTokenizer, pipeline
 
-    from runner import pipeline as runner_pipeline
+    from runner.engine import pipeline as runner_pipeline
 
     torch.set_num_threads(os.cpu_count() or 1)
     tok, net = AutoTokenizer.from_pretrained(model), AutoModel.from_pretrained(model).eval()
@@ -142,7 +142,7 @@ def startup_floor(tmp: Path) -> list[tuple]:
     there pays: importing transformers and mlflow, loading the same tokenizer and opening the same
     sqlite MLflow store; and, for context, vs the floor without the store. Best of 5 each (single
     starts of 4–6 s swing by ±0.3 s on this machine); the store exists (its migration is a one-off)."""
-    from runner import tiny
+    from runner.model import tiny
 
     path = tiny.ensure("roberta")
     uri = f"sqlite:///{tmp}/floor.db"
@@ -183,7 +183,7 @@ def sweeps(tmp: Path) -> list[tuple]:
 def packed(tmp: Path) -> list[tuple]:
     """2 models × 3 paddings on submitit_local: 6 launched jobs vs 2 packed jobs (sweep.inner),
     wall time and model loads (the children's cache/model=miss tags)."""
-    from runner.tracking import Tracker
+    from runner.tracking.tracker import Tracker
 
     grid, paddings = ["model=tiny_bert,tiny_roberta"], "longest,max_length,do_not_pad"
     launch = [*RUNNER, "-m", "hydra/launcher=submitit_local"]
@@ -218,8 +218,8 @@ def tracking(tmp: Path) -> list[tuple]:
     """MLflow calls of a default job (start, params, config, result, finish) vs the job's wall time."""
     from omegaconf import OmegaConf
 
-    from runner import job, pipeline
-    from runner.tracking import Tracker
+    from runner.engine import job, pipeline
+    from runner.tracking.tracker import Tracker
 
     run = runner_config_default()
     result = pipeline.run(run)
@@ -254,7 +254,7 @@ def runner_config_default():
 def tokenization(model: str, texts: list[str], batch: int) -> list[tuple]:
     from transformers import AutoTokenizer
 
-    from runner import pipeline as runner_pipeline
+    from runner.engine import pipeline as runner_pipeline
 
     tok = AutoTokenizer.from_pretrained(model)
     config = runner_config(
@@ -289,8 +289,8 @@ def corpus(texts: list[str], rows: int) -> list[tuple]:
     statistic, token hashes, logged rows) vs the bare chunked encode of the same rows."""
     from transformers import AutoTokenizer
 
-    from runner import pipeline as runner_pipeline
     from runner.cli import compose
+    from runner.engine import pipeline as runner_pipeline
 
     tokenizer = str(HUB / "bert-base-uncased")
     tok = AutoTokenizer.from_pretrained(tokenizer)
@@ -357,7 +357,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer texts (a smoke run)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from runner import job
+    from runner.engine import job
 
     job.quiet_libraries()  # library progress bars and INFO lines would bury the table
     texts = klue_sentences()[: 400 if args.quick else None]

@@ -7,6 +7,7 @@ error the user can fix as one line; the user's own HYDRA_FULL_ERROR=1 still give
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
 import sys
 import threading
@@ -15,11 +16,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from runner import console, interrupt, schema, sweep
+from runner import console
+from runner.config import schema
+from runner.engine import interrupt, sweep
 from runner.errors import Escalated
 
 OmegaConf.register_new_resolver(
-    "tiny", lambda name: __import__("runner.tiny").tiny.ensure(name), replace=True
+    "tiny", lambda name: importlib.import_module("runner.model.tiny").ensure(name), replace=True
 )
 OmegaConf.register_new_resolver("runner_uid", console.process_uid, replace=True)
 OmegaConf.register_new_resolver(  # files bundled with the runner (runner/assets/)
@@ -30,7 +33,7 @@ schema.register()
 
 @hydra.main(version_base="1.3", config_path="pkg://runner.conf", config_name="config")
 def _task(cfg: DictConfig) -> None:
-    from runner import job
+    from runner.engine import job
 
     job.execute(cfg)
 

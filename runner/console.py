@@ -117,7 +117,7 @@ def _did_you_mean(key: str) -> str:
     """`did you mean `model`? ` when the unknown key is close to a real one at its level."""
     import difflib
 
-    from runner import schema
+    from runner.config import schema
 
     parent, _, last = key.rpartition(".")
     close = difflib.get_close_matches(last, schema.keys_at(parent), n=1)

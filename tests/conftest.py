@@ -50,7 +50,7 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALL
 
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 240, module: str = "runner"):
-    """Run `python -m runner ARGS` (or another of its commands: `module="runner.sync"`) in a
+    """Run `python -m runner ARGS` (or another of its commands: `module="runner.engine.sync"`) in a
     subprocess: the test's environment, offline, and without HYDRA_FULL_ERROR (an in-process
     `cli.main()` sets it in os.environ for Hydra)."""
     inherited = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}

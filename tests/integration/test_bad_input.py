@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from runner import tiny
+from runner.model import tiny
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -72,7 +72,7 @@ def world(tmp_path_factory, assets_dir):
     (root / "userconf" / "model" / "broken.yaml").write_text("name_or_path: [unclosed\n  head: none\n")
     (root / "ro").mkdir()
     (root / "ro" / "outputs").write_text("a file where the outputs/ folder should be")
-    from runner.tracking import Tracker
+    from runner.tracking.tracker import Tracker
 
     Tracker(f"sqlite:///{root}/store.db", "runner")  # the store exists before cases run side by side
     return root

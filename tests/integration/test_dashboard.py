@@ -11,7 +11,7 @@ import pytest
 import regex
 from mlflow import MlflowClient
 
-from runner import report
+from runner.analysis import report
 from tests.conftest import ROOT, run_cli
 from tests.helpers import chromium_path, mlflow_ui
 

@@ -13,7 +13,7 @@ import torch
 from mlflow import MlflowClient
 from transformers import AutoModel, AutoTokenizer
 
-from runner import tiny
+from runner.model import tiny
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from runner import keep
+from runner.tracking import keep
 from tests.conftest import OFFLINE, run_cli
 from tests.helpers import free_port, wait_healthy
 
@@ -80,7 +80,7 @@ def wait_for(predicate, seconds: float, what: str) -> None:
 
 
 def sync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return run_cli(*args, cwd=cwd, timeout=300, module="runner.sync")
+    return run_cli(*args, cwd=cwd, timeout=300, module="runner.engine.sync")
 
 
 COMPARABLE = lambda metrics: {k: v for k, v in metrics.items() if not k.startswith(("time/", "throughput/"))}  # noqa: E731
@@ -143,8 +143,8 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
 
 @pytest.mark.parametrize("interrupted_at", ["log_artifacts", "delete_run"])
 def test_an_interrupted_sync_run_again_leaves_no_duplicates(tmp_path, monkeypatch, interrupted_at):
-    from runner import sync as runner_sync
-    from runner.tracking import Tracker
+    from runner.engine import sync as runner_sync
+    from runner.tracking.tracker import Tracker
 
     server = Server(tmp_path)
     server.start()

@@ -37,7 +37,7 @@ def test_every_offline_example_runs_as_written(tmp_path):
     """Two at a time (the machine's two cores); runner-compare last, after the sweeps it reads."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from runner.tracking import Tracker
+    from runner.tracking.tracker import Tracker
 
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env["MLFLOW_TRACKING_URI"] = uri = f"sqlite:///{tmp_path}/readme.db"

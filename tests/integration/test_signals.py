@@ -11,7 +11,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from runner.tracking import Tracker
+from runner.tracking.tracker import Tracker
 
 pytestmark = pytest.mark.integration
 

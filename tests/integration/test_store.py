@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
-OPEN = "from runner.tracking import Tracker; print(Tracker(sys.argv[1], 'runner').experiment_id)"
+OPEN = "from runner.tracking.tracker import Tracker; print(Tracker(sys.argv[1], 'runner').experiment_id)"
 
 
 def test_processes_opening_a_fresh_store_at_once_all_succeed(tmp_path):

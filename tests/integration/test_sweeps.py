@@ -66,7 +66,7 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
         [
             sys.executable,
             "-m",
-            "runner.compare",
+            "runner.analysis.compare",
             "--tracking-uri",
             uri,
             "--experiment",

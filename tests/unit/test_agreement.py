@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from runner import agreement, report
-from runner.report import RunTokens
+from runner.analysis import agreement, report
+from runner.analysis.report import RunTokens
 from tests.conftest import HUB
 from tests.unit.test_fidelity import PAIRS, TEXTS
 from tests.unit.test_tokenization import tokenize_run

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from runner import console, schema
+from runner import console
+from runner.config import schema
 from runner.errors import ConfigError
 from tests.conftest import ROOT, compose
 

@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from runner import data, data_files
+from runner.data import data_files, sources
 from runner.errors import DataError
 from tests.conftest import compose
 
@@ -16,7 +16,7 @@ def load(*overrides, **fields):
     run = compose(*overrides)
     for key, value in fields.items():
         setattr(run.dataset, key, value)
-    return data.load(run.dataset, run.runtime.seed)
+    return sources.load(run.dataset, run.runtime.seed)
 
 
 def test_klue_nli_jsonl_pairs_with_labels(fixtures):
@@ -96,7 +96,7 @@ def test_inline_columns_dict_and_shuffle_limit():
     ("fields", "key", "words"),
     [
         (
-            {"source": data.Source.csv, "path": "/no/such/file.csv"},
+            {"source": sources.Source.csv, "path": "/no/such/file.csv"},
             "dataset.path=/no/such/file.csv",
             "no such file",
         ),
@@ -104,7 +104,7 @@ def test_inline_columns_dict_and_shuffle_limit():
         ({"texts": ["a", ["b", "c"]]}, "dataset.texts", "mixes"),
         ({"texts": ["   ", "\t"]}, "dataset.text_column", "no non-empty texts"),
         (
-            {"source": data.Source.hub, "path": "klue", "name": "mrc"},
+            {"source": sources.Source.hub, "path": "klue", "name": "mrc"},
             "dataset.path=klue",
             "offline",
         ),
@@ -150,7 +150,7 @@ def test_limit_counts_kept_rows_in_both_modes(tmp_path, streaming):
     cfg = compose(
         "dataset=json_file", f"dataset.path={path}", "dataset.limit=3", f"dataset.streaming={streaming}"
     )
-    texts = data.load(cfg.dataset, seed=0)
+    texts = sources.load(cfg.dataset, seed=0)
     assert list(texts.texts) == ["one", "two", "three"]  # empty rows do not use up the limit
 
 
@@ -162,7 +162,7 @@ def test_streaming_shuffles_once_with_runtime_seed(tmp_path):
         cfg = compose(
             "dataset=json_file", f"dataset.path={path}", "dataset.streaming=true", "dataset.shuffle=true"
         )
-        return list(data.load(cfg.dataset, seed=seed).texts)
+        return list(sources.load(cfg.dataset, seed=seed).texts)
 
     from datasets import load_dataset
 

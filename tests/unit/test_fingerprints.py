@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from runner.fingerprints import _joined_digest
+from runner.tokenization.fingerprints import _joined_digest
 
 
 @pytest.mark.parametrize("n", [1, 2, 9, 10, 11, 25])

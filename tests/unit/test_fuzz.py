@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer
 
-from runner import encoding, tiny, token_rows, token_stats, tokenizer
-from runner.schema import PaddingConfig, PaddingStrategy, TokenizerConfig
+from runner.config.schema import PaddingConfig, PaddingStrategy, TokenizerConfig
+from runner.model import tiny
+from runner.tokenization import encoding, token_rows, token_stats, tokenizer
 
 # Special tokens spelled out in the text are content to Rust, not template tokens.
 SPELLED = st.sampled_from(["[CLS]", "[SEP]", "[MASK]", "[unk]", "<s>", "</s>", "<mask>", "<pad>"])
@@ -79,7 +80,7 @@ def test_statistics_invariants(tok, texts, strategy, with_pairs, data):
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=3))
 def test_rows_round_trip_through_an_mlflow_table(tok, texts, tmp_path_factory):
-    from runner.tracking import Tracker
+    from runner.tracking.tracker import Tracker
 
     texts = [t if t.strip() else "x" for t in texts]
     _, _, rows = encode_all(tok, texts, None, PaddingStrategy.longest, 16)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from runner import heads
+from runner.model import heads
 
 LABELS = heads.Labels({0: "neg", 1: "neu", 2: "pos"}, None, 3)
 

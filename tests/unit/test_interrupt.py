@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from runner import interrupt
+from runner.engine import interrupt
 
 
 @pytest.fixture(autouse=True)

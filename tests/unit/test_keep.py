@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pickle
 
-from runner import keep
-from runner.tracking import Tracker
+from runner.tracking import keep
+from runner.tracking.tracker import Tracker
 
 
 class Flaky:

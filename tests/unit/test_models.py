@@ -15,9 +15,9 @@ from transformers import (
     pipeline,
 )
 
-from runner import outputs, tiny
-from runner import pipeline as runner_pipeline
+from runner.engine import pipeline as runner_pipeline
 from runner.errors import ModelError
+from runner.model import outputs, tiny
 from tests.conftest import compose
 
 TEXTS = [

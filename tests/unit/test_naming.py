@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from runner import naming
+from runner.config import naming
 
 CHOICES = {"model": "none", "padding": "longest", "dataset": "sample", "tokenizer": "default"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runner import outputs
+from runner.model import outputs
 
 
 def spool_all(tmp_path, values, order):

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from transformers import AutoTokenizer
 
-from runner import pipeline
+from runner.config.schema import check
+from runner.engine import pipeline
 from runner.errors import ConfigError
-from runner.schema import check
 from tests.conftest import HUB, compose
 
 UDHR = Path(__file__).resolve().parents[2] / "runner" / "assets" / "udhr" / "udhr-parallel-12.jsonl"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from runner import console, sweep
+from runner import console
+from runner.engine import sweep
 
 
 def test_job_count_multiplies_swept_values_from_cli_and_experiment():
@@ -38,7 +39,7 @@ def test_progress_draws_a_bar_at_a_terminal(monkeypatch, capsys):
 
 
 def test_pipeline_reports_rows_after_every_batch():
-    from runner import pipeline
+    from runner.engine import pipeline
     from tests.conftest import compose
 
     calls = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner.redact import is_secret_key, redact_config
+from runner.config.redact import is_secret_key, redact_config
 
 SECRET = [
     "token",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from runner import report
-from runner.report import RunTokens
+from runner.analysis import report
+from runner.analysis.report import RunTokens
 
 ROW = {"index": 0, "text": "hi there", "tokens": ["[PAD]", "[PAD]", "[CLS]", "hi", "there", "[SEP]"]}
 ROW.update(pieces=["[PAD]", "[PAD]", "[CLS]", "hi", "there", "[SEP]"], special=[1, 1, 1, 0, 0, 1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import pipeline
+from runner.engine import pipeline
 from runner.errors import ConfigError, ModelError
 from tests.conftest import compose
 

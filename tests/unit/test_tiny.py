@@ -21,7 +21,7 @@ PINNED = {
 
 def build(folder: Path) -> dict[str, str]:
     """Build every embedded model in a fresh folder (its own process: nothing cached) and hash it."""
-    code = "from runner import tiny\nfor name in tiny.NAMES: tiny.ensure(name)"
+    code = "from runner.model import tiny\nfor name in tiny.NAMES: tiny.ensure(name)"
     env = {**os.environ, "RUNNER_ASSETS_DIR": str(folder)}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
     (root,) = folder.iterdir()

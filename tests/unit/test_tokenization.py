@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from runner import pipeline, tiny
+from runner.engine import pipeline
 from runner.errors import ModelError
+from runner.model import tiny
 from tests.conftest import HUB, compose
 
 KOREAN = [
@@ -313,7 +314,8 @@ def test_a_file_read_window_by_window_gives_the_inline_run(tmp_path, monkeypatch
     """Texts from a file are read a window at a time (data_files.TextColumn, small blocks here),
     sorted within windows and cut into batches: rows, hashes and statistics equal those of the
     same texts given inline."""
-    from runner import data_files, encoding
+    from runner.data import data_files
+    from runner.tokenization import encoding
 
     monkeypatch.setattr(data_files.TextColumn, "BLOCK_ROWS", 5)
     monkeypatch.setattr(encoding, "WINDOW_ROWS", 8)  # several windows, sorted within each

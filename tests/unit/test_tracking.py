@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from runner.tracking import Tracker, limits
+from runner.tracking.tracker import Tracker, limits
 
 
 def test_a_long_description_is_cut_by_the_runner_not_by_mlflow(tmp_path, caplog):
@@ -20,7 +20,7 @@ def test_a_long_description_is_cut_by_the_runner_not_by_mlflow(tmp_path, caplog)
 def test_the_reaper_leaves_a_run_its_process_closed_before_dying(tmp_path, monkeypatch):
     """The race seen in CI: the reaper finds the run RUNNING, its process closes it FAILED and
     exits, then the reaper finds the process dead. It must read the run again, not end it KILLED."""
-    from runner import store
+    from runner.tracking import store
 
     tracker = Tracker(f"sqlite:///{tmp_path}/m.db", "runner")
     run = tracker.start("closed in time", {})

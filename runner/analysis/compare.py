@@ -1,0 +1,259 @@
+"""A sweep's runs side by side, read back from MLflow: the terminal table, and on the parent
+run `comparison/tokens.json` (one row per example, each run's pieces) and a self-contained
+`comparison/report.html` with plots. Called at the end of every sweep (runner.engine.sweep) and by
+`runner-compare` for an older one. Everything is keyed by run id; run names only head columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from runner import console
+from runner.analysis import agreement, report
+from runner.analysis.report import RunTokens
+from runner.errors import RunnerError
+from runner.tracking.tracker import Tracker
+
+METRICS = (
+    "tokens/mean_len",
+    "tokens/p95_len",
+    "tokens/fertility",
+    "tokens/continued_word_ratio",
+    "tokens/bytes_per_token",
+    "tokens/unk_rate",
+    "tokens/roundtrip_exact",
+    "tokens/roundtrip_normalized",
+    "tokens/split_char_rate",
+    "tokens/partial_token_share",
+    "tokens/shannon_entropy",
+    "tokens/renyi_efficiency",
+    "tokens/vocab_used",
+    "tokens/vocab_utilization",
+    "parity/gini",
+    "tokens/pad_fraction",
+    "time/tokenize_s",
+    "time/forward_s",
+    "time/total_s",
+    "throughput/samples_per_s",
+)
+TIMES = ("time/tokenize_s", "time/forward_s")  # steps comparable across jobs (loads may be cache hits)
+
+
+def latest_sweep(tracker: Tracker) -> str:
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id],
+        "tags.`runner.role` = 'sweep'",
+        max_results=1,
+        order_by=["attributes.start_time DESC"],
+    )
+    if not runs:
+        raise SystemExit("error: no sweep in this experiment — run `runner -m …` first, or pass --parent")
+    return runs[0].info.run_id
+
+
+def token_rows(tracker: Tracker, run_id: str, out: Path) -> dict[tuple, dict[str, Any]]:
+    """A run's tokens.json rows keyed by (column, index); empty when it logged none."""
+    try:
+        path = tracker.client.download_artifacts(run_id, "tokens.json", str(out))
+    except Exception:  # a run that failed before tokenizing has no table
+        return {}
+    table = json.loads(Path(path).read_text(encoding="utf-8"))
+    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
+    return {report.key(r): r for r in rows}
+
+
+def _loads(run: Any) -> str:
+    """Which loads were cache hits (their times are the cache's, not a load's)."""
+    tags = run.data.tags
+    return " ".join(f"{k.split('/')[1]}={v}" for k, v in sorted(tags.items()) if k.startswith("cache/"))
+
+
+def distinct_names(children: list) -> dict[str, str]:
+    """run id → its name, suffixed with the id's start where two names are equal."""
+    names = [c.info.run_name for c in children]
+    return {
+        c.info.run_id: c.info.run_name
+        if names.count(c.info.run_name) == 1
+        else f"{c.info.run_name} ({c.info.run_id[:6]})"
+        for c in children
+    }
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def short_labels(names: list[str]) -> list[str]:
+    """Plot labels: each run name without the ` · ` parts that every run shares."""
+    parts = [n.split(" · ") for n in names]
+    shared = set.intersection(*(set(p) for p in parts)) if len(parts) > 1 else set()
+    return [" · ".join(x for x in p if x not in shared) or n for p, n in zip(parts, names, strict=True)]
+
+
+def plots(runs: list[RunTokens]) -> dict[str, bytes]:
+    """PNG bytes by file name: token lengths, pad fraction, comparable step times."""
+    import dataclasses
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = short_labels([r.name for r in runs])
+    runs = [dataclasses.replace(r, name=label) for r, label in zip(runs, labels, strict=True)]
+    names = [r.name for r in runs]
+    out = {}
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    for run in runs:
+        ax.hist(
+            [len(report.content(row).pieces) for row in run.rows.values()],
+            bins=20,
+            histtype="step",
+            linewidth=1.5,
+            label=run.name,
+        )
+    ax.set(title="Tokens per example (no padding)", xlabel="tokens", ylabel="examples")
+    ax.legend(fontsize=7)
+    out["token_lengths.png"] = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.4 * len(runs)))
+    ax.barh(names, [r.metrics.get("tokens/pad_fraction", 0.0) for r in runs])
+    ax.set(title="Pad fraction per run", xlabel="pad positions / all positions")
+    out["pad_fraction.png"] = _png(fig)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.4 * len(runs)))
+    left = [0.0] * len(runs)
+    for key in TIMES:
+        values = [r.metrics.get(key, 0.0) for r in runs]
+        ax.barh(names, values, left=left, label=key.split("/")[1])
+        left = [a + b for a, b in zip(left, values, strict=True)]
+    ax.set(title="Time per step (tokenize, forward)", xlabel="seconds")
+    ax.legend(fontsize=7)
+    out["time_breakdown.png"] = _png(fig)
+    plt.close(fig)
+    out.update(language_plots(runs, plt))
+    return out
+
+
+def _suffixed(runs: list[RunTokens], prefix: str, suffix: str) -> list[str]:
+    """The middle parts of metric names `prefix<part>suffix` that any run logged, in first-seen order."""
+    seen: dict[str, None] = {}
+    for run in runs:
+        for key in run.metrics:
+            if (
+                key.startswith(prefix)
+                and key.endswith(suffix)
+                and key.count("/") == prefix.count("/") + suffix.count("/")
+            ):
+                seen[key[len(prefix) : len(key) - len(suffix)]] = None
+    return list(seen)
+
+
+def language_plots(runs: list[RunTokens], plt: Any) -> dict[str, bytes]:
+    """Parity per tokenizer × language (parallel data) and fertility per script, when logged."""
+    import numpy as np
+
+    out = {}
+    columns = [c for c in _suffixed(runs, "parity/", "") if c != "max"]
+    with_parity = [r for r in runs if any(f"parity/{c}" in r.metrics for c in columns)]
+    if columns and with_parity:
+        grid = np.array([[r.metrics.get(f"parity/{c}", np.nan) for c in columns] for r in with_parity])
+        fig, ax = plt.subplots(figsize=(1.2 + 0.7 * len(columns), 1.2 + 0.5 * len(with_parity)))
+        image = ax.imshow(grid, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(columns)), columns)
+        labels = [f"{r.name} (Gini {r.metrics.get('parity/gini', np.nan):.3f})" for r in with_parity]
+        ax.set_yticks(range(len(with_parity)), labels, fontsize=7)
+        for (i, j), value in np.ndenumerate(grid):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white")
+        ax.set_title("Parity: content tokens / the reference language's (same texts)")
+        fig.colorbar(image, ax=ax)
+        out["parity_heatmap.png"] = _png(fig)
+        plt.close(fig)
+    scripts = _suffixed(runs, "script/", "/fertility")
+    if scripts:
+        fig, ax = plt.subplots(figsize=(8, 3.5))
+        width = 0.8 / len(runs)
+        for n, run in enumerate(runs):
+            values = [run.metrics.get(f"script/{s}/fertility", 0.0) for s in scripts]
+            ax.bar(np.arange(len(scripts)) + n * width, values, width, label=run.name)
+        ax.set_xticks(np.arange(len(scripts)) + 0.4 - width / 2, scripts)
+        ax.set(title="Fertility per script (tokens per whitespace word)", ylabel="tokens / word")
+        ax.legend(fontsize=7)
+        out["script_fertility.png"] = _png(fig)
+        plt.close(fig)
+    return out
+
+
+def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[str, Path]:
+    """Compare the parent's FINISHED children; log the files to the parent. Returns (table, report)."""
+    children = [c for c in tracker.children(parent) if c.info.status == "FINISHED"]
+    if not children:
+        raise RunnerError(f"sweep {parent}", "has no FINISHED runs to compare", "run the sweep again")
+    names = distinct_names(children)
+    logged = [m for m in METRICS if any(m in c.data.metrics for c in children)]
+    rows = [
+        {"run": names[c.info.run_id], **{m: c.data.metrics.get(m, "") for m in logged}, "loads": _loads(c)}
+        for c in children
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = [
+            RunTokens(
+                c.info.run_id,
+                names[c.info.run_id],
+                c.data.metrics,
+                token_rows(tracker, c.info.run_id, Path(tmp) / c.info.run_id),
+            )
+            for c in children
+        ]
+        table_rows = report.comparison_rows(runs)
+        pairs, lowest = agreement.pairwise(runs)
+        spread = [report.key(r) for r in report.differing_first(table_rows, runs)]
+        order = agreement.disagreeing_first(spread, lowest)
+        images = plots(runs)
+        page = report.render(rows, runs, images, order, (pairs, lowest))
+        out = out_dir or Path(tmp) / "comparison"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.html").write_text(page, encoding="utf-8")
+        for name, png in images.items():
+            (out / name).write_bytes(png)
+            tracker.log_file(parent, str(out / name), "comparison")
+        tracker.log_file(parent, str(out / "report.html"), "comparison")
+        if table_rows:
+            tracker.log_table(parent, table_rows, "comparison/tokens.json")
+        if pairs:
+            tracker.log_table(parent, pairs, "comparison/agreement.json")
+    text = console.table(rows, list(rows[0]))
+    tracker.set_description(parent, f"```\n{text}\n```")
+    return text, out / "report.html"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="runner-compare", description=__doc__.splitlines()[0])
+    parser.add_argument("--parent", help="the sweep's parent run id (default: the latest sweep)")
+    parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else outputs/mlflow.db")
+    parser.add_argument("--experiment", default="runner", help="MLflow experiment (default: runner)")
+    parser.add_argument("--out", default="outputs/compare", help="folder for report.html and PNGs")
+    args = parser.parse_args(argv)
+    try:
+        tracker = Tracker(args.tracking_uri, args.experiment)
+        text, page = build(tracker, args.parent or latest_sweep(tracker), Path(args.out))
+    except RunnerError as exc:
+        console.error(exc)
+        sys.exit(1)
+    print(text)
+    print(f"report: {page.resolve()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""The comparison of a sweep's runs as plain data → one self-contained HTML page and an MLflow
+table: one row per example, each run's pieces side by side (see runner.analysis.compare, which reads
+the runs back from MLflow).
+
+The page has no external script, style or URL (CSS inline, plots as `data:` images), so it
+renders inside MLflow's artifact viewer.
+"""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from runner.console import number
+
+SEPARATOR = " | "  # between pieces in comparison/tokens.json
+# After a piece, ⟨…⟩ is the text it stands for: the word an [UNK] replaced, or the character that
+# a token holding part of it completes (`<0xEC><0x84> | <0x9C>⟨서⟩`, `ᄉ | ᅥ⟨서⟩`).
+
+
+@dataclass
+class RunTokens:
+    """One run of the sweep: its name, metrics and tokens.json rows keyed by example index."""
+
+    run_id: str
+    name: str
+    metrics: dict[str, float]
+    rows: dict[Any, dict[str, Any]]
+
+
+@dataclass
+class Tokens:
+    """One example's real tokens (pads aside) as tokens.json describes them."""
+
+    pieces: list[str]
+    partial: list[bool]
+    special: list[bool]
+    unk: list[bool]
+    covers: list[str | None]
+
+    def labelled(self) -> list[str]:
+        """Each piece followed by ⟨the text it stands for⟩ where that is not the piece itself."""
+        return [
+            f"{p}⟨{c}⟩" if c and (u or part) else p
+            for p, part, u, c in zip(self.pieces, self.partial, self.unk, self.covers, strict=True)
+        ]
+
+
+def content(row: dict[str, Any]) -> Tokens:
+    """A row's tokens without its pad positions."""
+    pieces = row.get("pieces") or [str(t) for t in row["tokens"]]
+    partial = row.get("partial") or [False] * len(pieces)
+    tokens = row["tokens"]
+    if "attention_mask" in row:
+        keep = [m == 1 for m in row["attention_mask"]]
+    else:  # no mask returned: pads are the n_pad positions at the padded end
+        n_pad, left = int(row.get("n_pad") or 0), row.get("pad_side") == "left"
+        keep = [not (k < n_pad if left else k >= len(tokens) - n_pad) for k in range(len(tokens))]
+    special = row.get("special") or [False] * len(pieces)
+    unk = row.get("unk") or [False] * len(pieces)
+    covers = row.get("covers") or [None] * len(pieces)
+    pick = [k for k, flag in enumerate(keep) if flag]
+    return Tokens(
+        [pieces[k] for k in pick],
+        [bool(partial[k]) for k in pick],
+        [bool(special[k]) for k in pick],
+        [bool(unk[k]) for k in pick],
+        [covers[k] for k in pick],
+    )
+
+
+def column(name: str) -> str:
+    """A run name as a column of comparison/tokens.json: MLflow's table viewer reads a dot in a
+    column name as a path into the row and shows every cell of it empty, so a dot is written as
+    the one-dot leader (U+2024), which looks the same. Brackets, quotes and Hangul render as they
+    are (checked in Chromium, tests/integration/test_dashboard.py)."""
+    return name.replace(".", "\u2024")
+
+
+def key(row: dict[str, Any]) -> tuple:
+    """Examples are joined across runs by (column, index): column is None unless data is parallel."""
+    return (row.get("column"), row["index"])
+
+
+def comparison_rows(runs: list[RunTokens]) -> list[dict[str, Any]]:
+    """comparison/tokens.json: index, text (text_pair, column), then per run its pieces and count."""
+    keys = sorted({k for r in runs for k in r.rows}, key=lambda k: (str(k[0]), k[1]))
+    out = []
+    for k in keys:
+        first = next(r.rows[k] for r in runs if k in r.rows)
+        row: dict[str, Any] = {"index": first["index"], "text": first["text"]}
+        for extra in ("text_pair", "column"):
+            if first.get(extra) is not None:
+                row[extra] = first[extra]
+        for run in runs:
+            if k in run.rows:
+                tokens = content(run.rows[k])
+                row[column(run.name)] = SEPARATOR.join(tokens.labelled())
+                row[column(f"{run.name} · n")] = len(tokens.pieces)
+        out.append(row)
+    return out
+
+
+def differing_first(rows: list[dict[str, Any]], runs: list[RunTokens]) -> list[dict[str, Any]]:
+    """Examples whose segmentations (special tokens aside) differ most across runs come first."""
+
+    def spread(row: dict[str, Any]) -> int:
+        k = key(row)
+        segmentations = set()
+        for run in runs:
+            if k in run.rows:
+                tokens = content(run.rows[k])
+                segmentations.add(
+                    tuple(p for p, s in zip(tokens.pieces, tokens.special, strict=True) if not s)
+                )
+        return len(segmentations)
+
+    return sorted(rows, key=lambda r: -spread(r))
+
+
+def _spans(tokens: Tokens) -> str:
+    """Each token drawn over what it is; an UNK in red with the word it replaced beside it, the
+    character that split tokens build after the last of them."""
+    out = []
+    for k, (p, part, spec, unk, cover) in enumerate(
+        zip(tokens.pieces, tokens.partial, tokens.special, tokens.unk, tokens.covers, strict=True)
+    ):
+        cls = "sp" if spec else "unk" if unk else ("a" if k % 2 == 0 else "b")
+        title = (
+            f" title='unknown token for {html.escape(cover or '', quote=True)}'"
+            if unk
+            else " title='part of a character'"
+            if part
+            else ""
+        )
+        out.append(f"<span class='{cls}{' part' if part else ''}'{title}>{html.escape(p)}</span>")
+        if cover and (unk or part):
+            out.append(f"<span class='covers'>{html.escape(cover)}</span>")
+    return "".join(out)
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(number(r.get(c, '')))}</td>" for c in columns) + "</tr>"
+        for r in rows
+    )
+    return f"<table id='metrics' class='metrics'><tr>{head}</tr>{body}</table>"
+
+
+def marked_difference(text: str, decoded: str) -> str:
+    """HTML of the text with what decoding lost struck (<del>) and what it added inserted (<ins>)."""
+    out = []
+    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, text, decoded, autojunk=False).get_opcodes():
+        if op in ("delete", "replace"):
+            out.append(f"<del>{html.escape(text[a1:a2])}</del>")
+        if op in ("insert", "replace"):
+            out.append(f"<ins>{html.escape(decoded[b1:b2])}</ins>")
+        if op == "equal":
+            out.append(html.escape(text[a1:a2]))
+    return "".join(out)
+
+
+def _losses(runs: list[RunTokens]) -> str:
+    """Per run, the logged examples whose decode is not their text, the difference marked."""
+    parts = []
+    for run in runs:
+        lost = [r for r in run.rows.values() if r.get("roundtrip") is False]
+        if not lost:
+            continue
+        share = run.metrics.get("tokens/roundtrip_exact")
+        head = f"{html.escape(run.name)}: {len(lost)} of {len(run.rows)} logged examples"
+        if share is not None:
+            head += f" (round trip over the whole run: {share:.1%})"
+        items = "".join(
+            f"<li>#{r['index']}: {marked_difference(_original(r), str(r.get('decoded_skip_special')))}</li>"
+            for r in lost
+        )
+        parts.append(f"<h3>{head}</h3><ul class='losses'>{items}</ul>")
+    if not parts:
+        return ""
+    return (
+        "<h2 id='roundtrip'>What does not come back</h2><p><code>decode(input_ids, "
+        "skip_special_tokens=True)</code> against the text: <del>struck</del> is lost, "
+        f"<ins>marked</ins> is what decoding gives instead.</p>{''.join(parts)}"
+    )
+
+
+def _original(row: dict[str, Any]) -> str:
+    """The text as decode would give it back whole: a pair's texts joined by one space (the
+    runner decodes them separately; here they are shown together)."""
+    return str(row["text"]) if not row.get("text_pair") else f"{row['text']} {row['text_pair']}"
+
+
+def _agreement(pairs: list[dict[str, Any]], runs: list[RunTokens]) -> str:
+    """Boundary F1 between runs: one line for two runs, a matrix for more."""
+    if not pairs:
+        return ""
+    intro = (
+        "<h2 id='agreement'>Where the tokenizers cut alike</h2><p>Boundary F1: the token ends "
+        "(special tokens aside) two runs share, 2·Σ|A∩B| / (Σ|A| + Σ|B|) over the logged "
+        "examples both tokenized; 1 = the same cuts.</p>"
+    )
+    if len(pairs) == 1:
+        p = pairs[0]
+        return (
+            f"{intro}<p>{html.escape(p['name_a'])} vs {html.escape(p['name_b'])}: "
+            f"<b>{p['boundary_f1']:.3f}</b> over {p['examples']} examples</p>"
+        )
+    value = {(p["run_a"], p["run_b"]): p["boundary_f1"] for p in pairs}
+    value.update({(b, a): v for (a, b), v in list(value.items())})
+    head = "".join(f"<th>{html.escape(r.name)}</th>" for r in runs)
+    body = ""
+    for a in runs:
+        cells = "".join(
+            "<td>1</td>"
+            if a is b
+            else f"<td>{value[(a.run_id, b.run_id)]:.3f}</td>"
+            if (a.run_id, b.run_id) in value
+            else "<td></td>"
+            for b in runs
+        )
+        body += f"<tr><th>{html.escape(a.name)}</th>{cells}</tr>"
+    return f"{intro}<table id='agreement-matrix' class='metrics'><tr><th></th>{head}</tr>{body}</table>"
+
+
+def _example(k: tuple, runs: list[RunTokens], lowest: float | None = None) -> str:
+    first = next(r.rows[k] for r in runs if k in r.rows)
+    title = html.escape(str(first["text"]))
+    if first.get("text_pair"):
+        title += f" <span class='pair'>‖ {html.escape(str(first['text_pair']))}</span>"
+    column = f"[{html.escape(str(k[0]))}] " if k[0] is not None else ""
+    lines = []
+    for run in runs:
+        if k not in run.rows:
+            continue
+        row = run.rows[k]
+        tokens = content(row)
+        pad = int(row.get("n_pad") or 0)
+        count = f"{len(tokens.pieces)} tokens" + (f" + {pad} pad" if pad else "")
+        if row.get("roundtrip") is False:
+            decoded = html.escape(str(row.get("decoded_skip_special")), quote=True)
+            count += f"<br><span class='lost' title='decode gives: {decoded}'>does not round-trip</span>"
+        lines.append(
+            f"<tr><th>{html.escape(run.name)}</th><td class='n'>{count}</td>"
+            f"<td class='toks'>{_spans(tokens)}</td></tr>"
+        )
+    agree = f" <span class='n'>(boundary F1 {lowest:.2f})</span>" if lowest is not None else ""
+    head = f"<h3>{column}#{first['index']}: {title}{agree}</h3>"
+    return f"<section class='ex'>{head}<table>{''.join(lines)}</table></section>"
+
+
+STYLE = """
+body{font-family:system-ui,'Noto Sans CJK KR','Noto Sans',sans-serif;margin:16px;color:#222}
+table{border-collapse:collapse;margin:6px 0} td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;
+vertical-align:top;font-size:13px} .metrics th{background:#f3f3f3}
+.toks span{display:inline-block;margin:1px 0;padding:1px 2px;border-radius:3px;white-space:pre}
+.toks .a{background:#cfe3ff} .toks .b{background:#ffe2b8} .toks .sp{background:#e6e6e6;color:#666}
+.toks .part{outline:1px dashed #c00} .n{white-space:nowrap;color:#555} .pair{color:#555}
+.toks .unk{background:#ffb3b3;color:#900;font-weight:600} .toks .covers{font-size:11px;color:#777;
+margin:0 4px 0 1px;vertical-align:sub} .lost{color:#900;font-size:12px} ins{background:#ffd0d0}
+del{background:#d0f0d0}
+img{max-width:100%;margin:6px 0;border:1px solid #eee} h3{font-size:15px;margin:14px 0 4px}
+"""
+
+
+def render(
+    metrics_rows: list[dict[str, Any]],
+    runs: list[RunTokens],
+    images: dict[str, bytes],
+    order: list[tuple],
+    agreement: tuple[list[dict[str, Any]], dict[tuple, float]] = ([], {}),
+) -> str:
+    """The whole page: metrics table, plots, then every example in the playground view."""
+    columns = list(metrics_rows[0]) if metrics_rows else []
+    imgs = "".join(
+        f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,"
+        f"{base64.b64encode(png).decode()}'></figure>"
+        for name, png in images.items()
+    )
+    pairs, lowest = agreement
+    examples = "".join(_example(k, runs, lowest.get(k)) for k in order)
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>runner comparison</title>"
+        f"<style>{STYLE}</style></head><body><h1>Runs side by side</h1>"
+        f"<h2>Metrics</h2>{_table(metrics_rows, columns)}{_agreement(pairs, runs)}"
+        "<h2 id='token-diff'>Tokens per example</h2><p>Each token is drawn as what it is "
+        "(alternating colours; grey: special tokens; red: an unknown token, the word it replaced "
+        "beside it; dashed: part of one character — byte-level tokens as their bytes, "
+        "<code>&lt;0xEC&gt;</code>, decomposed syllables as their jamo — with the character they "
+        "build after the last of them). Examples where the runs disagree most (lowest boundary "
+        f"F1) come first.</p>{examples}{_losses(runs)}"
+        f"<h2>Plots</h2>{imgs}</body></html>"
+    )

@@ -1,0 +1,147 @@
+"""Run names that say what differs. A sweep's child is named by its values of the sweep's axes,
+in their order (`roberta_base · do_not_pad`, `max_length=64`); what every child shares is said
+once, on the parent (`shared`), and the parent is named for what it compares (the experiment,
+or the swept keys: `tokenizer × padding`). A single run: the group choices, then each
+plain-key override. Path values show their last component(s), long values are shortened in the
+middle — never by cutting off the part that differs between jobs of the same sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Any
+
+from runner.errors import ConfigError
+
+GRID_ENV = "RUNNER_SWEEP_GRID"  # {key: [values]} of the sweep, set by runner.engine.sweep for its jobs
+GROUPS = ("model", "padding", "dataset")
+SKIPPED = ("tracking.", "hydra.", "sweep.")
+MAX_VALUE = 40  # characters of one shown value
+
+
+def run_name(
+    choices: dict[str, str], overrides: list[str], user_name: str | None, job_num: int | str | None
+) -> str:
+    """`tiny_bert · longest · sample`, plus the overrides: `tokenizer=roberta-base`, `max_length=64`.
+
+    A user's tracking.run_name is kept; within a sweep it gets ` #<job>` so children stay distinct.
+    """
+    if user_name:
+        return user_name if job_num is None else f"{user_name} #{job_num}"
+    grid = sweep_grid()
+    if job_num is not None and grid:
+        varied = _varied(overrides, grid)
+        if varied:
+            return " · ".join(varied)
+    parts = [str(choices[g]) for g in GROUPS if choices.get(g)]
+    if choices.get("tokenizer") not in (None, "default"):
+        parts.append(f"tokenizer={choices['tokenizer']}")
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if "." not in key or key.startswith(SKIPPED):
+            continue
+        parts.append(f"{label(key)}={short(value, grid.get(key, []))}")
+    return " · ".join(parts)
+
+
+def _varied(overrides: list[str], grid: dict[str, list[str]]) -> list[str]:
+    """This job's value of each swept key, in the sweep's order: a group's option by its name,
+    any other key as `label=value`."""
+    values = {}
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        values[key] = value
+    return [
+        short(values[key], grid[key])
+        if "." not in key or key.endswith(".name_or_path")  # a group's option, a checkpoint: bare
+        else f"{label(key)}={short(values[key], grid[key])}"
+        for key in grid
+        if key in values and not key.startswith(SKIPPED)
+    ]
+
+
+def parent_name(experiment: str | None, grid: dict[str, list[str]], sweep_id: str) -> str:
+    """`bert_vs_roberta · 15-27-36-3b9d0f`, or the swept keys: `tokenizer × padding · 15-27-…`."""
+    keys = [k for k in grid if not k.startswith(SKIPPED)]
+    what = experiment or " × ".join(label(k) if "." in k else k for k in keys) or "sweep"
+    return f"{what} · {sweep_id}"
+
+
+def shared(choices: dict[str, str], overrides: list[str], grid: dict[str, list[str]]) -> str:
+    """What every child of the sweep shares: the group choices and the overrides not swept."""
+    parts = [
+        f"{g}={choices[g]}"
+        for g in (*GROUPS, "tokenizer")
+        if choices.get(g) not in (None, "default") and g not in grid
+    ]
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if "." in key and key not in grid and not key.startswith(SKIPPED):
+            parts.append(f"{label(key)}={short(value, [])}")
+    return " · ".join(parts)
+
+
+def label(key: str) -> str:
+    """`tokenizer.name_or_path` → `tokenizer`; `padding.side` → `side`."""
+    head, _, last = key.rpartition(".")
+    return head.split(".")[0] if last == "name_or_path" else last
+
+
+def short(value: str, siblings: list[str]) -> str:
+    """A path by as many trailing components as tell it apart from its siblings in the sweep;
+    anything longer than MAX_VALUE shortened in the middle, keeping both ends."""
+    value = re.sub(r"\\(.)", r"\1", value)  # Hydra's escapes in sweep values: $\{tiny\:bert\}
+    value = re.sub(r"^\$\{(.*)\}$", r"\1", value)  # an interpolation by its body: tiny:bert
+    if "/" in value.strip("/"):
+        parts = value.rstrip("/").split("/")
+        others = [s.rstrip("/").split("/") for s in siblings if s.rstrip("/") != value.rstrip("/")]
+        n = 1
+        while n < len(parts) and any(o[-n:] == parts[-n:] for o in others):
+            n += 1
+        value = "/".join(parts[-n:])
+    if len(value) <= MAX_VALUE:
+        return value
+    keep = (MAX_VALUE - 1) // 2
+    shortened = value[:keep] + "…" + value[-keep:]
+    clash = any(s != value and short(s, []) == shortened for s in siblings)
+    return value if clash else shortened  # the differing part sits in the middle: keep it
+
+
+def sweep_grid() -> dict[str, list[str]]:
+    """The sweep's swept values per key (empty outside a sweep)."""
+    try:
+        return json.loads(os.environ.get(GRID_ENV, "{}"))
+    except ValueError:
+        return {}
+
+
+def grid(overrides: list[str], config_loader: Any = None) -> dict[str, list[str]]:
+    """Each swept key's values, parsed and expanded by Hydra's own override parser (`glob()`
+    needs the config loader to list a group's options). Hydra's basic sweeper enumerates
+    choice lists, `choice()`, `range()` and `glob()`; `interval()` is a search space for
+    sweeper plugins (Optuna, Nevergrad), named in one line here."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    out: dict[str, list[str]] = {}
+    for override in OverridesParser.create(config_loader).parse_overrides(overrides):
+        if not override.is_sweep_override():
+            continue
+        key = override.get_key_element().lstrip("+~")
+        if override.is_interval_sweep():
+            raise ConfigError(
+                key,
+                "interval() is a range for sweeper plugins to sample from; Hydra's basic sweeper "
+                "cannot enumerate it",
+                f"list the values ({key}=a,b,c or range(start,stop,step)), or use a sweeper "
+                "plugin such as hydra/sweeper=optuna",
+            )
+        out[key] = list(override.sweep_string_iterator())
+    return out
+
+
+def export_grid(overrides: list[str], config_loader: Any = None) -> dict[str, list[str]]:
+    found = grid(overrides, config_loader)
+    os.environ[GRID_ENV] = json.dumps(found)
+    return found

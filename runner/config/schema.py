@@ -1,0 +1,269 @@
+"""The typed schema of every config group, and the cross-field checks that raise.
+
+Hydra validates YAML and overrides against these dataclasses at compose time (unknown key,
+wrong type, unknown enum value). `to_run_config` turns the composed DictConfig into plain typed
+objects once, at the edge; nothing past this module reads a DictConfig.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field as _field
+from enum import Enum
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from runner.errors import ConfigError
+
+
+class Head(Enum):
+    none = "none"  # the body alone, via AutoModel
+    sequence_classification = "sequence_classification"
+    token_classification = "token_classification"
+    question_answering = "question_answering"
+    masked_lm = "masked_lm"
+
+
+class DType(Enum):
+    auto = "auto"  # what the checkpoint was saved in
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+class PaddingStrategy(Enum):
+    longest = "longest"  # pad each batch to its longest example
+    max_length = "max_length"  # pad every example to tokenizer.max_length
+    do_not_pad = "do_not_pad"  # no padding (forward passes then run one example at a time)
+
+
+class Side(Enum):
+    right = "right"
+    left = "left"
+
+
+class Source(Enum):
+    inline = "inline"  # dataset.texts (a list) or dataset.columns (a dict of lists)
+    csv = "csv"
+    json = "json"  # JSON lines or a JSON array (dataset.field for a nested list)
+    parquet = "parquet"
+    text = "text"  # one example per line
+    hub = "hub"  # load_dataset(path, name, split=..., revision=...)
+    pandas = "pandas"  # any file pandas reads (tsv, xlsx, ...)
+
+
+class Device(Enum):
+    auto = "auto"  # cuda, then mps, then cpu
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+TRUNCATION_VALUES = ("true", "false", "longest_first", "only_first", "only_second")
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = MISSING  # local folder or hub id; also the tokenizer's source by default
+    revision: str | None = None  # hub branch, tag or commit; null = the default branch
+    head: Head = Head.none  # none = body via AutoModel; else the matching AutoModelFor... class
+    forward: bool = True  # false = tokenization only: the weights are never loaded (model=none)
+    num_labels: int | None = None  # heads only; null = the checkpoint's
+    id2label: dict[int, str] | None = None  # heads only; null = the checkpoint's
+    problem_type: str | None = None  # e.g. multi_label_classification (sigmoid, not softmax)
+    trust_remote_code: bool = False  # run Python code shipped with a hub checkpoint
+    dtype: DType = DType.auto  # weights' dtype after loading
+
+
+@dataclass
+class TokenizerConfig:
+    name_or_path: str | None = None  # null = the model's
+    revision: str | None = None  # null = model.revision when the tokenizer is the model's
+    max_length: int | None = None  # tokens; null = the tokenizer's model_max_length
+    truncation: str = "true"  # true, false, longest_first, only_first, only_second
+    add_special_tokens: bool = True  # [CLS]/[SEP] or <s>/</s>
+    return_token_type_ids: bool | None = None  # null = the tokenizer's default
+    return_attention_mask: bool | None = None  # null = the tokenizer's default
+    use_fast: bool = True  # Rust tokenizer; the slow one lacks offsets, so fewer statistics
+
+
+@dataclass
+class PaddingConfig:
+    strategy: PaddingStrategy = PaddingStrategy.longest
+    pad_to_multiple_of: int | None = None  # round padded length up (8 suits tensor cores)
+    side: Side | None = None  # null = the tokenizer's padding side
+
+
+@dataclass
+class DatasetConfig:
+    source: Source = Source.inline
+    path: str | None = None  # file path or hub dataset id
+    name: str | None = None  # hub configuration name (e.g. mrc for klue)
+    split: str = "train"
+    revision: str | None = None  # hub dataset revision
+    data_files: Any = None  # str, list or {split: files}; default: path
+    field: str | None = None  # json: the key holding the list of records
+    read_kwargs: dict[str, Any] = _field(default_factory=dict)  # pandas: extra reader arguments
+    texts: list[Any] | None = None  # inline: strings, or [text, pair] two-element lists
+    columns: dict[str, Any] = _field(default_factory=dict)  # inline: a dict of columns; wins over texts
+    text_column: str = "text"  # dotted paths reach nested fields
+    text_pair_column: str | None = None
+    label_column: str | None = None
+    # Columns holding translations of the same text, the first the reference: each is tokenized
+    # and parity/<column> = its content tokens / the reference's (Petrov et al. 2023).
+    parallel_columns: list[str] | None = None
+    limit: int | None = None  # keep the first N rows (after shuffling); null = all
+    shuffle: bool = False  # shuffle with runtime.seed before limit
+    streaming: bool = False  # hub or files: stream rows; only the `limit` kept rows are materialised
+
+
+@dataclass
+class PredictConfig:
+    top_k: int = 3  # labels (or mask fills) kept per example
+    threshold: float = 0.5  # multi-label: labels scoring over this are predicted
+    max_answer_len: int = 30  # question answering: longest answer span, in tokens
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = None  # null = MLFLOW_TRACKING_URI, else sqlite under outputs/
+    experiment: str = "runner"
+    run_name: str | None = None  # null = "<model> · <padding> · <dataset>"
+    max_logged_examples: int = 100  # rows of tokens.json / predictions.json
+
+
+@dataclass
+class InvarianceConfig:
+    tolerance: float = 1e-4  # largest |output difference| a child may show against the reference
+    fail: bool = False  # true: a child over tolerance or with label flips makes the sweep exit 1
+
+
+@dataclass
+class RuntimeConfig:
+    device: Device = Device.auto
+    batch_size: int = 32
+    sort_by_length: bool = True  # batch similar token lengths together; results keep input order
+    seed: int = 0
+
+
+@dataclass
+class StatsConfig:
+    renyi_alpha: float = 2.5  # order of tokens/renyi_efficiency (Zouhar et al. 2023 use 2.5)
+    # decode every example for tokens/roundtrip_*: about +40% on the tokenize step of a
+    # corpus-scale BERT run (make bench); false leaves those metrics out
+    roundtrip: bool = True
+
+
+@dataclass
+class SweepConfig:
+    fail_fast: bool = False  # stop the sweep at the first failing job
+    skip_finished: bool = False  # skip a job whose resolved config already FINISHED
+    # a grid run inside each launched job, in Hydra's sweep syntax (runner.config.packing), e.g.
+    # 'sweep.inner="padding=longest,max_length tokenizer.max_length=64,128"'
+    inner: str = ""
+
+
+@dataclass
+class RunConfig:
+    model: ModelConfig = _field(default_factory=ModelConfig)
+    tokenizer: TokenizerConfig = _field(default_factory=TokenizerConfig)
+    padding: PaddingConfig = _field(default_factory=PaddingConfig)
+    dataset: DatasetConfig = _field(default_factory=DatasetConfig)
+    predict: PredictConfig = _field(default_factory=PredictConfig)
+    tracking: TrackingConfig = _field(default_factory=TrackingConfig)
+    runtime: RuntimeConfig = _field(default_factory=RuntimeConfig)
+    sweep: SweepConfig = _field(default_factory=SweepConfig)
+    invariance: InvarianceConfig = _field(default_factory=InvarianceConfig)  # checked at a sweep's end
+    stats: StatsConfig = _field(default_factory=StatsConfig)
+
+
+def register() -> None:
+    """Store the schema in Hydra's ConfigStore as `run_schema` (conf/config.yaml extends it)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="run_schema", node=RunConfig)
+
+
+def to_run_config(cfg: DictConfig) -> RunConfig:
+    """Resolve the composed config into typed objects and apply the cross-field checks."""
+    run: RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    check(run)
+    return run
+
+
+def _positive(key: str, value: int | None) -> None:
+    if value is not None and value <= 0:
+        raise ConfigError(key, f"{value} must be a positive integer", f"set {key} to 1 or more")
+
+
+def check(run: RunConfig) -> None:
+    """Cross-field rules that a single field's type cannot express."""
+    tok, pad = run.tokenizer, run.padding
+    _positive("runtime.batch_size", run.runtime.batch_size)
+    _positive("tokenizer.max_length", tok.max_length)
+    _positive("padding.pad_to_multiple_of", pad.pad_to_multiple_of)
+    _positive("dataset.limit", run.dataset.limit)
+    _positive("predict.top_k", run.predict.top_k)
+    _positive("tracking.max_logged_examples", run.tracking.max_logged_examples)
+    alpha = run.stats.renyi_alpha
+    if alpha <= 0 or alpha == 1:
+        raise ConfigError(
+            "stats.renyi_alpha",
+            f"{alpha} is not a Rényi order (> 0 and not 1)",
+            "use e.g. stats.renyi_alpha=2.5 (tokens/shannon_entropy is the order-1 case)",
+        )
+    tok.truncation = str(tok.truncation).lower()
+    if tok.truncation not in TRUNCATION_VALUES:
+        raise ConfigError(
+            "tokenizer.truncation",
+            f"'{tok.truncation}' is not one of {', '.join(TRUNCATION_VALUES)}",
+            "pick one of those",
+        )
+    if pad.strategy is PaddingStrategy.max_length and tok.max_length is None:
+        raise ConfigError(
+            "padding.strategy",
+            "max_length needs a length to pad to",
+            "also set tokenizer.max_length (e.g. tokenizer.max_length=128)",
+        )
+    if run.model.head is not Head.none and not run.model.forward:
+        raise ConfigError(
+            "model.head",
+            f"{run.model.head.value} needs a model",
+            "drop model=none or set model.head=none",
+        )
+    if run.model.head is Head.question_answering and not tok.use_fast:
+        raise ConfigError(
+            "tokenizer.use_fast=false",
+            "question answering maps the answer span back to the text with offsets, which only "
+            "fast tokenizers give",
+            "use tokenizer.use_fast=true",
+        )
+    parallel = run.dataset.parallel_columns
+    if parallel is not None and (len(parallel) < 2 or run.dataset.text_pair_column):
+        raise ConfigError(
+            "dataset.parallel_columns",
+            f"{list(parallel)} needs two or more columns and no dataset.text_pair_column",
+            "list the reference column first, then its translations: [eng, kor, ...]",
+        )
+    if run.model.id2label is not None and run.model.num_labels is not None:
+        if len(run.model.id2label) != run.model.num_labels:
+            raise ConfigError(
+                "model.id2label",
+                f"has {len(run.model.id2label)} labels but model.num_labels is {run.model.num_labels}",
+                "make them agree or drop model.num_labels",
+            )
+
+
+def keys_at(path: str) -> list[str]:
+    """The config keys one level below `path` ("" = the top: model, tokenizer, …)."""
+    import dataclasses
+    import typing
+
+    cls: Any = RunConfig
+    for part in [p for p in path.split(".") if p]:
+        hints = typing.get_type_hints(cls)
+        if part not in hints or not dataclasses.is_dataclass(hints[part]):
+            return []
+        cls = hints[part]
+    return [f.name for f in dataclasses.fields(cls)]

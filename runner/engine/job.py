@@ -1,0 +1,215 @@
+"""One Hydra job: open the MLflow run, run the pipeline, log its result, close the run.
+
+The run is opened before anything that can fail, so every failure ends FAILED (KILLED on
+SIGINT/SIGTERM) with what was logged so far kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from runner import console
+from runner.config import naming, packing, schema
+from runner.config.redact import redact_config
+from runner.engine import interrupt, sweep
+from runner.tracking import store
+
+if TYPE_CHECKING:
+    from runner.engine.result import RunResult
+    from runner.tracking.tracker import Tracker
+
+log = logging.getLogger(__name__)
+
+CACHE = None  # pipeline.Cache of this process, created on first use (sweeps reuse it)
+
+
+def quiet_libraries() -> None:
+    """Libraries' progress bars and INFO chatter would drown the runner's own summary."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(logging.CRITICAL)  # read errors come back as our own one line
+    transformers = __import__("transformers")
+    transformers.utils.logging.disable_progress_bar()
+    _ = transformers.AutoTokenizer  # its import (torch's too) overlaps the store's opening
+
+
+def execute(cfg: DictConfig) -> None:
+    """Run the job Hydra launched — or, with sweep.inner, each combination of its inner grid."""
+    hc = HydraConfig.get()
+    inner = OmegaConf.select(cfg, "sweep.inner") or ""
+    if not inner:
+        _job(cfg, packing.JobContext.of(hc))
+        return
+    try:
+        jobs = list(packing.inner_jobs(hc, inner))
+    except Exception as exc:  # a grid Hydra cannot parse, a config that does not compose
+        console.error(exc)
+        if hc.sweep.dir and packing.JobContext.of(hc).multirun:
+            sweep.abort(str(hc.sweep.dir), console.describe(exc))
+        raise SystemExit(console.exit_code(exc)) from None
+    for job_cfg, context in jobs:
+        _job(job_cfg, context)
+
+
+def _job(cfg: DictConfig, context: packing.JobContext) -> None:
+    """Run one job; a failure prints one line and exits non-zero (in a sweep: the job fails alone)."""
+    run_cfg: schema.RunConfig | None = None
+    try:
+        with interrupt.handled():
+            run_cfg = schema.to_run_config(cfg)  # config errors before any run opens: exit 2
+            resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+            _execute(run_cfg, resolved, context)
+    except Exception as exc:
+        console.error(exc)
+        fail_fast = run_cfg.sweep.fail_fast if run_cfg else OmegaConf.select(cfg, "sweep.fail_fast")
+        if context.multirun and not fail_fast:
+            return
+        if context.sweep_dir is not None:
+            sweep.abort(context.sweep_dir, f"fail_fast: {console.describe(exc)}")
+        raise SystemExit(console.exit_code(exc)) from None
+
+
+def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext) -> None:
+    from runner.tracking import keep
+
+    multirun, sweep_dir = context.multirun, context.sweep_dir
+    tracker = keep.open_tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment, multirun)
+    quiet_libraries()
+    if not multirun:  # a sweep's parent does this once for all its jobs
+        _end_dead_runs(tracker)
+    config_hash = _config_hash(resolved)
+    if run_cfg.sweep.skip_finished:
+        done = tracker.finished_with_hash(config_hash)
+        if done:
+            console.line(f"skipped: this config already FINISHED as run {done}")
+            return
+    parent = sweep.parent_run_id(sweep_dir) if sweep_dir else None
+    name = naming.run_name(context.choices, context.overrides, run_cfg.tracking.run_name, context.num)
+    tags = {
+        **_hydra_tags(context),
+        **(sweep.job_tags(sweep_dir, context.num) if sweep_dir else {}),
+        "runner.config_hash": config_hash,
+        **_versions(),
+    }
+    run_id = tracker.start(name, tags, parent_run_id=parent)
+    result = _tracked(tracker, run_id, parent, run_cfg, resolved)
+    tracker.finish(run_id, "FINISHED")
+    if _kept(tracker, multirun, context, name):
+        return
+    if multirun:  # the sweep prints the table and the parent's link at its end
+        console.line(f"job {context.num} FINISHED: {name}")
+        return
+    url = store.run_url(tracker.uri, tracker.experiment_id, run_id)
+    console.summary(run_id, tracker.uri, store.ui_command(tracker.uri), url, result.metrics, "FINISHED")
+    if result.prediction_rows and result.texts is not None and run_cfg.model.head is not schema.Head.none:
+        console.predictions(result.prediction_rows, result.texts.texts)  # a head's first answers
+
+
+def _tracked(
+    tracker: Tracker, run_id: str, parent: str | None, run_cfg: schema.RunConfig, resolved: dict[str, Any]
+) -> RunResult:
+    """The pipeline inside an open run; whatever it produced is logged, even when it fails (the
+    run then ends FAILED, or KILLED on SIGINT/SIGTERM)."""
+    from runner.engine import pipeline, warmup
+
+    global CACHE
+    CACHE = CACHE or pipeline.Cache()
+    name = dataset_name(run_cfg)
+    try:
+        warmed = warmup.warm_up(run_cfg.model if run_cfg.model.forward else None)
+        if warmed is not None:  # once per process: on the sweep's parent, or on this run
+            tracker.log(parent or run_id, metrics={"time/process_warmup_s": warmed})
+        tracker.log_config(run_id, resolved)
+        interrupt.check()
+        result = pipeline.run(run_cfg, CACHE, console.Progress("rows", "row"))
+    except KeyboardInterrupt as exc:
+        tracker.log_result(run_id, getattr(exc, "partial_result", None), name)
+        tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")
+        console.line(f"interrupted: run {run_id} marked KILLED; what it logged is kept")
+        raise
+    except Exception as exc:
+        tracker.log_result(run_id, getattr(exc, "partial_result", None), name)
+        tracker.log_text(run_id, traceback.format_exc(), "error/traceback.txt")
+        tracker.finish(run_id, "FAILED", console.describe(exc))
+        raise
+    tracker.log_result(run_id, result, name)
+    return result
+
+
+def _kept(tracker: Any, multirun: bool, context: packing.JobContext, name: str) -> bool:
+    """The server went away during the run: its results wait in the local store (runner.tracking.keep).
+    A sweep's job says so in a line and the sweep goes on; a single run ends with the line and
+    its own exit code."""
+    from runner.tracking import keep
+
+    if not getattr(tracker, "kept", None) or not tracker.kept():
+        return False
+    if multirun:
+        console.line(f"job {context.num} FINISHED, kept locally (tracking server unreachable): {name}")
+        return True
+    console.line(keep.kept_line(tracker.uri, 1))
+    raise SystemExit(keep.EXIT_KEPT)
+
+
+def _end_dead_runs(tracker: Tracker) -> None:
+    stale = tracker.end_dead_runs()
+    if stale:
+        console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
+
+
+def _config_hash(resolved: dict[str, Any]) -> str:
+    """What makes two runs the same work (skip_finished): everything but where and how it is tracked."""
+    kept = {k: v for k, v in resolved.items() if k not in ("tracking", "sweep", "invariance")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def dataset_name(run_cfg: schema.RunConfig) -> str:
+    d = run_cfg.dataset
+    return ":".join(x for x in (d.path or d.source.value, d.name, d.split) if x)
+
+
+def _hydra_tags(context: packing.JobContext) -> dict[str, str]:
+    tags = {f"choice.{k}": v for k, v in context.choices.items() if not k.startswith("hydra")}
+    tags["overrides"] = " ".join(context.overrides) or "(none)"
+    commit = _git_commit()
+    if commit:
+        tags["git.commit"] = commit
+    return tags
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in (
+        "hf-runner",
+        "torch",
+        "transformers",
+        "tokenizers",
+        "datasets",
+        "mlflow",
+        "hydra-core",
+    ):
+        try:
+            out[f"version.{package}"] = version(package)
+        except PackageNotFoundError:
+            pass
+    return out

@@ -1,0 +1,265 @@
+"""One combination from start to end: data → tokenizer → (model) → batches → RunResult.
+
+Timings are measured around each step and returned as data. Loads go through a per-process
+cache so that later jobs of a sweep reuse what earlier ones loaded; a hit still reports its
+real (tiny) cost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import closing
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from runner.config.schema import Head, RunConfig
+from runner.data import sources
+from runner.engine import interrupt
+from runner.engine.result import RunResult, captured_warnings, timed
+from runner.model import models
+from runner.model.inference import Predictor
+from runner.model.outputs import OutputSpool
+from runner.tokenization import encoding, token_rows, token_stats, tokenizer
+from runner.tokenization.fingerprints import comparability_key, hash_rows
+
+log = logging.getLogger(__name__)
+
+
+class Cache:
+    """Loaded datasets, tokenizers and models of this process, keyed by their load config."""
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[str, str], Any] = {}
+
+    def get(self, kind: str, key: Any, build: Callable[[], Any], result: RunResult) -> Any:
+        k = (kind, json.dumps(key, sort_keys=True, default=str))
+        hit = k in self._items
+        if not hit:
+            self._items[k] = build()
+        result.tags[f"cache/{kind}"] = "hit" if hit else "miss"
+        return self._items[k]
+
+
+def run(cfg: RunConfig, cache: Cache | None = None, progress: Callable | None = None) -> RunResult:
+    """Run one combination. On failure the exception carries what was done as `partial_result`."""
+    result = RunResult()
+    try:
+        with timed(result, "total"), captured_warnings(result):
+            _run(cfg, cache or Cache(), result, progress)
+    except BaseException as exc:
+        exc.partial_result = result  # type: ignore[attr-defined]
+        raise
+    result.metrics["warnings/count"] = float(len(result.warnings))
+    return result
+
+
+def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | None) -> None:
+    texts, tok, kwargs = _load_inputs(cfg, cache, result)
+    predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
+    stats = token_stats.TokenStats(tok.unk_token_id, len(tok), cfg.stats.renyi_alpha)
+    result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
+    columns: dict[str | None, Sequence[str]] = {None: texts.texts}
+    if texts.parallel:
+        columns = dict(texts.parallel.items())
+    result.tags["invariance.group"] = comparability_key(cfg, texts)
+    loop = Loop(cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), dtype=np.uint64))
+    counts = {column: _batches(loop, values, texts.pairs, column) for column, values in columns.items()}
+    if not texts.parallel:
+        result.token_hashes = loop.hashes
+    with timed(result, "tokenize"):  # the last chunk of statistics
+        result.metrics.update(stats.summary())
+        excluded = stats.excluded_from_fertility()
+        if excluded:
+            result.tags["tokens.fertility_excludes"] = excluded
+    longer = stats.longer_than(tok.model_max_length)
+    _warn(result, tokenizer.too_long_warning(tok, kwargs, longer, int(result.metrics["tokens/max_len"])))
+    if texts.parallel:
+        _parity(result, counts)
+    result.token_rows.sort(key=lambda r: (r.get("column") or "", r["index"]))
+    if predictor is not None:
+        _predictions(result, predictor, len(texts))
+    seconds = result.metrics["time/forward_s"] or result.metrics["time/tokenize_s"]
+    result.metrics["throughput/samples_per_s"] = len(texts) / seconds if seconds else 0.0
+
+
+def _load_inputs(
+    cfg: RunConfig, cache: Cache, result: RunResult
+) -> tuple[sources.Texts, Any, dict[str, Any]]:
+    """The data and the tokenizer (through the cache), checked, and the tokenizer call's arguments."""
+    with timed(result, "load_data"):
+        texts = cache.get(
+            "dataset",
+            (asdict(cfg.dataset), cfg.runtime.seed),
+            lambda: sources.load(cfg.dataset, cfg.runtime.seed),
+            result,
+        )
+    result.texts = texts
+    interrupt.check()
+    result.metrics.update({"data/rows": float(len(texts)), "data/dropped_empty": float(texts.dropped_empty)})
+    with timed(result, "load_tokenizer"):
+        tok = cache.get(
+            "tokenizer",
+            (asdict(cfg.tokenizer), cfg.model.name_or_path, cfg.model.revision),
+            lambda: tokenizer.load_tokenizer(cfg.tokenizer, cfg.model),
+            result,
+        )
+    interrupt.check()
+    tokenizer.check(tok, cfg.tokenizer, cfg.padding)
+    result.tags.update(tokenizer.facts(tok))
+    kwargs = tokenizer.call_kwargs(tok, cfg.tokenizer, cfg.padding)
+    result.tags["tokenizer.call"] = json.dumps({k: v for k, v in kwargs.items()})
+    if texts.parallel and kwargs["truncation"] is not False:
+        log.warning(
+            "dataset.parallel_columns with tokenizer.truncation on: a truncated row biases parity; "
+            "use tokenizer.truncation=false to count whole texts"
+        )
+    return texts, tok, kwargs
+
+
+def _load_model(
+    cfg: RunConfig,
+    cache: Cache,
+    result: RunResult,
+    texts: sources.Texts,
+    tok: Any,
+    kwargs: dict[str, Any],
+) -> Predictor | None:
+    """The model and its Predictor, or None for tokenization only (model=none, parallel data)."""
+    if cfg.model.trust_remote_code:
+        result.tags["model.trust_remote_code"] = "true"
+        log.warning(
+            "model.trust_remote_code=true: Python code shipped with %s may run on this machine",
+            cfg.model.name_or_path,
+        )
+    if not cfg.model.forward or texts.parallel:
+        if cfg.model.forward:
+            log.warning(
+                "dataset.parallel_columns: parity is a tokenizer measure, the forward pass is skipped"
+            )
+        result.metrics["time/load_model_s"] = 0.0
+        return None
+    device = models.pick_device(cfg.runtime.device)
+    with timed(result, "load_model"):
+        loaded = cache.get(
+            "model", (asdict(cfg.model), device), lambda: models.load(cfg.model, device), result
+        )
+    models.check_positions(loaded, kwargs)
+    _warn(result, models.left_padding_warning(loaded, tok, kwargs))
+    result.tags.update(models.facts(loaded, head=cfg.model.head is not Head.none))
+    result.model_config = loaded.model.config.to_dict()
+    result.missing_keys = loaded.missing_keys
+    if loaded.head_initialized:
+        log.warning(
+            "model.head=%s: the checkpoint has no weights for this head, so it was "
+            "initialised at random — predictions are meaningless until it is trained",
+            cfg.model.head.value,
+        )
+    gold = None
+    if texts.labels is not None and cfg.model.head is Head.sequence_classification:
+        gold = models.label_ids(texts.labels, loaded.model.config, cfg.dataset.label_column or "")
+    return Predictor(
+        loaded,
+        tok,
+        cfg.model.head,
+        cfg.predict,
+        cfg.tracking.max_logged_examples,
+        label_ids=gold,
+        spool=OutputSpool(result.scratch()),
+    )
+
+
+@dataclass
+class Loop:
+    """What every column's batch loop shares: the run's config and result, the tokenizer and
+    its call's arguments, the statistics, the model (None: tokenization only), the progress
+    callback and the per-example token hashes."""
+
+    cfg: RunConfig
+    result: RunResult
+    tok: Any
+    kwargs: dict[str, Any]
+    stats: token_stats.TokenStats
+    predictor: Predictor | None
+    progress: Callable | None
+    hashes: np.ndarray
+
+
+def _batches(
+    loop: Loop, texts: Sequence[str], pairs: Sequence[str] | None, column: str | None
+) -> tuple[int, int]:
+    """Encode (and run) one column's batches; returns its (content tokens, all real tokens)."""
+    cfg, result, tok, stats, predictor, progress = (
+        loop.cfg,
+        loop.result,
+        loop.tok,
+        loop.stats,
+        loop.predictor,
+        loop.progress,
+    )
+    keep, size = cfg.tracking.max_logged_examples, cfg.runtime.batch_size
+    total = -(-len(texts) // size)  # batches
+    content = real = done = 0
+    with timed(result, "tokenize"):
+        encoder = encoding.Encoder(tok, loop.kwargs, None if predictor else keep, cfg.stats.roundtrip)
+    # closed on any exit: the encoder's worker thread ends with the stream
+    with closing(encoder.stream(texts, pairs, size, cfg.runtime.sort_by_length)) as stream:
+        for _ in range(total):
+            interrupt.check()  # also right after the model loaded
+            with timed(result, "tokenize"):
+                batch = next(stream)
+                stats.update(batch, batch.texts, batch.pairs, batch.roundtrip)
+                content += int(np.count_nonzero(batch.special == 0))
+                hash_rows(batch, loop.hashes)
+                real += int(batch.n_tokens.sum())
+                logged = [j for j, i in enumerate(batch.indices) if i < keep]
+                if logged:
+                    rows = token_rows.example_rows(tok, batch, logged, batch.roundtrip)
+                    result.token_rows.extend({"column": column, **r} if column else r for r in rows)
+            if predictor is not None:
+                with timed(result, "forward"):
+                    predictor.run(batch, contexts=batch.pairs)
+            done += len(batch.indices)
+            if progress is not None:  # in rows: a terminal shows rows/s and the time left
+                progress(done, len(texts))
+    return content, real
+
+
+def _warn(result: RunResult, message: str | None) -> None:
+    """A warning the run found itself: kept with the run (warnings.txt) and shown on the console."""
+    if message:
+        result.warnings.append(message)
+        log.warning(message)
+
+
+def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:
+    """parity/<column>: content tokens / the reference column's, summed over the same rows."""
+    reference = counts[next(iter(counts))][0]
+    rows = result.metrics["data/rows"]
+    for column, (content, real) in counts.items():
+        result.metrics[f"parity/{column}"] = content / reference
+        result.metrics[f"parity/{column}/mean_len"] = real / rows
+    worst = max(counts, key=lambda c: counts[c][0])
+    result.metrics["parity/max"] = counts[worst][0] / reference
+    result.metrics["parity/gini"] = gini([content for content, _ in counts.values()])
+    result.tags["parity.max_column"] = str(worst)
+
+
+def gini(costs: list[int]) -> float:
+    """Σᵢ Σⱼ |cᵢ − cⱼ| / (2 n² μ): 0 when every column costs the same number of tokens."""
+    c = np.asarray(costs, dtype=np.float64)
+    mean = c.mean()
+    return float(np.abs(c[:, None] - c[None, :]).sum() / (2 * len(c) ** 2 * mean)) if mean else 0.0
+
+
+def _predictions(result: RunResult, predictor: Predictor, rows: int) -> None:
+    result.prediction_rows = sorted(predictor.rows, key=lambda r: r["index"])
+    result.shapes = predictor.shapes(rows)
+    result.outputs = predictor.finish_outputs()
+    result.warnings.extend(predictor.warnings)
+    accuracy = predictor.accuracy(rows)
+    if accuracy is not None:
+        result.metrics["predict/accuracy"] = accuracy

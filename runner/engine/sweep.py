@@ -1,0 +1,317 @@
+"""A multirun as one unit: a parent MLflow run per sweep, children nested by explicit id.
+
+`SweepCallback` (registered in conf/config.yaml) opens the parent when Hydra starts a multirun,
+writes its id into the sweep directory — where jobs in any process or on any node of a shared
+file system find it — and at the end prints and logs the table of every job.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from runner import console
+from runner.config import naming
+from runner.errors import ConfigError, Escalated
+from runner.tracking import store
+
+PARENT_FILE = "mlflow_parent_run_id"
+ENV = "RUNNER_PARENT_RUN_ID"
+URI_ENV, EXPERIMENT_ENV = "RUNNER_SWEEP_TRACKING_URI", "RUNNER_SWEEP_EXPERIMENT"
+
+
+def parent_run_id(sweep_dir: str) -> str | None:
+    """The sweep's parent run: from the job's environment (hydra.job.env_set, set by the callback
+    before launching, so a worker on another node with its own disk finds it), else the file in
+    the sweep directory (a shared file system)."""
+    if os.environ.get(ENV):
+        return os.environ[ENV]
+    path = Path(sweep_dir) / PARENT_FILE
+    return path.read_text().strip() if path.exists() else None
+
+
+def job_tags(sweep_dir: str, num: str | None) -> dict[str, str]:
+    """Tags naming a multirun job's sweep, its number (3, or 3.1 for an inner combination) and how
+    it found the parent run (env: its own config; file: the shared sweep directory)."""
+    return {
+        "sweep.id": Path(sweep_dir).name,
+        "sweep.dir": sweep_dir,
+        "sweep.job_num": str(num),
+        "sweep.parent_from": "env" if os.environ.get(ENV) else "file",
+    }
+
+
+_open: SweepCallback | None = None  # the sweep of this process whose parent run is open
+
+
+def close_open(status: str, reason: str) -> None:
+    """A sweep that died outside its jobs (the launcher failed, a signal): close its parent."""
+    global _open
+    if _open is not None:
+        sweep, _open = _open, None
+        sweep.tracker.finish(sweep.parent, status, reason)
+
+
+def abort(sweep_dir: str, reason: str) -> None:
+    """Close the parent FAILED before the sweep stops (sweep.fail_fast, a broken sweep.inner)."""
+    from runner.tracking.tracker import Tracker
+
+    parent = parent_run_id(sweep_dir)
+    if parent:
+        tracker = Tracker(os.environ.get(URI_ENV), os.environ.get(EXPERIMENT_ENV, "runner"))
+        tracker.finish(parent, "FAILED", reason)
+
+
+def sweep_overrides(config: DictConfig) -> list[str]:
+    """The sweep's overrides: the command line's and an experiment's hydra.sweeper.params."""
+    params = config.hydra.sweeper.get("params") or {}
+    return [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
+
+
+def _config_loader() -> Any:
+    """Hydra's config loader of this run (glob() sweeps list a group's options through it)."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    hydra = GlobalHydra.instance()
+    return hydra.config_loader() if hydra.is_initialized() else None
+
+
+def count_jobs(config: DictConfig) -> int:
+    """How many jobs the basic sweeper will launch: the product of every swept value list."""
+    total = 1
+    for values in naming.grid(sweep_overrides(config), _config_loader()).values():
+        total *= len(values)
+    return total
+
+
+def _escalated(hook: Callable[..., None]) -> Callable[..., None]:
+    """Hydra turns an Exception raised in a callback into a warning and carries on (a sweep with
+    no parent, exit 0): raise it past Hydra, to cli.main, which prints its one line."""
+
+    @functools.wraps(hook)
+    def wrapper(self: Any, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            hook(self, config, **kwargs)
+        except Exception as exc:
+            raise Escalated(exc) from exc
+
+    return wrapper
+
+
+RAY_WAIT_S = 5.0  # a head that does not accept a connection in this time is not there
+
+
+def check_launcher(config: DictConfig) -> None:
+    """The Ray launcher with no cluster at its address waits for minutes inside ray.init: look
+    first (one TCP connection to the head's port), and fail with a line saying how to start one."""
+    target = str(config.hydra.launcher.get("_target_", ""))
+    if "RayLauncher" not in target:
+        return
+    address = str(config.hydra.launcher.ray.init.get("address") or "auto")
+    key = "hydra.launcher.ray.init.address"
+    fix = "start a head with `ray start --head` (it prints the address) and pass it here or as RAY_ADDRESS"
+    if address == "local":
+        return  # Ray starts its own local cluster
+    if address == "auto":
+        current = Path("/tmp/ray/ray_current_cluster")  # where `ray start --head` writes its address
+        if not current.exists():
+            raise ConfigError(key, "auto: no Ray cluster was started on this machine", fix)
+        address = current.read_text().strip()
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout=RAY_WAIT_S).close()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(key, f"no Ray cluster answers at {address} ({exc})", fix) from exc
+
+
+class SweepCallback(Callback):
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        """Jobs run in this process (the basic launcher) advance the sweep's progress bar."""
+        if hasattr(self, "progress"):
+            self.done += 1
+            self.progress(self.done, self.total)
+
+    @_escalated
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from runner.tracking import keep
+
+        check_launcher(config)
+        self.total, self.done = count_jobs(config), 0
+        grid = naming.export_grid([*sweep_overrides(config), *_inner_axes(config)], _config_loader())
+        self.progress = console.Progress("jobs", "job")
+
+        # a server's parent can move to the local store; the sweep starts only with its server there
+        self.tracker = keep.open_tracker(config.tracking.uri, config.tracking.experiment, multirun=False)
+        stale = self.tracker.end_dead_runs()  # once per sweep, not per job
+        if stale:
+            console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        overrides = " ".join(config.hydra.overrides.task) or "(none)"
+        choices = dict(config.hydra.runtime.choices)
+        self.parent = self.tracker.start(
+            naming.parent_name(choices.get("experiment"), grid, sweep_dir.name),
+            {
+                "sweep.id": sweep_dir.name,
+                "sweep.dir": str(sweep_dir),
+                "sweep.axes": " × ".join(grid),
+                "sweep.shared": naming.shared(choices, list(config.hydra.overrides.task), grid),
+                "runner.role": "sweep",
+                "overrides": overrides,
+            },
+        )
+        global _open
+        _open = self
+        (sweep_dir / PARENT_FILE).write_text(self.parent)  # the fallback: a shared file system
+        env = {ENV: self.parent, URI_ENV: self.tracker.uri, EXPERIMENT_ENV: str(config.tracking.experiment)}
+        os.environ.update(env)
+        _send_to_jobs(config, env)
+
+    @_escalated
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global _open
+        _open = None
+        os.environ.pop(ENV, None)
+        self.progress.close()
+        self._kept_exit()
+        children = self.tracker.children(self.parent)
+        rows = [
+            {
+                "job": c.data.tags.get("sweep.job_num", "?"),
+                "run": c.info.run_name,
+                "status": c.info.status,
+                "error": c.data.tags.get("error", "")[:80],
+                **{k: c.data.metrics[k] for k in console.KEY_METRICS if k in c.data.metrics},
+            }
+            for c in children
+        ]
+        rows.sort(key=lambda r: _job_order(str(r["job"])))
+        shown = [k for k in console.KEY_METRICS if any(k in r for r in rows)]
+        text = console.table(rows, ["job", "run", "status", *shown, "error"])
+        print("\n" + text, flush=True)
+        failed = sum(r["status"] != "FINISHED" for r in rows)
+        self.tracker.log_table(self.parent, rows or [{"job": "none"}], "sweep_summary.json")
+        side_by_side = self._compare()
+        verdict, invariant = self._invariance(config)
+        self.tracker.set_description(self.parent, _description(verdict, text, side_by_side))
+        self.tracker.log(self.parent, metrics={"sweep/jobs": len(rows), "sweep/failed": failed})
+        gate = bool(config.invariance.fail) and not invariant
+        self.tracker.finish(self.parent, "FAILED" if failed or gate else "FINISHED")
+        self._link()
+        if failed:
+            console.line(f"{failed} of {len(rows)} jobs failed")
+        if gate:
+            console.line(f"invariance.fail=true: {verdict}")
+        if failed or gate:
+            raise SystemExit(1)
+
+    def _kept_exit(self) -> None:
+        """Jobs whose server went away kept their results locally: the sweep ends with one line
+        for all of them; runner-sync sends them and rebuilds the comparison on the parent."""
+        from runner.tracking import keep
+
+        if not store.is_server(self.tracker.uri):
+            return
+        kept = keep.kept_children(self.parent)
+        gone = bool(getattr(self.tracker, "gone", False))
+        if not kept and not gone:
+            return
+        failed = [r for r in kept if r.info.status != "FINISHED"]
+        if not gone:
+            failed += [c for c in self.tracker.children(self.parent) if c.info.status != "FINISHED"]
+        self.tracker.finish(self.parent, "FAILED" if failed else "FINISHED")  # moves too if gone
+        console.line(keep.kept_line(self.tracker.uri, len(kept) + (1 if gone else 0)))
+        raise SystemExit(keep.EXIT_KEPT)
+
+    def _compare(self) -> str:
+        """The runs side by side on the parent (comparison/…); a failure here fails no job."""
+        from runner.analysis import compare
+
+        try:
+            return compare.build(self.tracker, self.parent)[0]
+        except Exception as exc:
+            console.line(f"warning: comparison not logged: {console.describe(exc)}")
+            return ""
+
+    def _invariance(self, config: DictConfig) -> tuple[str, bool]:
+        """Outputs compared across the sweep's comparable children (runner.analysis.invariance)."""
+        from runner.analysis import invariance
+
+        try:
+            _, verdict, passed = invariance.check(
+                self.tracker, self.parent, float(config.invariance.tolerance)
+            )
+        except Exception as exc:
+            console.line(f"warning: invariance not checked: {console.describe(exc)}")
+            return "invariance: not checked", not bool(config.invariance.fail)
+        print(verdict, flush=True)
+        return verdict, passed
+
+    def _link(self) -> None:
+        from runner.tracking import store
+
+        uri, experiment = self.tracker.uri, self.tracker.experiment_id
+        links = {
+            "runs": store.run_url(uri, experiment),
+            "parent": store.run_url(uri, experiment, self.parent),
+        }
+        print(
+            f"sweep parent run {self.parent}: comparison/report.html, comparison/tokens.json\n"
+            + console.dashboard(store.ui_command(uri), links),
+            flush=True,
+        )
+
+
+def _send_to_jobs(config: DictConfig, env: dict[str, str]) -> None:
+    """Every job's config carries `env` (hydra.job.env_set, applied by Hydra in the job's own
+    process wherever the launcher runs it): the launchers compose each job from the sweep's
+    hydra overrides, and this config is the one they hold."""
+    from omegaconf import read_write
+
+    with read_write(config.hydra.overrides):
+        for key, value in env.items():
+            quoted = value.replace("\\", "\\\\").replace("'", "\\'")
+            config.hydra.overrides.hydra.append(f"++hydra.job.env_set.{key}='{quoted}'")
+
+
+def _inner_axes(config: DictConfig) -> list[str]:
+    """sweep.inner's overrides, so that inner axes tell runs apart too (a grid Hydra cannot
+    parse adds nothing here: each job reports it, naming the key)."""
+    from runner.config import packing
+
+    inner = str(config.sweep.get("inner") or "")
+    try:
+        packing.combinations(inner)
+    except Exception:
+        return []
+    return shlex.split(inner)
+
+
+def _job_order(num: str) -> tuple[int, ...]:
+    """3 < 3.1 < 10: launched jobs, then their inner combinations."""
+    return tuple(int(p) for p in num.split(".") if p.isdigit())
+
+
+def _description(verdict: str, summary: str, side_by_side: str) -> str:
+    """The parent's description: the verdict, the jobs table, the metrics side by side — the
+    tables that fit; the rest is in sweep_summary.json and comparison/report.html."""
+    from runner.tracking.tracker import limits
+
+    limit = limits()[2] - 100  # MLflow truncates a tag value (the description is one) at this length
+    parts, dropped = [f"**{verdict}**"], False
+    for table in (summary, side_by_side):
+        block = f"```\n{table}\n```"
+        if table and sum(map(len, parts)) + len(block) + 2 <= limit:
+            parts.append(block)
+        dropped |= bool(table) and block not in parts
+    if dropped:
+        parts.append("(larger tables: sweep_summary.json and comparison/report.html)")
+    return "\n\n".join(parts)

@@ -1,0 +1,166 @@
+"""`runner-sync`: send the runs kept locally while a tracking server was away (runner.tracking.keep) to
+that server, then clean them from the local store.
+
+Each kept run goes to the server as one run: the one the server already has (it was RUNNING
+when the server went away) under its own id, else a new one, whose id is written back to the
+local run before anything else is sent, so an interrupted sync continues it. Then what the
+server lacks: params not yet there, metric points not yet there (key, step, value: a point
+replayed into the local store has a later timestamp),
+the tags (a sweep's children under their parent), the artifacts (files replace files), the
+dataset inputs not yet there, and last the run's real status. Only then is the local run
+deleted, with its artifacts. A sweep whose children arrive gets its comparison rebuilt.
+Sending twice changes nothing; an interrupted sync, run again, leaves no duplicates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from runner import console
+from runner.errors import RunnerError
+from runner.tracking import keep, store
+
+SYNC_TAGS = (keep.TARGET, keep.EXPERIMENT, keep.REMOTE_ID, keep.PARENT)
+
+
+def kept_runs(client: Any) -> list[Any]:
+    """Every run of the local store, sweep parents before their children."""
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    return sorted(runs, key=lambda r: (r.data.tags.get("runner.role") != "sweep", r.info.start_time))
+
+
+def send(local: Any, run: Any, remote: Any, dry_run: bool) -> str:
+    """One kept run onto the server; returns what was sent, as one line."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    tags = run.data.tags
+    target_id = _remote_run(local, run, remote, dry_run)
+    if dry_run:
+        return f"would send {run.info.run_name} ({run.info.status}) to {tags[keep.TARGET]}"
+    have = remote.client.get_run(target_id)
+    params = [Param(k, v) for k, v in run.data.params.items() if k not in have.data.params]
+    out_tags = {k: v for k, v in tags.items() if k not in SYNC_TAGS and not k.startswith("mlflow.runName")}
+    if tags.get(keep.PARENT):
+        out_tags["mlflow.parentRunId"] = tags[keep.PARENT]
+    for start in range(0, max(len(params), 1), 100):
+        store.retry(remote.client.log_batch, target_id, params=params[start : start + 100])
+    store.retry(remote.client.log_batch, target_id, tags=[RunTag(k, v) for k, v in out_tags.items()])
+    points = 0
+    for key in run.data.metrics:
+        there = {(m.step, m.value) for m in remote.client.get_metric_history(target_id, key)}
+        new = [
+            Metric(key, m.value, m.timestamp, m.step)
+            for m in local.get_metric_history(run.info.run_id, key)
+            if (m.step, m.value) not in there
+        ]
+        if new:
+            store.retry(remote.client.log_batch, target_id, metrics=new)
+            points += len(new)
+    folder = _artifacts(run)
+    if folder is not None and any(folder.iterdir()):
+        remote.client.log_artifacts(target_id, str(folder))
+    _inputs(run, have, remote, target_id)
+    remote.client.set_terminated(target_id, run.info.status, end_time=run.info.end_time)
+    local.delete_run(run.info.run_id)
+    if folder is not None:
+        shutil.rmtree(folder.parent, ignore_errors=True)  # the run's folder: artifacts and all
+    return (
+        f"sent {run.info.run_name} → run {target_id} ({run.info.status}): {len(params)} params, "
+        f"{points} metric points"
+    )
+
+
+def _remote_run(local: Any, run: Any, remote: Any, dry_run: bool) -> str:
+    """The server's run for this kept run: the one it has, else a new one (its id written back
+    to the local run at once, so an interrupted sync finds it next time)."""
+    tags = run.data.tags
+    known = tags.get(keep.REMOTE_ID)
+    if known:
+        try:
+            remote.client.get_run(known)
+            return known
+        except Exception as exc:
+            if keep.unreachable(exc):
+                raise
+    if dry_run:
+        return "(new)"
+    created = remote.client.create_run(
+        remote.experiment_id, start_time=run.info.start_time, run_name=run.info.run_name
+    )
+    local.set_tag(run.info.run_id, keep.REMOTE_ID, created.info.run_id)
+    return created.info.run_id
+
+
+def _artifacts(run: Any) -> Path | None:
+    uri = run.info.artifact_uri
+    path = Path(urlparse(uri).path) if uri.startswith("file:") else Path(uri)
+    return path if path.is_dir() else None
+
+
+def _inputs(run: Any, have: Any, remote: Any, target_id: str) -> None:
+    there = {(d.dataset.name, d.dataset.digest) for d in have.inputs.dataset_inputs}
+    new = [d for d in run.inputs.dataset_inputs if (d.dataset.name, d.dataset.digest) not in there]
+    if new:
+        store.retry(remote.client.log_inputs, target_id, datasets=new)
+
+
+def sync(kept_uri: str, dry_run: bool) -> list[str]:
+    """Send every kept run; the lines it printed. Raises TrackingError when a server is away."""
+    from mlflow import MlflowClient
+
+    from runner.tracking.tracker import Tracker
+
+    db = store.sqlite_path(kept_uri)
+    if db is None or not db.exists():
+        return []
+    local = MlflowClient(tracking_uri=kept_uri)
+    lines, remotes, parents = [], {}, set()
+    for run in kept_runs(local):
+        target, experiment = run.data.tags.get(keep.TARGET), run.data.tags.get(keep.EXPERIMENT)
+        if not target or not experiment:
+            continue
+        if (target, experiment) not in remotes:
+            remotes[(target, experiment)] = Tracker(target, experiment)  # probes: one line if away
+        remote = remotes[(target, experiment)]
+        lines.append(send(local, run, remote, dry_run))
+        print(lines[-1], flush=True)
+        if run.data.tags.get(keep.PARENT):
+            parents.add((target, experiment, run.data.tags[keep.PARENT]))
+    if not dry_run:
+        _compare(remotes, parents)
+    return lines
+
+
+def _compare(remotes: dict, parents: set) -> None:
+    """A sweep whose children arrived gets its comparison (re)built on its parent."""
+    from runner.analysis import compare
+
+    for target, experiment, parent in sorted(parents):
+        try:
+            compare.build(remotes[(target, experiment)], parent)
+            print(f"comparison rebuilt on sweep parent {parent}", flush=True)
+        except Exception as exc:
+            console.line(f"warning: comparison not rebuilt on {parent}: {console.describe(exc)}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="runner-sync", description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="say what would be sent, send nothing")
+    parser.add_argument("--store", default=None, help=f"the local store (default: sqlite:///{keep.KEPT_DB})")
+    args = parser.parse_args(argv)
+    try:
+        lines = sync(args.store or keep.kept_uri(), args.dry_run)
+    except RunnerError as exc:
+        console.error(exc)
+        sys.exit(1)
+    if not lines:
+        print("nothing to send: no runs are kept locally")
+
+
+if __name__ == "__main__":
+    main()

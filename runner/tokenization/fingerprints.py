@@ -1,0 +1,61 @@
+"""What makes runs comparable example by example (runner.analysis.invariance): a hash of each example's
+tokens, and a key over the rows, tokenizer source, weights and head that two runs must share."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import numpy as np
+
+from runner.config.schema import RunConfig
+from runner.data import sources
+from runner.tokenization.batch import Batch
+
+
+def hash_rows(batch: Batch, out: np.ndarray) -> None:
+    """Each example's non-pad token ids as one 64-bit hash: runs compare tokenizations cheaply."""
+    from hashlib import blake2b
+
+    view = memoryview(batch.ids.astype("<i8", copy=False).tobytes())  # 8 bytes per token
+    ends = np.cumsum(batch.n_tokens) * 8
+    starts = (ends - batch.n_tokens * 8).tolist()
+    digests = b"".join(
+        blake2b(view[a:b], digest_size=8).digest() for a, b in zip(starts, ends.tolist(), strict=True)
+    )
+    out[batch.indices] = np.frombuffer(digests, dtype="<u8")
+
+
+def comparability_key(cfg: RunConfig, texts: sources.Texts) -> str:
+    """Runs with equal keys saw the same rows, tokenizer source, model weights and head, so
+    their outputs can be compared example by example (runner.analysis.invariance)."""
+    import hashlib
+
+    rows = _joined_digest([texts.texts, *([texts.pairs] if texts.pairs is not None else [])])
+    m = cfg.model
+    model = [
+        m.name_or_path,
+        m.revision,
+        m.head.value,
+        m.dtype.value,
+        m.num_labels,
+        m.id2label,
+        m.problem_type,
+    ]
+    source = cfg.tokenizer.name_or_path or m.name_or_path
+    key = json.dumps([rows, source, model if m.forward else None], default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _joined_digest(columns: list[Sequence[str]], step: int = 10_000) -> str:
+    """sha256 of "\x1f".join(every item of the columns, one column after the other), fed a
+    slice at a time (no copy of the whole corpus)."""
+    import hashlib
+
+    digest, first = hashlib.sha256(), True
+    for items in columns:
+        for start in range(0, len(items), step):
+            joined = "\x1f".join(items[start : start + step])
+            digest.update((joined if first else "\x1f" + joined).encode())
+            first = False
+    return digest.hexdigest()

@@ -1,0 +1,325 @@
+"""Everything MLflow: the store, runs and parent runs, params, tags, metrics, tables, artifacts.
+
+The only module that imports mlflow. A `Tracker` holds an `MlflowClient` and explicit run ids —
+never a global active run — so jobs in other processes can nest under a sweep's parent.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.config.redact import redact_text
+from runner.errors import TrackingError, first_line
+from runner.tracking import keep, store
+
+if TYPE_CHECKING:
+    from runner.engine.result import RunResult
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def limits() -> tuple[int, int, int]:
+    """MLflow's own limits: a param value's length, params per batch, a tag value's length."""
+    from mlflow.utils import validation as v
+
+    return v.MAX_PARAM_VAL_LENGTH, v.MAX_PARAMS_TAGS_PER_BATCH, v.MAX_TAG_VAL_LENGTH
+
+
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3: open on runs, not GenAI
+
+
+def _quiet() -> None:
+    """The runner prints its own links and summary: no MLflow INFO lines, URL prints or bars."""
+    import warnings
+
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # (mlflow configures its loggers on import)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # no INFO chatter about migrations
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\..*")
+    warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+
+
+HTTP_LIMITS = {  # MLflow's defaults (7 retries, 120 s timeout) wait minutes per call on a dead server
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+
+
+def bounded_http() -> None:
+    """A server that stops answering costs one call's retries — ~5 s refused, at most ~50 s
+    silent — after which runner.tracking.keep moves the run to the local store; urllib3's "Retrying"
+    warnings stay off the console. The user's own MLFLOW_HTTP_REQUEST_* settings win."""
+    for key, value in HTTP_LIMITS.items():
+        os.environ.setdefault(key, value)
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
+
+
+class Tracker:
+    """One MLflow store and experiment; opens, fills and closes runs by explicit id."""
+
+    def __init__(self, uri: str | None, experiment: str) -> None:
+        from mlflow import MlflowClient
+
+        _quiet()
+        self.uri = store.resolve_uri(uri)
+        self.experiment = experiment
+        db = store.sqlite_path(self.uri)
+        if db is not None:
+            store.check_writable(db, self.uri)
+        if store.is_server(self.uri):
+            bounded_http()
+            store.probe(self.uri)
+        with store.creation_lock(db):  # MlflowClient creates (migrates) the store as it is built
+            self.client = MlflowClient(tracking_uri=self.uri)
+            self.experiment_id = self._experiment(experiment, db)
+
+    def _experiment(self, name: str, db: Path | None) -> str:
+        try:
+            found = store.retry(self.client.get_experiment_by_name, name)
+            if found is not None:
+                return found.experiment_id
+            location = (db.parent / "artifacts").resolve().as_uri() if db is not None else None
+            try:
+                return store.retry(
+                    self.client.create_experiment, name, artifact_location=location, tags=EXPERIMENT_KIND
+                )
+            except Exception:  # another worker created it first
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+                return found.experiment_id
+        except TrackingError:
+            raise
+        except Exception as exc:
+            raise TrackingError(
+                f"tracking.uri={self.uri}",
+                f"the store cannot be used: {first_line(exc, 200)}",
+                "start the server / fix the URI, or unset tracking.uri to use the local sqlite store",
+            ) from exc
+
+    def start(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
+        from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+        tags = {**store.process_tags(), **tags}
+        if parent_run_id:
+            tags[MLFLOW_PARENT_RUN_ID] = parent_run_id
+        run = store.retry(
+            self.client.create_run,
+            self.experiment_id,
+            run_name=redact_text(run_name)[:250],
+            tags=_clean_tags(tags),
+        )
+        return run.info.run_id
+
+    def log(
+        self,
+        run_id: str,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Params (truncated), metrics and tags in as few batched calls as MLflow allows."""
+        from mlflow.entities import Metric, Param, RunTag
+
+        now = int(time.time() * 1000)
+        param_list = [Param(k, _truncate(redact_text(str(v)))) for k, v in (params or {}).items()]
+        metric_list = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items()]
+        tag_list = [RunTag(k, v) for k, v in _clean_tags(tags or {}).items()]
+        batch = limits()[1]
+        for start in range(0, max(len(param_list), 1), batch):
+            chunk = param_list[start : start + batch]
+            first = start == 0
+            store.retry(
+                self.client.log_batch,
+                run_id,
+                params=chunk,
+                metrics=metric_list if first else (),
+                tags=tag_list if first else (),
+            )
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        store.retry(self.client.log_text, run_id, redact_text(text), artifact_file)
+
+    def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
+        self.log_text(run_id, json.dumps(obj, ensure_ascii=False, indent=1, default=str), artifact_file)
+
+    def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None:
+        """An MLflow table (shown in the UI's artifact view and by mlflow.load_table), written
+        whole: MlflowClient.log_table appends to a table already there, which doubled the rows
+        of a comparison rendered again by runner-compare. Same file format, same registration
+        tag (mlflow.loggedArtifacts) as log_table."""
+        import pandas as pd
+        from mlflow.utils.mlflow_tags import MLFLOW_LOGGED_ARTIFACTS
+
+        frame = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in rows])
+        frame = frame.map(lambda v: redact_text(v) if isinstance(v, str) else v)
+        folder, _, name = artifact_file.rpartition("/")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            frame.to_json(path, orient="split", index=False, date_format="iso")
+            store.retry(self.client.log_artifact, run_id, str(path), folder or None)
+        logged = json.loads(self.client.get_run(run_id).data.tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
+        entry = {"path": artifact_file, "type": "table"}
+        if entry not in logged:
+            store.retry(self.client.set_tag, run_id, MLFLOW_LOGGED_ARTIFACTS, json.dumps([*logged, entry]))
+
+    def log_file(self, run_id: str, path: str, artifact_path: str | None = None) -> None:
+        store.retry(self.client.log_artifact, run_id, path, artifact_path)
+
+    def log_array(self, run_id: str, array: Any, artifact_file: str) -> None:
+        import numpy as np
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / artifact_file
+            np.save(path, array)
+            self.log_file(run_id, str(path))
+
+    def log_dataset(self, run_id: str, dataset: Any, name: str, lineage: dict[str, str]) -> None:
+        """Dataset lineage: name, digest, schema and source on the run's Inputs tab."""
+        from mlflow.data.huggingface_dataset import from_huggingface
+        from mlflow.entities import DatasetInput, InputTag
+
+        # Digest and schema come from the first 10,000 rows, the profile from the row count:
+        # bounded work and memory at any size (from_pandas would copy every row first).
+        source = lineage.get("path") or lineage.get("source")
+        if lineage.get("source") == "hub":
+            tracked = from_huggingface(dataset, path=source, name=name)
+        else:  # local data: name the file (or "inline"), not a hub id
+            tracked = from_huggingface(dataset, source=source or "inline", name=name)
+        entity = tracked._to_mlflow_entity()
+        context = InputTag(key="mlflow.data.context", value="inference")
+        store.retry(
+            self.client.log_inputs,
+            run_id,
+            datasets=[DatasetInput(entity, [context])],
+            races=store.DATASET_RACES,
+        )
+
+    def log_config(self, run_id: str, resolved: dict[str, Any]) -> None:
+        """The resolved (redacted) config: flattened as params, whole as config.yaml."""
+        from omegaconf import OmegaConf
+
+        self.log(run_id, params=flatten(resolved))
+        self.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
+
+    def log_result(self, run_id: str, result: RunResult | None, dataset_name: str) -> None:
+        """Whatever the pipeline produced (a RunResult: all of it, or the part done before a failure)."""
+        if result is None:
+            return
+        self.log(run_id, metrics=result.metrics, tags=result.tags)
+        if result.texts is not None:
+            try:
+                self.log_dataset(run_id, result.texts.dataset, dataset_name, result.texts.lineage)
+            except Exception as exc:  # lineage is extra: never fail a run over it
+                log.warning("dataset lineage not logged: %s", exc)
+            self.log(run_id, tags={f"data.{k}": v for k, v in result.texts.lineage.items()})
+        for rows, name in ((result.token_rows, "tokens.json"), (result.prediction_rows, "predictions.json")):
+            if rows:
+                self.log_table(run_id, rows, name)
+        if result.outputs is not None:  # outputs.npy or outputs.npz, written by runner.model.outputs
+            self.log_file(run_id, str(result.outputs))
+        if result.token_hashes is not None:
+            self.log_array(run_id, result.token_hashes, "token_hashes.npy")
+        for obj, name in (
+            (result.shapes, "shapes.json"),
+            (result.model_config, "model_config.json"),
+            (result.missing_keys or None, "model_missing_keys.json"),
+        ):
+            if obj is not None:
+                self.log_json(run_id, obj, name)
+        if result.warnings:
+            self.log_text(run_id, "\n".join(result.warnings), "warnings.txt")
+
+    def finish(self, run_id: str, status: str, error: str | None = None) -> None:
+        """Close the run: FINISHED, FAILED (with the error as a tag) or KILLED."""
+        if error:
+            store.retry(self.client.set_tag, run_id, "error", _truncate(redact_text(error), 5000))
+        store.retry(self.client.set_terminated, run_id, status)
+
+    def end_dead_runs(self) -> list[str]:
+        """RUNNING runs of this host whose process is gone (kill -9, OOM, power loss) end KILLED,
+        keeping what they logged; runs of other hosts and of live processes are left alone."""
+        import socket
+
+        host = socket.gethostname().replace("'", "")
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"attributes.status = 'RUNNING' and tags.`runner.host` = '{host}'",
+            max_results=1000,
+        )
+        ended = []
+        kept = keep.kept_remote_ids() if store.is_server(self.uri) else set()
+        for run in runs:
+            if run.info.run_id in kept:  # its results wait locally for runner-sync: not dead
+                continue
+            tags = run.data.tags
+            pid = int(tags.get("runner.pid", "0") or 0)
+            if pid and pid != os.getpid() and not store.alive(pid, tags.get("runner.pid_start", "")):
+                # read again now that its process is known dead (a dead process writes nothing more):
+                # it may have closed the run itself between the search and the check
+                if self.client.get_run(run.info.run_id).info.status != "RUNNING":
+                    continue
+                reason = (
+                    f"its process {pid} on {host} ended without closing it (kill -9, OOM kill or power loss)"
+                )
+                self.finish(run.info.run_id, "KILLED", reason)
+                store.retry(
+                    self.client.set_tag, run.info.run_id, "runner.ended_by", "a later runner on the same host"
+                )
+                ended.append(run.info.run_id)
+        return ended
+
+    def children(self, parent_run_id: str) -> list[Any]:
+        return self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+            max_results=5000,
+            order_by=["attributes.start_time ASC"],
+        )
+
+    def finished_with_hash(self, config_hash: str) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`runner.config_hash` = '{config_hash}' and attributes.status = 'FINISHED'",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def set_description(self, run_id: str, text: str) -> None:
+        """The run's description, cut to MLflow's tag length here (MLflow would cut it too, with
+        a warning on the console)."""
+        store.retry(self.client.set_tag, run_id, "mlflow.note.content", _truncate(text, limits()[2]))
+
+
+def _truncate(value: str, limit: int | None = None) -> str:
+    limit = limit or limits()[0]
+    return value if len(value) <= limit else value[: limit - 15] + "...[truncated]"
+
+
+def _clean_tags(tags: dict[str, Any]) -> dict[str, str]:
+    return {k: _truncate(redact_text(str(v)), limits()[2]) for k, v in tags.items() if v is not None}
+
+
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool, list, dict)) or value is None else str(value)
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+    """Nested config → dotted keys; lists become JSON strings."""
+    if isinstance(obj, dict):
+        out: dict[str, str] = {}
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    value = json.dumps(obj, ensure_ascii=False) if isinstance(obj, list) else str(obj)
+    return {prefix[:-1]: value}
