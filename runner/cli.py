@@ -7,35 +7,31 @@ error the user can fix as one line; the user's own HYDRA_FULL_ERROR=1 still give
 from __future__ import annotations
 
 import atexit
-import importlib
 import os
 import sys
 import threading
-from pathlib import Path
+from collections.abc import Callable
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from runner import console
 from runner.config import schema
-from runner.engine import interrupt, sweep
-from runner.errors import Escalated
-
-OmegaConf.register_new_resolver(
-    "tiny", lambda name: importlib.import_module("runner.model.tiny").ensure(name), replace=True
-)
-OmegaConf.register_new_resolver("runner_uid", console.process_uid, replace=True)
-OmegaConf.register_new_resolver(  # files bundled with the runner (runner/assets/)
-    "asset", lambda name: str(Path(__file__).parent / "assets" / name), replace=True
-)
-schema.register()
+from runner.engine import interrupt
+from runner.engine.session import Session
+from runner.errors import Escalated, Stop
 
 
-@hydra.main(version_base="1.3", config_path="pkg://runner.conf", config_name="config")
-def _task(cfg: DictConfig) -> None:
-    from runner.engine import job
+def _hydra_main(session: Session) -> Callable[[], None]:
+    """Hydra's command line (overrides, -m, --cfg, --help) around one job of this Session."""
 
-    job.execute(cfg)
+    @hydra.main(version_base="1.3", config_path="pkg://runner.conf", config_name="config")
+    def task(cfg: DictConfig) -> None:
+        from runner.engine import job
+
+        job.execute(cfg, session)
+
+    return task  # hydra.main's wrapper reads sys.argv itself
 
 
 def compose(*overrides: str) -> schema.RunConfig:
@@ -43,26 +39,31 @@ def compose(*overrides: str) -> schema.RunConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
+    Session.register_config()
     with initialize_config_module("runner.conf", version_base="1.3"):
         cfg = hydra_compose("config", overrides=list(overrides))
     return schema.to_run_config(cfg)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: one Session for the process, each error as one line."""
     user_full_error = os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
-    os.environ["HYDRA_FULL_ERROR"] = "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own switch: let exceptions through to us
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # workers are fresh processes
+    session = Session()
     try:
-        _task()
+        with session.active():
+            _hydra_main(session)()
+    except Stop as stop:  # its reason is on the console already
+        sys.exit(stop.code)
     except KeyboardInterrupt as exc:
-        sweep.close_open("KILLED", "interrupted (SIGINT/SIGTERM)")
+        session.close_open("KILLED", "interrupted (SIGINT/SIGTERM)")
         code = interrupt.exit_code(exc)
         console.line(f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}): stopped")
         sys.exit(code)
     except (Exception, Escalated) as caught:
         error = caught.error if isinstance(caught, Escalated) else caught
-        sweep.close_open("FAILED", console.describe(error))
+        session.close_open("FAILED", console.describe(error))
         if user_full_error:
             raise error from None
         console.error(error)

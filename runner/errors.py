@@ -30,6 +30,17 @@ class TrackingError(RunnerError):
     """The MLflow store cannot be reached or written."""
 
 
+class Stop(BaseException):
+    """The command stops here with `code`, its reason already on the console. A BaseException,
+    so that Hydra carries it out (it keeps an Exception in a failed job's return, and turns one
+    raised in a callback into a warning): the CLI exits with `code`, the Python API raises
+    `error` (a job's failure) or reads what was kept."""
+
+    def __init__(self, code: int, error: BaseException | None = None) -> None:
+        self.code, self.error = code, error
+        super().__init__(f"exit {code}")
+
+
 class Escalated(BaseException):
     """An error raised in a Hydra callback, carried past Hydra (which turns an Exception there
     into a warning) to cli.main, which reports `error` like any other."""

@@ -5,13 +5,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from runner import probe
 from runner.errors import ModelError
 
 WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.h5", "*.msgpack", "*.gguf")
-_reachable: bool | None = None  # the probe's answer, once per process
 
 
 def offline(datasets: bool = False) -> bool:
@@ -25,7 +25,7 @@ def looks_local(value: str) -> bool:
     return value.startswith((".", "/", "~", "\\")) or Path(value).expanduser().exists()
 
 
-def check_source(key: str, value: str, weights: bool) -> None:
+def check_source(key: str, value: str, weights: bool, reachable: Callable[[], bool] | None = None) -> None:
     """Fail with one line before loading: a missing folder, a tokenizer folder used as a model,
     or a hub id while the hub cannot be reached."""
     if looks_local(value):
@@ -42,7 +42,7 @@ def check_source(key: str, value: str, weights: bool) -> None:
                     f"for tokenization only use model=none tokenizer.name_or_path={value}",
                 )
         return
-    if not offline() and not reachable():
+    if not offline() and not (reachable or Probe())():
         raise ModelError(
             f"{key}={value}",
             f"the hub ({endpoint()}) cannot be reached",
@@ -54,12 +54,17 @@ def endpoint() -> str:
     return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
 
 
-def reachable() -> bool:
-    """One HEAD request with a short timeout (runner.probe), once per process."""
-    global _reachable
-    if _reachable is None:
-        _reachable = probe.silence(endpoint(), "HEAD") is None
-    return _reachable
+class Probe:
+    """Whether the hub answers: one HEAD request with a short timeout (runner.probe), asked once
+    per Probe — a Session's load cache holds one, so a sweep's runs ask once between them."""
+
+    def __init__(self) -> None:
+        self.answer: bool | None = None
+
+    def __call__(self) -> bool:
+        if self.answer is None:
+            self.answer = probe.silence(endpoint(), "HEAD") is None
+        return self.answer
 
 
 def load_fix() -> str:

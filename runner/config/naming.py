@@ -139,9 +139,3 @@ def grid(overrides: list[str], config_loader: Any = None) -> dict[str, list[str]
             )
         out[key] = list(override.sweep_string_iterator())
     return out
-
-
-def export_grid(overrides: list[str], config_loader: Any = None) -> dict[str, list[str]]:
-    found = grid(overrides, config_loader)
-    os.environ[GRID_ENV] = json.dumps(found)
-    return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,11 +35,11 @@ class Texts:
         return len(self.texts)
 
 
-def load(cfg: DatasetConfig, seed: int) -> Texts:
+def load(cfg: DatasetConfig, seed: int, reachable: Callable[[], bool] | None = None) -> Texts:
     """Load, select columns, drop empty texts, shuffle and limit, as the config says."""
     from datasets import IterableDataset
 
-    ds = _read(cfg)
+    ds = _read(cfg, reachable or hub.Probe())
     if isinstance(ds, IterableDataset):  # dataset.streaming: only the kept rows are materialised
         ds, rows_read, dropped = _stream(ds, cfg, seed)
         ds = _columns(ds, cfg)
@@ -80,11 +80,11 @@ def _texts(ds: Dataset, name: str, cfg: DatasetConfig) -> Sequence[str]:
     return data_files.column(ds, name) if cfg.source is Source.inline else data_files.TextColumn(ds, name)
 
 
-def _read(cfg: DatasetConfig) -> Dataset:
+def _read(cfg: DatasetConfig, reachable: Callable[[], bool]) -> Dataset:
     if cfg.source is Source.inline:
         return _inline(cfg)
     if cfg.source is Source.hub:
-        return _hub(cfg)
+        return _hub(cfg, reachable)
     return data_files.read(cfg)
 
 
@@ -121,12 +121,12 @@ def _inline(cfg: DatasetConfig) -> Dataset:
     return Dataset.from_dict({"text": [str(x) for x in items]})
 
 
-def _hub(cfg: DatasetConfig) -> Dataset:
+def _hub(cfg: DatasetConfig, reachable: Callable[[], bool]) -> Dataset:
     from datasets import load_dataset
 
     if not cfg.path:
         raise DataError("dataset.path", "is empty", "set it to a hub dataset id, e.g. klue")
-    if not hub.offline(datasets=True) and not hub.reachable():  # one probe, as for hub models
+    if not hub.offline(datasets=True) and not reachable():  # one probe, as for hub models
         raise DataError(
             f"dataset.path={cfg.path}",
             f"the hub ({hub.endpoint()}) cannot be reached",

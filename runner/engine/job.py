@@ -19,6 +19,8 @@ from runner import console
 from runner.config import naming, packing, schema
 from runner.config.redact import redact_config
 from runner.engine import interrupt, sweep
+from runner.engine.session import Session, Started
+from runner.errors import Stop
 from runner.tracking import store
 
 if TYPE_CHECKING:
@@ -26,8 +28,6 @@ if TYPE_CHECKING:
     from runner.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
-
-CACHE = None  # pipeline.Cache of this process, created on first use (sweeps reuse it)
 
 
 def quiet_libraries() -> None:
@@ -41,12 +41,13 @@ def quiet_libraries() -> None:
     _ = transformers.AutoTokenizer  # its import (torch's too) overlaps the store's opening
 
 
-def execute(cfg: DictConfig) -> None:
-    """Run the job Hydra launched — or, with sweep.inner, each combination of its inner grid."""
+def execute(cfg: DictConfig, session: Session) -> None:
+    """Run the job Hydra launched — or, with sweep.inner, each combination of its inner grid —
+    with what the Session's runs share (its load cache, its warm-up)."""
     hc = HydraConfig.get()
     inner = OmegaConf.select(cfg, "sweep.inner") or ""
     if not inner:
-        _job(cfg, packing.JobContext.of(hc))
+        _job(cfg, packing.JobContext.of(hc), session)
         return
     try:
         jobs = list(packing.inner_jobs(hc, inner))
@@ -54,19 +55,19 @@ def execute(cfg: DictConfig) -> None:
         console.error(exc)
         if hc.sweep.dir and packing.JobContext.of(hc).multirun:
             sweep.abort(str(hc.sweep.dir), console.describe(exc))
-        raise SystemExit(console.exit_code(exc)) from None
+        raise Stop(console.exit_code(exc), exc) from None
     for job_cfg, context in jobs:
-        _job(job_cfg, context)
+        _job(job_cfg, context, session)
 
 
-def _job(cfg: DictConfig, context: packing.JobContext) -> None:
+def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None:
     """Run one job; a failure prints one line and exits non-zero (in a sweep: the job fails alone)."""
     run_cfg: schema.RunConfig | None = None
     try:
         with interrupt.handled():
             run_cfg = schema.to_run_config(cfg)  # config errors before any run opens: exit 2
             resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-            _execute(run_cfg, resolved, context)
+            _execute(run_cfg, resolved, context, session)
     except Exception as exc:
         console.error(exc)
         fail_fast = run_cfg.sweep.fail_fast if run_cfg else OmegaConf.select(cfg, "sweep.fail_fast")
@@ -74,10 +75,12 @@ def _job(cfg: DictConfig, context: packing.JobContext) -> None:
             return
         if context.sweep_dir is not None:
             sweep.abort(context.sweep_dir, f"fail_fast: {console.describe(exc)}")
-        raise SystemExit(console.exit_code(exc)) from None
+        raise Stop(console.exit_code(exc), exc) from None
 
 
-def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext) -> None:
+def _execute(
+    run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext, session: Session
+) -> None:
     from runner.tracking import keep
 
     multirun, sweep_dir = context.multirun, context.sweep_dir
@@ -100,7 +103,8 @@ def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packi
         **_versions(),
     }
     run_id = tracker.start(name, tags, parent_run_id=parent)
-    result = _tracked(tracker, run_id, parent, run_cfg, resolved)
+    session.started.append(Started(tracker.uri, run_id))
+    result = _tracked(tracker, run_id, parent, run_cfg, resolved, session)
     tracker.finish(run_id, "FINISHED")
     if _kept(tracker, multirun, context, name):
         return
@@ -114,22 +118,25 @@ def _execute(run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packi
 
 
 def _tracked(
-    tracker: Tracker, run_id: str, parent: str | None, run_cfg: schema.RunConfig, resolved: dict[str, Any]
+    tracker: Tracker,
+    run_id: str,
+    parent: str | None,
+    run_cfg: schema.RunConfig,
+    resolved: dict[str, Any],
+    session: Session,
 ) -> RunResult:
     """The pipeline inside an open run; whatever it produced is logged, even when it fails (the
     run then ends FAILED, or KILLED on SIGINT/SIGTERM)."""
     from runner.engine import pipeline, warmup
 
-    global CACHE
-    CACHE = CACHE or pipeline.Cache()
     name = dataset_name(run_cfg)
     try:
-        warmed = warmup.warm_up(run_cfg.model if run_cfg.model.forward else None)
+        warmed = warmup.warm_up(run_cfg.model if run_cfg.model.forward else None, session.warmed)
         if warmed is not None:  # once per process: on the sweep's parent, or on this run
             tracker.log(parent or run_id, metrics={"time/process_warmup_s": warmed})
         tracker.log_config(run_id, resolved)
         interrupt.check()
-        result = pipeline.run(run_cfg, CACHE, console.Progress("rows", "row"))
+        result = pipeline.run(run_cfg, session.loads(), console.Progress("rows", "row"))
     except KeyboardInterrupt as exc:
         tracker.log_result(run_id, getattr(exc, "partial_result", None), name)
         tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")
@@ -156,7 +163,7 @@ def _kept(tracker: Any, multirun: bool, context: packing.JobContext, name: str) 
         console.line(f"job {context.num} FINISHED, kept locally (tracking server unreachable): {name}")
         return True
     console.line(keep.kept_line(tracker.uri, 1))
-    raise SystemExit(keep.EXIT_KEPT)
+    raise Stop(keep.EXIT_KEPT)
 
 
 def _end_dead_runs(tracker: Tracker) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from runner import hub
 from runner.config.schema import Head, RunConfig
 from runner.data import sources
 from runner.engine import interrupt
@@ -34,6 +35,7 @@ class Cache:
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], Any] = {}
+        self.reachable = hub.Probe()  # whether the hub answers, asked once for all loads
 
     def get(self, kind: str, key: Any, build: Callable[[], Any], result: RunResult) -> Any:
         k = (kind, json.dumps(key, sort_keys=True, default=str))
@@ -94,7 +96,7 @@ def _load_inputs(
         texts = cache.get(
             "dataset",
             (asdict(cfg.dataset), cfg.runtime.seed),
-            lambda: sources.load(cfg.dataset, cfg.runtime.seed),
+            lambda: sources.load(cfg.dataset, cfg.runtime.seed, cache.reachable),
             result,
         )
     result.texts = texts
@@ -104,7 +106,7 @@ def _load_inputs(
         tok = cache.get(
             "tokenizer",
             (asdict(cfg.tokenizer), cfg.model.name_or_path, cfg.model.revision),
-            lambda: tokenizer.load_tokenizer(cfg.tokenizer, cfg.model),
+            lambda: tokenizer.load_tokenizer(cfg.tokenizer, cfg.model, cache.reachable),
             result,
         )
     interrupt.check()
@@ -145,7 +147,10 @@ def _load_model(
     device = models.pick_device(cfg.runtime.device)
     with timed(result, "load_model"):
         loaded = cache.get(
-            "model", (asdict(cfg.model), device), lambda: models.load(cfg.model, device), result
+            "model",
+            (asdict(cfg.model), device),
+            lambda: models.load(cfg.model, device, cache.reachable),
+            result,
         )
     models.check_positions(loaded, kwargs)
     _warn(result, models.left_padding_warning(loaded, tok, kwargs))

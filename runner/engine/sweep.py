@@ -8,6 +8,7 @@ file system find it — and at the end prints and logs the table of every job.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shlex
 import socket
@@ -20,7 +21,8 @@ from omegaconf import DictConfig
 
 from runner import console
 from runner.config import naming
-from runner.errors import ConfigError, Escalated
+from runner.engine.session import Session, Started
+from runner.errors import ConfigError, Escalated, Stop
 from runner.tracking import store
 
 PARENT_FILE = "mlflow_parent_run_id"
@@ -47,17 +49,6 @@ def job_tags(sweep_dir: str, num: str | None) -> dict[str, str]:
         "sweep.job_num": str(num),
         "sweep.parent_from": "env" if os.environ.get(ENV) else "file",
     }
-
-
-_open: SweepCallback | None = None  # the sweep of this process whose parent run is open
-
-
-def close_open(status: str, reason: str) -> None:
-    """A sweep that died outside its jobs (the launcher failed, a signal): close its parent."""
-    global _open
-    if _open is not None:
-        sweep, _open = _open, None
-        sweep.tracker.finish(sweep.parent, status, reason)
 
 
 def abort(sweep_dir: str, reason: str) -> None:
@@ -145,7 +136,7 @@ class SweepCallback(Callback):
 
         check_launcher(config)
         self.total, self.done = count_jobs(config), 0
-        grid = naming.export_grid([*sweep_overrides(config), *_inner_axes(config)], _config_loader())
+        grid = naming.grid([*sweep_overrides(config), *_inner_axes(config)], _config_loader())
         self.progress = console.Progress("jobs", "job")
 
         # a server's parent can move to the local store; the sweep starts only with its server there
@@ -168,18 +159,21 @@ class SweepCallback(Callback):
                 "overrides": overrides,
             },
         )
-        global _open
-        _open = self
+        self.session = Session.current()
+        self.session.open_sweep = self  # closed by the CLI or the API if the sweep dies outside its jobs
+        self.session.started.append(Started(self.tracker.uri, self.parent, sweep=True))
         (sweep_dir / PARENT_FILE).write_text(self.parent)  # the fallback: a shared file system
-        env = {ENV: self.parent, URI_ENV: self.tracker.uri, EXPERIMENT_ENV: str(config.tracking.experiment)}
-        os.environ.update(env)
+        env = {
+            ENV: self.parent,
+            URI_ENV: self.tracker.uri,
+            EXPERIMENT_ENV: str(config.tracking.experiment),
+            naming.GRID_ENV: json.dumps(grid, ensure_ascii=False),
+        }
         _send_to_jobs(config, env)
 
     @_escalated
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        global _open
-        _open = None
-        os.environ.pop(ENV, None)
+        self.session.open_sweep = None
         self.progress.close()
         self._kept_exit()
         children = self.tracker.children(self.parent)
@@ -193,7 +187,7 @@ class SweepCallback(Callback):
             }
             for c in children
         ]
-        rows.sort(key=lambda r: _job_order(str(r["job"])))
+        rows.sort(key=lambda r: job_order(str(r["job"])))
         shown = [k for k in console.KEY_METRICS if any(k in r for r in rows)]
         text = console.table(rows, ["job", "run", "status", *shown, "error"])
         print("\n" + text, flush=True)
@@ -211,7 +205,7 @@ class SweepCallback(Callback):
         if gate:
             console.line(f"invariance.fail=true: {verdict}")
         if failed or gate:
-            raise SystemExit(1)
+            raise Stop(1)
 
     def _kept_exit(self) -> None:
         """Jobs whose server went away kept their results locally: the sweep ends with one line
@@ -229,7 +223,7 @@ class SweepCallback(Callback):
             failed += [c for c in self.tracker.children(self.parent) if c.info.status != "FINISHED"]
         self.tracker.finish(self.parent, "FAILED" if failed else "FINISHED")  # moves too if gone
         console.line(keep.kept_line(self.tracker.uri, len(kept) + (1 if gone else 0)))
-        raise SystemExit(keep.EXIT_KEPT)
+        raise Stop(keep.EXIT_KEPT)
 
     def _compare(self) -> str:
         """The runs side by side on the parent (comparison/…); a failure here fails no job."""
@@ -295,7 +289,7 @@ def _inner_axes(config: DictConfig) -> list[str]:
     return shlex.split(inner)
 
 
-def _job_order(num: str) -> tuple[int, ...]:
+def job_order(num: str) -> tuple[int, ...]:
     """3 < 3.1 < 10: launched jobs, then their inner combinations."""
     return tuple(int(p) for p in num.split(".") if p.isdigit())
 

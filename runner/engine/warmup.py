@@ -13,21 +13,20 @@ from runner.config.schema import ModelConfig
 
 log = logging.getLogger(__name__)
 
-_warmed: set[str] = set()  # what this process has warmed up
 
-
-def warm_up(model: ModelConfig | None) -> float | None:
+def warm_up(model: ModelConfig | None, warmed: set[str]) -> float | None:
     """Pay the process's one-off costs (lazy imports of transformers' tokenizer and model
     machinery and of the model's architecture, torch's first op) before the job's timers, so that
     load times compare like with like across the jobs of a sweep whatever their order. Returns
-    the seconds the process's first warm-up took; None for later jobs (their part is small)."""
-    start, first = time.perf_counter(), not _warmed
-    _warmed.add("process")
-    if "tokenizer" not in _warmed:
+    the seconds the process's first warm-up took; None for later jobs (their part is small).
+    `warmed` is what the Session has warmed up so far; it is added to."""
+    start, first = time.perf_counter(), not warmed
+    warmed.add("process")
+    if "tokenizer" not in warmed:
         import transformers.tokenization_utils_tokenizers  # noqa: F401
 
-        _warmed.add("tokenizer")
-    if model is not None and "model" not in _warmed:
+        warmed.add("tokenizer")
+    if model is not None and "model" not in warmed:
         import torch
         import transformers.modeling_utils  # noqa: F401
 
@@ -38,17 +37,17 @@ def warm_up(model: ModelConfig | None) -> float | None:
             get_checkpoint_conversion_mapping("bert")
         except ImportError:  # another transformers version: its first load pays instead
             pass
-        _warmed.add("model")
+        warmed.add("model")
     if model is not None:
-        _import_architecture(model)
+        _import_architecture(model, warmed)
     return time.perf_counter() - start if first else None
 
 
-def _import_architecture(model: ModelConfig) -> None:
+def _import_architecture(model: ModelConfig, warmed: set[str]) -> None:
     """Import a local checkpoint's model code (transformers loads it lazily on first use)."""
-    if not hub.looks_local(model.name_or_path) or model.name_or_path in _warmed:
+    if not hub.looks_local(model.name_or_path) or model.name_or_path in warmed:
         return  # hub ids: nothing is fetched outside the load's own timer and checks
-    _warmed.add(model.name_or_path)
+    warmed.add(model.name_or_path)
     import transformers
     from transformers import AutoConfig
     from transformers.utils import logging as hf_logging

@@ -5,6 +5,7 @@ runner.model.inference, each head's answers in runner.model.heads."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,7 +60,7 @@ class Loaded:
         return any(not k.startswith(prefix + ".") for k in self.missing_keys)
 
 
-def load(cfg: ModelConfig, device: str) -> Loaded:
+def load(cfg: ModelConfig, device: str, reachable: Callable[[], bool] | None = None) -> Loaded:
     import transformers
 
     cls = getattr(transformers, HEAD_CLASSES[cfg.head])
@@ -78,7 +79,7 @@ def load(cfg: ModelConfig, device: str) -> Loaded:
             kwargs["num_labels"] = cfg.num_labels
         if cfg.problem_type is not None:
             kwargs["problem_type"] = cfg.problem_type
-    hub.check_source("model.name_or_path", cfg.name_or_path, weights=True)
+    hub.check_source("model.name_or_path", cfg.name_or_path, weights=True, reachable=reachable)
     try:
         model, info = cls.from_pretrained(cfg.name_or_path, **kwargs)
     except ValueError as exc:

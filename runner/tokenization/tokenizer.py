@@ -4,6 +4,7 @@ encoding.py; tokens.json rows: token_rows.py; statistics: token_stats.py."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from runner import hub
@@ -14,14 +15,16 @@ HUGE = 1_000_000  # transformers' "no limit" model_max_length is ~1e30
 SPECIAL_ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
 
 
-def load_tokenizer(cfg: TokenizerConfig, model: ModelConfig) -> Any:
+def load_tokenizer(
+    cfg: TokenizerConfig, model: ModelConfig, reachable: Callable[[], bool] | None = None
+) -> Any:
     """AutoTokenizer from tokenizer.name_or_path, or the model's checkpoint when that is null."""
     from transformers import AutoTokenizer
 
     source = cfg.name_or_path or model.name_or_path
     revision = cfg.revision or (None if cfg.name_or_path else model.revision)
     key = "tokenizer.name_or_path" if cfg.name_or_path else "model.name_or_path"
-    hub.check_source(key, source, weights=False)
+    hub.check_source(key, source, weights=False, reachable=reachable)
     try:
         tok = AutoTokenizer.from_pretrained(
             source,

@@ -150,7 +150,7 @@ def test_an_interrupt_before_any_run_claims_no_killed_run(monkeypatch, capsys, s
     def interrupted():
         raise KeyboardInterrupt(signal_text)
 
-    monkeypatch.setattr(cli, "_task", interrupted)
+    monkeypatch.setattr(cli, "_hydra_main", lambda session: interrupted)
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # main() sets it to 1: restored after the test
     with pytest.raises(SystemExit) as info:
         cli.main()

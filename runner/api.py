@@ -1,0 +1,271 @@
+"""The Python API: the runner in a notebook or a script, with the CLI's composition, validation and
+tracking, in-process — and any run read back as objects and DataFrames.
+
+    run = runner.run("model=none", "tokenizer=roberta_base")
+    run.tokens.head()                      # tokens.json as a DataFrame
+    sweep = runner.sweep("tokenizer=bert_base_uncased,roberta_base", "model=none")
+    sweep.comparison                       # the parent's comparison table
+
+Each call has its own Session (engine.session): two calls in one interpreter, or a notebook cell
+run again, are independent. Errors raise (a config error as `RunnerError`, before any run
+opens); nothing here calls sys.exit or ends the process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner import console
+from runner.engine.session import Session
+from runner.errors import ConfigError, Escalated, RunnerError, Stop, TrackingError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
+
+def run(*overrides: str) -> Run:
+    """One run of the composed config (`runner OVERRIDES`); its Run once it has ended FINISHED.
+    A failure raises — a RunnerError for what the user can fix — with the run ended FAILED."""
+    session = _launch(overrides, multirun=False)
+    runs = [s for s in session.started if not s.sweep]
+    if not runs:  # sweep.skip_finished found the same config FINISHED before
+        raise RunnerError("sweep.skip_finished", "this config already FINISHED: no run started", "load it")
+    return load(runs[-1].run_id, runs[-1].uri)  # type: ignore[return-value]
+
+
+def sweep(*overrides: str) -> Sweep:
+    """A sweep (`runner -m OVERRIDES`): the parent and its children, also when some jobs failed
+    (their Runs say FAILED); raises when the sweep could not start or sweep.fail_fast stopped it."""
+    session = _launch(overrides, multirun=True)
+    parents = [s for s in session.started if s.sweep]
+    return Sweep(Run(parents[-1].run_id, parents[-1].uri))
+
+
+def load(run_id: str, tracking_uri: str | None = None) -> Run | Sweep:
+    """Any run read back (one made by the CLI too): a sweep's parent gives a Sweep. The store is
+    tracking_uri, else MLFLOW_TRACKING_URI, else the runner's default (outputs/mlflow.db)."""
+    from runner.tracking import store
+
+    one = Run(run_id, tracking_uri or store.resolve_uri(None))
+    return Sweep(one) if one.tags.get("runner.role") == "sweep" else one
+
+
+def _launch(overrides: tuple[str, ...], multirun: bool) -> Session:
+    """Hydra's own run or multirun of the runner's config, in this process, with a fresh Session
+    (as hydra-zen's `launch` does); every error raised as the caller's exception."""
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from runner.engine import job
+
+    session = Session()
+    task = functools.partial(job.execute, session=session)
+    try:
+        with session.active(), initialize_config_module("runner.conf", version_base="1.3"):
+            hydra = GlobalHydra.instance().hydra
+            assert hydra is not None
+            args = [*overrides, _mode(hydra.get_mode("config", list(overrides)), multirun)]
+            launch = hydra.multirun if multirun else hydra.run
+            launch("config", task, args, with_log_configuration=False)
+    except Stop as stop:
+        _stopped(stop, session)
+    except KeyboardInterrupt:
+        session.close_open("KILLED", "interrupted (SIGINT/SIGTERM)")
+        raise
+    except (Exception, Escalated) as caught:
+        error = caught.error if isinstance(caught, Escalated) else caught
+        session.close_open("FAILED", console.describe(error))
+        raise as_runner_error(error) from error
+    return session
+
+
+def _mode(configured: Any, multirun: bool) -> str:
+    """The override that sets Hydra's mode, as Hydra's own command line does; a config that is a
+    sweep (an experiment with hydra.mode: MULTIRUN) is not a single run."""
+    from hydra.types import RunMode
+
+    if not multirun and configured == RunMode.MULTIRUN:
+        raise ConfigError(
+            "hydra.mode", "this config is a sweep (MULTIRUN)", "call runner.sweep with these overrides"
+        )
+    return "hydra.mode=MULTIRUN" if multirun else "hydra.mode=RUN"
+
+
+def _stopped(stop: Stop, session: Session) -> None:
+    """A job's failure raises its error; a sweep with failed jobs returns (its Runs say so); runs
+    kept locally while the tracking server was away raise TrackingError naming runner-sync."""
+    from runner.tracking import keep
+
+    if stop.error is not None:
+        raise as_runner_error(stop.error) from stop.error
+    if stop.code == keep.EXIT_KEPT:
+        raise TrackingError(
+            "tracking.uri",
+            "the tracking server went away: the runs are kept in outputs/unsynced/",
+            "run `runner-sync` once the server is back",
+        )
+    if not any(s.sweep for s in session.started):
+        raise RunnerError("sweep", f"stopped with exit code {stop.code}", "see the lines above")
+
+
+def as_runner_error(error: BaseException) -> BaseException:
+    """A config error of Hydra or OmegaConf as a ConfigError (key, problem, fix: the line the CLI
+    prints); the runner's own errors and a run's failures as they are."""
+    if isinstance(error, RunnerError) or not console.is_config_error(error):
+        return error
+    text = console.describe(error)
+    missing = re.search(r"Could not find '(.+)/([^/']+)'", text)
+    if missing:  # a group option that does not exist: `padding=nope`
+        key, text = missing[1].replace("/", "."), f"no option '{missing[2]}'{text[missing.end() :]}"
+    elif ": " in text.split(" — ")[0]:
+        key, _, text = text.partition(": ")
+    else:
+        key = "config"
+    problem, _, fix = text.partition(" — ")
+    return ConfigError(key, problem, fix or "`runner --cfg job` shows the composed config")
+
+
+@dataclass
+class Run:
+    """One MLflow run, read lazily: what it logged, its tables as DataFrames, its outputs."""
+
+    id: str
+    tracking_uri: str
+
+    def __repr__(self) -> str:
+        return f"Run({self.name!r}, {self.status}, id={self.id})"
+
+    @functools.cached_property
+    def _client(self) -> Any:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+    @functools.cached_property
+    def _mlflow(self) -> Any:
+        return self._client.get_run(self.id)
+
+    @property
+    def name(self) -> str:
+        return str(self._mlflow.info.run_name)
+
+    @property
+    def status(self) -> str:
+        return str(self._mlflow.info.status)
+
+    @property
+    def params(self) -> dict[str, str]:
+        return dict(self._mlflow.data.params)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return dict(self._mlflow.data.metrics)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._mlflow.data.tags)
+
+    @property
+    def url(self) -> str:
+        """Its page in the dashboard (`mlflow ui` on the store, or the tracking server)."""
+        from runner.tracking import store
+
+        return store.run_url(self.tracking_uri, self._mlflow.info.experiment_id, self.id)
+
+    @functools.cached_property
+    def tokens(self) -> pd.DataFrame:
+        """tokens.json: one row per logged example (ids, tokens, pieces, masks, round trip, …)."""
+        table = self.table("tokens.json")
+        if table is None:
+            raise RunnerError(f"run {self.id}", "logged no tokens.json", "it failed before tokenizing")
+        return table
+
+    @functools.cached_property
+    def predictions(self) -> pd.DataFrame | None:
+        """predictions.json: a head's answers per logged example; None for a body or no model."""
+        return self.table("predictions.json")
+
+    @functools.cached_property
+    def outputs(self) -> np.ndarray | list[np.ndarray] | None:
+        """The model's outputs per example, in input order: outputs.npy as one array (a body's
+        pooled embeddings, sequence logits); outputs.npz (per-token outputs) as one array per
+        example. None when the run had no forward pass."""
+        import numpy as np
+
+        names = {Path(a.path).name for a in self._client.list_artifacts(self.id)}
+        name = next((n for n in ("outputs.npy", "outputs.npz") if n in names), None)
+        if name is None:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self._client.download_artifacts(self.id, name, tmp)
+            if name.endswith(".npy"):
+                return np.load(path)
+            with np.load(path) as packed:
+                values, offsets = packed["values"], packed["offsets"]
+                return [values[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+
+    def table(self, artifact: str) -> pd.DataFrame | None:
+        """An MLflow table this run logged (pandas' split JSON), as a DataFrame; None if absent."""
+        import pandas as pd
+
+        folder, _, name = artifact.rpartition("/")
+        if name not in {Path(a.path).name for a in self._client.list_artifacts(self.id, folder or None)}:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self._client.download_artifacts(self.id, artifact, tmp)
+            table = json.loads(Path(path).read_text(encoding="utf-8"))
+        return pd.DataFrame(table["data"], columns=table["columns"])
+
+
+@dataclass
+class Sweep:
+    """A sweep's parent run and its children, with the tables the sweep logged on the parent."""
+
+    parent: Run
+
+    def __repr__(self) -> str:
+        return f"Sweep({self.parent.name!r}, {len(self.children)} runs, {self.parent.status})"
+
+    @property
+    def id(self) -> str:
+        return self.parent.id
+
+    @property
+    def url(self) -> str:
+        return self.parent.url
+
+    @functools.cached_property
+    def children(self) -> list[Run]:
+        """The sweep's runs in job order (3 < 3.1 < 10)."""
+        from runner.engine.sweep import job_order
+
+        found = self.parent._client.search_runs(
+            [self.parent._mlflow.info.experiment_id],
+            filter_string=f"tags.mlflow.parentRunId = '{self.parent.id}'",
+            max_results=10_000,
+        )
+        found.sort(key=lambda r: job_order(r.data.tags.get("sweep.job_num", "")))
+        return [Run(r.info.run_id, self.parent.tracking_uri) for r in found]
+
+    @functools.cached_property
+    def comparison(self) -> pd.DataFrame | None:
+        """comparison/tokens.json: each example's tokens in every run, side by side."""
+        return self.parent.table("comparison/tokens.json")
+
+    @functools.cached_property
+    def summary(self) -> pd.DataFrame | None:
+        """sweep_summary.json: one row per job — name, status, key metrics, error."""
+        return self.parent.table("sweep_summary.json")
+
+    def metrics(self) -> pd.DataFrame:
+        """Every child's metrics, one row per run (its name as the index)."""
+        import pandas as pd
+
+        return pd.DataFrame([c.metrics for c in self.children], index=[c.name for c in self.children])

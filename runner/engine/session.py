@@ -1,0 +1,97 @@
+"""What one process's runs share, passed explicitly to every job: the load cache (with the hub's
+reachability), what has been warmed up, the sweep whose parent run is open, and the runs started.
+
+The `runner` command makes one Session for its process; each call of the Python API makes its
+own, so two calls in one interpreter are independent. A Session is handed to the Hydra task
+function; Hydra instantiates the sweep callback itself, which finds the Session active in its
+context (`Session.current`). A launcher that pickles the task function into another process
+(joblib, Ray) gives that process a fresh Session: what a process shares stays in it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from runner import console
+
+_ACTIVE: ContextVar[Session | None] = ContextVar("runner_session", default=None)
+
+
+@dataclass
+class Started:
+    """A run this Session opened: where it is tracked, its id, and whether it is a sweep's parent."""
+
+    uri: str
+    run_id: str
+    sweep: bool = False
+
+
+@dataclass
+class Session:
+    cache: Any = None  # pipeline.Cache, created on the first run (its import is the pipeline's)
+    warmed: set[str] = field(default_factory=set)  # what this process has warmed up (engine.warmup)
+    open_sweep: Any = None  # the SweepCallback whose parent run is open
+    started: list[Started] = field(default_factory=list)
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _fresh, ()  # another process (a launcher's worker) gets its own, empty Session
+
+    def loads(self) -> Any:
+        """The load cache of this Session (datasets, tokenizers, models and the hub probe)."""
+        if self.cache is None:
+            from runner.engine import pipeline
+
+            self.cache = pipeline.Cache()
+        return self.cache
+
+    def close_open(self, status: str, reason: str) -> None:
+        """A sweep that died outside its jobs (the launcher failed, a signal): close its parent."""
+        sweep, self.open_sweep = self.open_sweep, None
+        if sweep is not None:
+            sweep.tracker.finish(sweep.parent, status, reason)
+
+    @contextmanager
+    def active(self) -> Iterator[Session]:
+        """This Session is the one `Session.current()` gives within the block (this context)."""
+        self.register_config()
+        token = _ACTIVE.set(self)
+        try:
+            yield self
+        finally:
+            _ACTIVE.reset(token)
+
+    @staticmethod
+    def current() -> Session:
+        """The active Session; a fresh one where none is (the conf used outside the runner)."""
+        return _ACTIVE.get() or Session()
+
+    @staticmethod
+    def register_config() -> None:
+        """The schema in Hydra's ConfigStore, and the config's resolvers: `${tiny:name}` builds an
+        embedded model, `${asset:path}` names a file bundled with the runner, `${runner_uid:}`
+        keeps two runs of one second apart."""
+        from runner.config import schema
+
+        schema.register()
+        assets = Path(__file__).parents[1] / "assets"
+        resolvers: dict[str, Callable[..., Any]] = {
+            "tiny": lambda name: importlib.import_module("runner.model.tiny").ensure(name),
+            "runner_uid": console.process_uid,
+            "asset": lambda name: str(assets / name),
+        }
+        for name, resolver in resolvers.items():
+            OmegaConf.register_new_resolver(name, resolver, replace=True)
+
+
+def _fresh() -> Session:
+    """A launcher's worker unpickling the task function: its own Session, the config registered."""
+    Session.register_config()
+    return Session()

@@ -1,0 +1,92 @@
+"""The Python API in one process: runs, a sweep, read back; errors raised, never an exit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import runner
+from tests.helpers import runs_in
+
+
+def test_two_runs_a_sweep_and_load_in_one_process(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    first = runner.run("model=none", "tokenizer=roberta_base")
+    second = runner.run("model=none", "tokenizer=bert_base_uncased")
+    sweep = runner.sweep("model=none", "padding=longest,max_length", "tokenizer.max_length=32")
+    assert first.id != second.id and first.status == second.status == "FINISHED"
+    assert first.tags["tokenizer.class"] != second.tags["tokenizer.class"]  # independent calls
+    assert isinstance(sweep, runner.Sweep) and sweep.parent.status == "FINISHED"
+    assert [c.name for c in sweep.children] == ["longest", "max_length"]
+    loaded = [runner.load(x.id, uri) for x in (first, second, sweep)]
+    assert isinstance(loaded[2], runner.Sweep) and loaded[2].id == sweep.id
+    assert [type(x) for x in loaded[:2]] == [runner.Run, runner.Run]
+    assert loaded[0].metrics == first.metrics and loaded[1].params == second.params
+    _, runs = runs_in(uri)
+    assert len(runs) == 5  # two runs, a parent and its two children
+
+
+def test_tokens_is_the_runs_tokens_json(tmp_path, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.chdir(tmp_path)
+    run = runner.run("model=none", "tokenizer=bert_base_uncased", "dataset=sample_pairs")
+    client = MlflowClient(tracking_uri=run.tracking_uri)
+    path = client.download_artifacts(run.id, "tokens.json", str(tmp_path))
+    table = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert list(run.tokens.columns) == table["columns"]
+    assert len(run.tokens) == len(table["data"]) > 0
+    assert run.tokens.to_dict("split")["data"] == table["data"]
+    assert "token_type_ids" in run.tokens.columns  # BERT's pairs carry segment ids
+    assert run.predictions is None and run.outputs is None  # no model
+
+
+def test_outputs_are_the_bodys_mean_pooled_hidden_states(tmp_path, monkeypatch):
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from tests.conftest import compose
+
+    monkeypatch.chdir(tmp_path)
+    run = runner.run("model=tiny_bert", "padding=longest")
+    cfg = compose("model=tiny_bert")
+    texts = list(cfg.dataset.texts)
+    tok = AutoTokenizer.from_pretrained(cfg.model.name_or_path)
+    model = AutoModel.from_pretrained(cfg.model.name_or_path).eval()
+    with torch.no_grad():
+        enc = tok(texts, padding=True, return_tensors="pt")
+        hidden = model(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    expected = ((hidden * mask).sum(1) / mask.sum(1)).numpy()
+    assert isinstance(run.outputs, np.ndarray) and run.outputs.shape == expected.shape
+    np.testing.assert_allclose(run.outputs, expected, atol=1e-5)
+
+
+def test_a_config_error_raises_and_opens_no_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(runner.RunnerError) as bad_group:
+        runner.run("padding=nope")
+    assert bad_group.value.key == "padding" and "longest" in bad_group.value.fix
+    with pytest.raises(runner.RunnerError) as bad_key:
+        runner.run("model.nme=3")
+    assert bad_key.value.key == "model.nme" and "spelling" in bad_key.value.fix
+    with pytest.raises(runner.RunnerError) as cross_field:
+        runner.run("padding=max_length", "tokenizer.max_length=null")
+    assert cross_field.value.key == "padding.strategy"
+    with pytest.raises(runner.RunnerError) as a_sweep:
+        runner.run("experiment=bert_vs_roberta")
+    assert a_sweep.value.key == "hydra.mode"
+    assert not (tmp_path / "mlflow.db").exists() or not runs_in(f"sqlite:///{tmp_path}/mlflow.db")[1]
+
+
+def test_a_failed_run_raises_its_error_and_ends_failed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(runner.RunnerError) as info:
+        runner.run("dataset=csv_file", f"dataset.path={tmp_path}/missing.csv", "model=none")
+    assert info.value.key.startswith("dataset.path")
+    _, runs = runs_in(f"sqlite:///{tmp_path}/mlflow.db")
+    assert [r.info.status for r in runs] == ["FAILED"]
