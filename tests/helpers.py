@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -15,6 +16,9 @@ from typing import Any
 import pytest
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
+# MLflow 3's server also starts job consumers (four processes) for its GenAI jobs, which no
+# test uses: the servers the tests start go without them
+SERVER_ENV = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 
 def free_port() -> int:
@@ -46,6 +50,7 @@ def _mlflow(command: str, backend_uri: str, *extra: str):
         + ["--backend-store-uri", backend_uri, "--workers", "1", *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=SERVER_ENV,
     )
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url, proc, f"mlflow {command} on {backend_uri}")

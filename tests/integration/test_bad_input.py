@@ -1,4 +1,6 @@
-"""The bad-input matrix: each case is a real `runner` process against one shared sqlite store.
+"""The bad-input matrix: each case is the `runner` command run in-process (tests.conftest.invoke:
+`cli.main` with the case's arguments, its exit code and output captured) against one shared
+sqlite store; test_cli checks the same one-line errors and exit codes through real processes.
 
 A bad case exits with its exact code and exactly one stderr line naming the key (no traceback):
 a config error exits 2 before any run is opened; a data or model error exits 1 and leaves
@@ -17,7 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from runner.model import tiny
-from tests.conftest import run_cli
+from tests.conftest import invoke
 
 pytestmark = pytest.mark.integration
 
@@ -186,17 +188,13 @@ def _run_case(world, case: str, args: list[str]):
     args = [a.replace("{root}", str(world)) for a in args]
     if not any(a.startswith("tracking.uri=") for a in args):
         args.append(f"tracking.uri={store}")
-    return run_cli(*args, f"tracking.run_name={case}", cwd=cwd)
+    return invoke(*args, f"tracking.run_name={case}", cwd=cwd)
 
 
 @pytest.fixture(scope="module")
 def outcomes(world):
-    """Every case's process, two at a time (the machine's two cores; the store retries locks)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {case: pool.submit(_run_case, world, case, args) for case, args, _, _ in CASES}
-    return {case: future.result() for case, future in futures.items()}
+    """Every case's outcome, one after another in this process."""
+    return {case: _run_case(world, case, args) for case, args, _, _ in CASES}
 
 
 @pytest.mark.parametrize(("case", "args", "expected", "key"), CASES, ids=[c[0] for c in CASES])
@@ -236,7 +234,7 @@ def test_store_survives_the_matrix(world, outcomes):
     runs = _runs(store)
     assert runs and not [r.info.run_name for r in runs if r.info.status in ("RUNNING", "SCHEDULED")]
     assert {r.info.status for r in runs} == {"FAILED", "FINISHED"}
-    proc = run_cli(
+    proc = invoke(
         f"tracking.uri={store}", "model=none", "tracking.run_name=after-the-matrix", cwd=world / "cwd"
     )
     assert proc.returncode == 0, proc.stderr

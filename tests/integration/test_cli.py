@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import invoke, run_cli
 from tests.helpers import artifact_names, runs_in
 
 pytestmark = pytest.mark.integration
 
 
 def test_default_run_lands_in_mlflow(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_cli(f"tracking.uri={uri}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "FINISHED" in proc.stdout and f"mlflow ui --backend-store-uri {uri}" in proc.stdout
@@ -95,11 +95,11 @@ def test_bad_config_is_one_line(tmp_path, override, key):
 
 
 def test_failing_run_ends_failed_and_next_run_succeeds(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli(f"tracking.uri={uri}", "dataset=csv_file", "dataset.path=missing.csv", cwd=tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke(f"tracking.uri={uri}", "dataset=csv_file", "dataset.path=missing.csv", cwd=tmp_path)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "dataset.path=missing.csv" in proc.stderr
-    assert run_cli(f"tracking.uri={uri}", cwd=tmp_path).returncode == 0
+    assert invoke(f"tracking.uri={uri}", cwd=tmp_path).returncode == 0
     client, runs = runs_in(uri)
     statuses = sorted(r.info.status for r in runs)
     assert statuses == ["FAILED", "FINISHED"]
@@ -111,7 +111,7 @@ def test_failing_run_ends_failed_and_next_run_succeeds(tmp_path):
 def test_secrets_never_reach_the_store(tmp_path):
     secret = "hf_SuperSecretValue12345"
     uri = f"sqlite:///{tmp_path}/store/m.db"
-    proc = run_cli(
+    proc = invoke(
         f"tracking.uri={uri}",
         f'dataset.texts=["my token is {secret}"]',
         cwd=tmp_path,
@@ -131,7 +131,7 @@ def test_secret_keyed_config_values_never_reach_the_store(tmp_path):
     same value also appears elsewhere (here: in the text itself)."""
     api_key, password = "sk-live-abcdef123456", "correct-horse-battery"
     uri = f"sqlite:///{tmp_path}/store/m.db"
-    proc = run_cli(
+    proc = invoke(
         f"tracking.uri={uri}",
         f"+dataset.read_kwargs.api_key={api_key}",
         f"+dataset.read_kwargs.storage.password={password}",
@@ -151,7 +151,7 @@ def test_a_failed_run_leaks_no_token_keyed_secret(tmp_path):
     """hf_token / use_auth_token under read_kwargs, in a run that FAILS (missing file)."""
     token, auth = "hf_LeakCheckToken98765", "auth-Value-4455667"
     uri = f"sqlite:///{tmp_path}/store/m.db"
-    proc = run_cli(
+    proc = invoke(
         f"tracking.uri={uri}",
         "dataset=csv_file",
         f"dataset.path={tmp_path}/missing.csv",
@@ -205,8 +205,8 @@ def test_an_unreachable_hub_fails_at_once_naming_hf_hub_offline(tmp_path):
 
 
 def test_a_head_run_shows_accuracy_and_its_first_predictions(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli(
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke(
         f"tracking.uri={uri}",
         "model=tiny_classifier",
         "+dataset.columns={text:[great,awful,fine],label:[positive,negative,positive]}",
@@ -220,7 +220,7 @@ def test_a_head_run_shows_accuracy_and_its_first_predictions(tmp_path):
 
 
 def test_help_introduces_the_runner(tmp_path):
-    proc = run_cli("--help", cwd=tmp_path)
+    proc = invoke("--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("runner — declarative experiments on Hugging Face tokenizers")
     assert "powered by Hydra" not in proc.stdout and "experiment=bert_vs_roberta" in proc.stdout

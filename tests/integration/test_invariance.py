@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from transformers import AutoModel, AutoTokenizer
 
 from runner.model import tiny
-from tests.conftest import run_cli
+from tests.conftest import invoke
 
 pytestmark = pytest.mark.integration
 
@@ -33,8 +33,8 @@ SAMPLE = [  # conf/dataset/sample.yaml
 
 
 def sweep(tmp_path, *args):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli("-m", f"tracking.uri={uri}", *args, cwd=tmp_path, timeout=600)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke("-m", f"tracking.uri={uri}", *args, cwd=tmp_path, timeout=600)
     client = MlflowClient(tracking_uri=uri)
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=500)
     parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")

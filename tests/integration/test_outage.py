@@ -15,8 +15,8 @@ import pytest
 from mlflow import MlflowClient
 
 from runner.tracking import keep
-from tests.conftest import OFFLINE, run_cli
-from tests.helpers import free_port, wait_healthy
+from tests.conftest import OFFLINE, invoke
+from tests.helpers import SERVER_ENV, free_port, wait_healthy
 
 pytestmark = pytest.mark.integration
 TEXTS = [
@@ -45,6 +45,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # kill -9 reaches its workers too
+            env=SERVER_ENV,
         )
         wait_healthy(self.url, self.proc, "mlflow server")
 
@@ -80,7 +81,10 @@ def wait_for(predicate, seconds: float, what: str) -> None:
 
 
 def sync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return run_cli(*args, cwd=cwd, timeout=300, module="runner.engine.sync")
+    """`runner-sync ARGS` run in this process from `cwd` (its exit code and output captured)."""
+    from runner.engine import sync as runner_sync
+
+    return invoke(*args, cwd=cwd, main=runner_sync.main)
 
 
 COMPARABLE = lambda metrics: {k: v for k, v in metrics.items() if not k.startswith(("time/", "throughput/"))}  # noqa: E731
@@ -90,7 +94,7 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
     server = Server(tmp_path)
     server.start()
     data = tmp_path / "texts.txt"
-    data.write_text("\n".join(TEXTS[i % 4] for i in range(100_000)), encoding="utf-8")
+    data.write_text("\n".join(TEXTS[i % 4] for i in range(20_000)), encoding="utf-8")
     args = ("model=tiny_bert", "dataset.source=text", f"dataset.path={data}", f"tracking.uri={server.url}")
     proc = start_runner(tmp_path, *args)
     client = server.client()
@@ -112,7 +116,7 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
 
     # the reaper leaves it alone: its results wait locally
     server.start()
-    other = run_cli("model=none", f"tracking.uri={server.url}", "tracking.experiment=other", cwd=tmp_path)
+    other = invoke("model=none", f"tracking.uri={server.url}", "tracking.experiment=other", cwd=tmp_path)
     assert other.returncode == 0, other.stderr
     assert client.get_run(running.info.run_id).info.status == "RUNNING"
 
@@ -123,7 +127,7 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
     assert sent.returncode == 0, sent.stderr
     (after,) = runs(client)  # exactly one run: the same one, finished under its own id
     assert after.info.run_id == running.info.run_id and after.info.status == "FINISHED"
-    baseline = run_cli(*args, "tracking.experiment=baseline", cwd=tmp_path)
+    baseline = invoke(*args, "tracking.experiment=baseline", cwd=tmp_path)
     assert baseline.returncode == 0, baseline.stderr
     (clean,) = runs(client, "baseline")
     assert COMPARABLE(after.data.metrics) == COMPARABLE(clean.data.metrics)
@@ -182,7 +186,7 @@ def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path):
     server = Server(tmp_path)
     server.start()
     data = tmp_path / "texts.txt"
-    data.write_text("\n".join(TEXTS[i % 4] for i in range(40_000)), encoding="utf-8")
+    data.write_text("\n".join(TEXTS[i % 4] for i in range(12_000)), encoding="utf-8")
     proc = start_runner(
         tmp_path, "-m", "model=tiny_bert", "dataset.source=text", f"dataset.path={data}",
         "runtime.batch_size=8,16,32,64", f"tracking.uri={server.url}",

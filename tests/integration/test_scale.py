@@ -36,7 +36,7 @@ def test_eight_parallel_joblib_workers_on_sqlite_lose_nothing(tmp_path):
     """Eight processes on one sqlite store: every run FINISHED with its metrics and artifacts,
     and every run keeps its dataset lineage (concurrent first log_inputs of one dataset race on
     its unique key: retried)."""
-    uri = f"sqlite:///{tmp_path}/m.db"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_cli(
         "-m",
         "hydra/launcher=joblib",
@@ -64,7 +64,7 @@ def test_eight_parallel_joblib_workers_on_sqlite_lose_nothing(tmp_path):
 def test_packed_sweep_on_submitit_local(tmp_path):
     """sweep.inner: 2 launched jobs (the models) × 3 inner paddings = 6 children under one parent,
     each launched job one process whose inner jobs reuse its loaded model."""
-    uri = f"sqlite:///{tmp_path}/m.db"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_cli(
         "-m",
         "hydra/launcher=submitit_local",

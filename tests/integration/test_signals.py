@@ -33,7 +33,7 @@ def wait_running(uri: str, n: int, seconds: float = 120) -> tuple[MlflowClient, 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_marks_run_killed(tmp_path, sig):
     (tmp_path / "big.txt").write_text("a sentence that the tiny model reads slowly\n" * 20000)
-    uri = f"sqlite:///{tmp_path}/m.db"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -74,7 +74,7 @@ def test_a_run_killed_hard_ends_killed_when_the_next_run_starts(tmp_path):
     """kill -9 leaves the run RUNNING (nothing can close it); the next runner on this host ends it
     KILLED, keeping what it logged — and leaves a live process's run alone."""
     (tmp_path / "big.txt").write_text("a sentence that the tiny model reads slowly\n" * 20000)
-    uri = f"sqlite:///{tmp_path}/m.db"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     args = [sys.executable, "-m", "runner", f"tracking.uri={uri}", "dataset.source=text"]
     slow = [*args, f"dataset.path={tmp_path / 'big.txt'}", "runtime.batch_size=1"]
     procs = [

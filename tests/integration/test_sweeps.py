@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import HUB, run_cli
+from tests.conftest import HUB, invoke
 from tests.helpers import artifact_names, runs_in
 
 pytestmark = pytest.mark.integration
 
 
 def test_sweep_parent_children_and_reuse(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli(
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke(
         "-m",
         f"tracking.uri={uri}",
         "model=tiny_bert,tiny_roberta",
@@ -47,8 +47,8 @@ def test_sweep_parent_children_and_reuse(tmp_path):
 
 
 def test_sweep_survives_a_bad_job(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli("-m", f"tracking.uri={uri}", "dataset=sample,csv_file", cwd=tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke("-m", f"tracking.uri={uri}", "dataset=sample,csv_file", cwd=tmp_path)
     assert proc.returncode != 0
     assert "FAILED" in proc.stdout and "FINISHED" in proc.stdout  # the table
     _, runs = runs_in(uri)
@@ -60,8 +60,8 @@ def test_sweep_survives_a_bad_job(tmp_path):
 
 def test_comparison_report_for_bert_vs_roberta(tmp_path):
 
-    uri = f"sqlite:///{tmp_path}/m.db"
-    assert run_cli(f"tracking.uri={uri}", "experiment=bert_vs_roberta", cwd=tmp_path).returncode == 0
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert invoke(f"tracking.uri={uri}", "experiment=bert_vs_roberta", cwd=tmp_path).returncode == 0
     proc = subprocess.run(
         [
             sys.executable,
@@ -113,8 +113,8 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
 
 
 def test_fail_fast_stops_the_sweep_and_fails_the_parent(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli(
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke(
         "-m", f"tracking.uri={uri}", "dataset=csv_file,sample", "sweep.fail_fast=true", cwd=tmp_path
     )
     assert proc.returncode != 0
@@ -127,11 +127,11 @@ def test_fail_fast_stops_the_sweep_and_fails_the_parent(tmp_path):
 
 
 def test_skip_finished_skips_an_identical_config(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    assert run_cli(f"tracking.uri={uri}", "model=none", cwd=tmp_path).returncode == 0
-    proc = run_cli(f"tracking.uri={uri}", "model=none", "sweep.skip_finished=true", cwd=tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert invoke(f"tracking.uri={uri}", "model=none", cwd=tmp_path).returncode == 0
+    proc = invoke(f"tracking.uri={uri}", "model=none", "sweep.skip_finished=true", cwd=tmp_path)
     assert proc.returncode == 0 and "skipped" in proc.stderr
-    changed = run_cli(
+    changed = invoke(
         f"tracking.uri={uri}", "model=none", "padding=do_not_pad", "sweep.skip_finished=true", cwd=tmp_path
     )
     assert changed.returncode == 0 and "skipped" not in changed.stderr
@@ -140,9 +140,9 @@ def test_skip_finished_skips_an_identical_config(tmp_path):
 
 
 def test_udhr_sweep_puts_a_parity_heatmap_in_the_parents_report(tmp_path, fixtures):
-    uri = f"sqlite:///{tmp_path}/m.db"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     hub = HUB
-    proc = run_cli(
+    proc = invoke(
         "-m",
         f"tracking.uri={uri}",
         "model=none",
@@ -165,8 +165,8 @@ def test_udhr_sweep_puts_a_parity_heatmap_in_the_parents_report(tmp_path, fixtur
 
 
 def test_slurm_without_srun_names_the_launcher_and_closes_the_parent(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli("-m", "hydra/launcher=slurm", "model=none", f"tracking.uri={uri}", cwd=tmp_path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke("-m", "hydra/launcher=slurm", "model=none", f"tracking.uri={uri}", cwd=tmp_path)
     assert proc.returncode == 1
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
     assert (
@@ -184,7 +184,7 @@ def test_load_times_do_not_depend_on_job_order(tmp_path):
     loads = {}
     for order in ("tiny_bert,tiny_roberta", "tiny_roberta,tiny_bert"):
         uri = f"sqlite:///{tmp_path}/{order.replace(',', '-')}.db"
-        proc = run_cli("-m", f"tracking.uri={uri}", f"model={order}", cwd=tmp_path)
+        proc = invoke("-m", f"tracking.uri={uri}", f"model={order}", cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-2000:]
         _, runs = runs_in(uri)
         parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
@@ -202,9 +202,9 @@ def test_load_times_do_not_depend_on_job_order(tmp_path):
 def test_inner_jobs_fail_alone_and_join_the_summary(tmp_path):
     """A packed job whose second inner combination fails: that child ends FAILED, the first
     FINISHED, the sweep exits 1 and its table lists both as 0.0 and 0.1."""
-    uri = f"sqlite:///{tmp_path}/m.db"
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
     inner = 'sweep.inner="tokenizer.max_length=16,4096"'
-    proc = run_cli("-m", f"tracking.uri={uri}", "model=tiny_bert", inner, cwd=tmp_path)
+    proc = invoke("-m", f"tracking.uri={uri}", "model=tiny_bert", inner, cwd=tmp_path)
     assert proc.returncode == 1, proc.stderr[-2000:]
     _, runs = runs_in(uri)
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
@@ -212,7 +212,7 @@ def test_inner_jobs_fail_alone_and_join_the_summary(tmp_path):
     assert got == [("0.0", "FINISHED"), ("0.1", "FAILED")]
     table = [line.split()[0] for line in proc.stdout.splitlines() if line[:3] in ("0.0", "0.1")]
     assert table == ["0.0", "0.1"]
-    again = run_cli(
+    again = invoke(
         "-m", f"tracking.uri={uri}", "model=tiny_bert", inner, "sweep.skip_finished=true", cwd=tmp_path
     )
     assert again.returncode == 1  # the failed combination runs (and fails) again
@@ -222,12 +222,12 @@ def test_inner_jobs_fail_alone_and_join_the_summary(tmp_path):
 
 
 def test_inner_grid_needs_a_sweep_and_hydra_syntax(tmp_path):
-    single = run_cli('sweep.inner="padding=longest,max_length"', cwd=tmp_path)
+    single = invoke('sweep.inner="padding=longest,max_length"', cwd=tmp_path)
     assert single.returncode == 2
     lines = [x for x in single.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and "sweep.inner" in lines[0] and "add -m" in lines[0], single.stderr
-    uri = f"tracking.uri=sqlite:///{tmp_path}/m.db"
-    broken = run_cli("-m", uri, 'sweep.inner="padding=[longest"', cwd=tmp_path)
+    uri = f"tracking.uri=sqlite:///{tmp_path}/mlflow.db"
+    broken = invoke("-m", uri, 'sweep.inner="padding=[longest"', cwd=tmp_path)
     assert broken.returncode == 2
     assert "is not a grid in Hydra's sweep syntax" in broken.stderr, broken.stderr
     _, runs = runs_in(uri.removeprefix("tracking.uri="))
@@ -235,8 +235,8 @@ def test_inner_grid_needs_a_sweep_and_hydra_syntax(tmp_path):
 
 
 def test_glob_range_and_choice_sweeps_keep_one_parent(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli(
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke(
         "-m",
         f"tracking.uri={uri}",
         "model=none",
@@ -263,8 +263,8 @@ def test_glob_range_and_choice_sweeps_keep_one_parent(tmp_path):
 
 
 def test_interval_sweep_fails_with_one_line(tmp_path):
-    uri = f"sqlite:///{tmp_path}/m.db"
-    proc = run_cli(
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke(
         "-m", f"tracking.uri={uri}", "model=none", "tokenizer.max_length=interval(8,64)", cwd=tmp_path
     )
     assert proc.returncode == 2, proc.stderr
@@ -277,7 +277,7 @@ def test_sweep_against_an_unreachable_server_fails_fast(tmp_path):
     from tests.helpers import free_port
 
     start = time.monotonic()
-    proc = run_cli(
+    proc = invoke(
         "-m",
         f"tracking.uri=http://127.0.0.1:{free_port()}",
         "model=none",
@@ -296,11 +296,11 @@ def test_ray_preset_with_no_cluster_fails_within_the_bound(tmp_path):
 
     address = f"127.0.0.1:{free_port()}"
     start = time.monotonic()
-    proc = run_cli(
+    proc = invoke(
         "-m",
         "hydra/launcher=ray",
         f"hydra.launcher.ray.init.address={address}",
-        f"tracking.uri=sqlite:///{tmp_path}/m.db",
+        f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
         "model=none",
         "padding=longest,do_not_pad",
         cwd=tmp_path,
