@@ -146,6 +146,9 @@ class Run:
     def _client(self) -> Any:
         from mlflow import MlflowClient
 
+        from runner.tracking.tracker import quiet
+
+        quiet()  # no download progress bars in a notebook
         return MlflowClient(tracking_uri=self.tracking_uri)
 
     @functools.cached_property
@@ -186,6 +189,17 @@ class Run:
         if table is None:
             raise RunnerError(f"run {self.id}", "logged no tokens.json", "it failed before tokenizing")
         return table
+
+    @functools.cached_property
+    def model_config(self) -> dict[str, Any] | None:
+        """The model's config.json as loaded (`model_type`, `id2label`, …); None without a model."""
+        names = {Path(a.path).name for a in self._client.list_artifacts(self.id)}
+        if "model_config.json" not in names:
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self._client.download_artifacts(self.id, "model_config.json", tmp)
+            found: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+        return found
 
     @functools.cached_property
     def predictions(self) -> pd.DataFrame | None:

@@ -13,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"  # vendored real files, provenance in each SOURCES.md
 HUB = ROOT / "runner" / "assets" / "hub"  # the real tokenizers bundled with the runner
 
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+# huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported: the whole test process
+# is offline from the start (module fixtures import transformers before any function fixture)
+os.environ.update(OFFLINE)
+
 
 @pytest.fixture(scope="session")
 def assets_dir(tmp_path_factory) -> Path:
@@ -58,9 +63,6 @@ def compose(*overrides: str):
     from runner.cli import compose as cli_compose
 
     return cli_compose(*overrides)
-
-
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def invoke(*args: str, cwd: Path, env: dict | None = None, timeout: int | None = None, main=None):

@@ -36,7 +36,7 @@ def limits() -> tuple[int, int, int]:
 EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}  # MLflow 3: open on runs, not GenAI
 
 
-def _quiet() -> None:
+def quiet() -> None:
     """The runner prints its own links and summary: no MLflow INFO lines, URL prints or bars."""
     import warnings
 
@@ -70,7 +70,7 @@ class Tracker:
     def __init__(self, uri: str | None, experiment: str) -> None:
         from mlflow import MlflowClient
 
-        _quiet()
+        quiet()
         self.uri = store.resolve_uri(uri)
         self.experiment = experiment
         db = store.sqlite_path(self.uri)

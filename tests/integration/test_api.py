@@ -80,7 +80,14 @@ def test_a_config_error_raises_and_opens_no_run(tmp_path, monkeypatch):
     with pytest.raises(runner.RunnerError) as a_sweep:
         runner.run("experiment=bert_vs_roberta")
     assert a_sweep.value.key == "hydra.mode"
-    assert not (tmp_path / "mlflow.db").exists() or not runs_in(f"sqlite:///{tmp_path}/mlflow.db")[1]
+    assert _all_runs(f"sqlite:///{tmp_path}/mlflow.db") == []
+
+
+def _all_runs(uri: str) -> list:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    return client.search_runs([e.experiment_id for e in client.search_experiments()])
 
 
 def test_a_failed_run_raises_its_error_and_ends_failed(tmp_path, monkeypatch):
