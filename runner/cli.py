@@ -39,10 +39,12 @@ def compose(*overrides: str) -> schema.RunConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
 
+    from runner.engine import job
+
     Session.register_config()
     with initialize_config_module("runner.conf", version_base="1.3"):
         cfg = hydra_compose("config", overrides=list(overrides))
-    return schema.to_run_config(cfg)
+    return job.typed(cfg)
 
 
 def main() -> None:

@@ -142,10 +142,10 @@ def summary(run_id: str, uri: str, ui: str | None, url: str, metrics: dict[str, 
     print(f"run {run_id} {status}\n  tracking: {uri}\n  {shown}\n{dashboard(ui, {'run': url})}", flush=True)
 
 
-def predictions(rows: list[dict[str, Any]], texts: Sequence[str], n: int = 3) -> None:
-    """The first few predictions of a head: text → label (score)."""
+def predictions(rows: list[dict[str, Any]], texts: Sequence[str], answer: str, n: int = 3) -> None:
+    """The first few predictions of a head: text → its answer (the row's `answer` key) (score)."""
     for row in rows[:n]:
-        label = row.get("label", row.get("answer", row.get("word_labels", "")))
+        label = row.get(answer, "")
         score = row.get("score")
         text = texts[row["index"]]
         text = text if len(text) <= 50 else text[:47] + "..."

@@ -17,14 +17,6 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from runner.errors import ConfigError
 
 
-class Head(Enum):
-    none = "none"  # the body alone, via AutoModel
-    sequence_classification = "sequence_classification"
-    token_classification = "token_classification"
-    question_answering = "question_answering"
-    masked_lm = "masked_lm"
-
-
 class DType(Enum):
     auto = "auto"  # what the checkpoint was saved in
     float32 = "float32"
@@ -43,16 +35,6 @@ class Side(Enum):
     left = "left"
 
 
-class Source(Enum):
-    inline = "inline"  # dataset.texts (a list) or dataset.columns (a dict of lists)
-    csv = "csv"
-    json = "json"  # JSON lines or a JSON array (dataset.field for a nested list)
-    parquet = "parquet"
-    text = "text"  # one example per line
-    hub = "hub"  # load_dataset(path, name, split=..., revision=...)
-    pandas = "pandas"  # any file pandas reads (tsv, xlsx, ...)
-
-
 class Device(Enum):
     auto = "auto"  # cuda, then mps, then cpu
     cpu = "cpu"
@@ -67,7 +49,9 @@ TRUNCATION_VALUES = ("true", "false", "longest_first", "only_first", "only_secon
 class ModelConfig:
     name_or_path: str = MISSING  # local folder or hub id; also the tokenizer's source by default
     revision: str | None = None  # hub branch, tag or commit; null = the default branch
-    head: Head = Head.none  # none = body via AutoModel; else the matching AutoModelFor... class
+    # none = the body via AutoModel; sequence_classification, token_classification,
+    # question_answering, masked_lm: the matching AutoModelFor… class (runner.model.heads.HEADS)
+    head: str = "none"
     forward: bool = True  # false = tokenization only: the weights are never loaded (model=none)
     num_labels: int | None = None  # heads only; null = the checkpoint's
     id2label: dict[int, str] | None = None  # heads only; null = the checkpoint's
@@ -97,7 +81,10 @@ class PaddingConfig:
 
 @dataclass
 class DatasetConfig:
-    source: Source = Source.inline
+    # inline (dataset.texts or dataset.columns), csv, json (lines or an array; dataset.field for a
+    # nested list), parquet, text (one example per line), hub (load_dataset), pandas (any file
+    # pandas reads): runner.data.sources.SOURCES
+    source: str = "inline"
     path: str | None = None  # file path or hub dataset id
     name: str | None = None  # hub configuration name (e.g. mrc for klue)
     split: str = "train"
@@ -226,18 +213,11 @@ def check(run: RunConfig) -> None:
             "max_length needs a length to pad to",
             "also set tokenizer.max_length (e.g. tokenizer.max_length=128)",
         )
-    if run.model.head is not Head.none and not run.model.forward:
+    if run.model.head != "none" and not run.model.forward:
         raise ConfigError(
             "model.head",
-            f"{run.model.head.value} needs a model",
+            f"{run.model.head} needs a model",
             "drop model=none or set model.head=none",
-        )
-    if run.model.head is Head.question_answering and not tok.use_fast:
-        raise ConfigError(
-            "tokenizer.use_fast=false",
-            "question answering maps the answer span back to the text with offsets, which only "
-            "fast tokenizers give",
-            "use tokenizer.use_fast=true",
         )
     parallel = run.dataset.parallel_columns
     if parallel is not None and (len(parallel) < 2 or run.dataset.text_pair_column):

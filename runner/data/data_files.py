@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
-from runner.config.schema import DatasetConfig, Source
+from runner.config.schema import DatasetConfig
 from runner.errors import DataError, first_line
 
 if TYPE_CHECKING:
@@ -19,7 +19,7 @@ def read(cfg: DatasetConfig) -> Dataset:
     """The file at dataset.path (or dataset.data_files) as a Dataset."""
     path = _existing_path(cfg)
     try:
-        if cfg.source is Source.pandas:
+        if cfg.source == "pandas":
             return _pandas(cfg, path)
         return _files(cfg, path)
     except DataError:
@@ -28,16 +28,16 @@ def read(cfg: DatasetConfig) -> Dataset:
         _raise_if_not_utf8(path)
         raise DataError(
             "dataset.path",
-            f"cannot read {path} as {cfg.source.value}: {first_line(exc)}",
+            f"cannot read {path} as {cfg.source}: {first_line(exc)}",
             "check the file format and dataset.source",
         ) from exc
 
 
 FILE_BUILDERS = {
-    Source.csv: "csv",
-    Source.json: "json",
-    Source.parquet: "parquet",
-    Source.text: "text",
+    "csv": "csv",
+    "json": "json",
+    "parquet": "parquet",
+    "text": "text",
 }
 
 
@@ -57,7 +57,7 @@ def _files(cfg: DatasetConfig, path: str) -> Dataset:
     from datasets import load_dataset
 
     data_files = cfg.data_files if cfg.data_files is not None else path
-    kwargs = {"field": cfg.field} if cfg.field and cfg.source is Source.json else {}
+    kwargs = {"field": cfg.field} if cfg.field and cfg.source == "json" else {}
     builder = FILE_BUILDERS[cfg.source]
     try:
         return load_dataset(
@@ -94,7 +94,7 @@ def _existing_path(cfg: DatasetConfig) -> str:
     if not cfg.path:
         raise DataError(
             "dataset.path",
-            f"is empty but dataset.source={cfg.source.value} reads a file",
+            f"is empty but dataset.source={cfg.source} reads a file",
             "set dataset.path to the file",
         )
     path = Path(cfg.path).expanduser()

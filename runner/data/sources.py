@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runner import console, hub
-from runner.config.schema import DatasetConfig, Source
+from runner.config.schema import DatasetConfig
 from runner.data import data_files
-from runner.errors import DataError, first_line
+from runner.errors import ConfigError, DataError, first_line
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -64,7 +64,7 @@ def load(cfg: DatasetConfig, seed: int, reachable: Callable[[], bool] | None = N
     lineage = {
         k: str(v)
         for k, v in dict(
-            source=cfg.source.value,
+            source=cfg.source,
             path=cfg.path,
             name=cfg.name,
             split=cfg.split,
@@ -77,18 +77,14 @@ def load(cfg: DatasetConfig, seed: int, reachable: Callable[[], bool] | None = N
 
 def _texts(ds: Dataset, name: str, cfg: DatasetConfig) -> Sequence[str]:
     """Inline data is in memory already: a list; any other source is read as the run goes."""
-    return data_files.column(ds, name) if cfg.source is Source.inline else data_files.TextColumn(ds, name)
+    return data_files.column(ds, name) if cfg.source == "inline" else data_files.TextColumn(ds, name)
 
 
 def _read(cfg: DatasetConfig, reachable: Callable[[], bool]) -> Dataset:
-    if cfg.source is Source.inline:
-        return _inline(cfg)
-    if cfg.source is Source.hub:
-        return _hub(cfg, reachable)
-    return data_files.read(cfg)
+    return check(cfg.source)(cfg, reachable)
 
 
-def _inline(cfg: DatasetConfig) -> Dataset:
+def _inline(cfg: DatasetConfig, reachable: Callable[[], bool]) -> Dataset:
     from datasets import Dataset
 
     if cfg.columns:
@@ -215,3 +211,31 @@ def _drop_empty(ds: Dataset, cfg: DatasetConfig) -> Dataset:
     if dropped:
         log.info("dropped %d empty or whitespace-only texts", dropped)
     return kept, dropped
+
+
+def _file(cfg: DatasetConfig, reachable: Callable[[], bool]) -> Dataset:
+    return data_files.read(cfg)
+
+
+Loader = Callable[[DatasetConfig, Callable[[], bool]], "Dataset"]
+# dataset.source → its loader: the config in, a datasets.Dataset (or IterableDataset) out. The
+# second argument asks whether the hub answers (probed once per Session). Adding a source is one
+# entry and its function (docs: "Adding a head or a data source").
+SOURCES: dict[str, Loader] = {
+    "inline": _inline,
+    "csv": _file,
+    "json": _file,
+    "parquet": _file,
+    "text": _file,
+    "pandas": _file,
+    "hub": _hub,
+}
+
+
+def check(source: str) -> Loader:
+    """The registered loader for `dataset.source`, or one line naming the key and the sources."""
+    if source not in SOURCES:
+        raise ConfigError(
+            "dataset.source", f"'{source}' is not a source", f"use one of: {', '.join(SOURCES)}"
+        )
+    return SOURCES[source]

@@ -18,9 +18,11 @@ from omegaconf import DictConfig, OmegaConf
 from runner import console
 from runner.config import naming, packing, schema
 from runner.config.redact import redact_config
+from runner.data import sources
 from runner.engine import interrupt, sweep
 from runner.engine.session import Session, Started
 from runner.errors import Stop
+from runner.model import heads
 from runner.tracking import store
 
 if TYPE_CHECKING:
@@ -65,7 +67,7 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
     run_cfg: schema.RunConfig | None = None
     try:
         with interrupt.handled():
-            run_cfg = schema.to_run_config(cfg)  # config errors before any run opens: exit 2
+            run_cfg = typed(cfg)  # config errors before any run opens: exit 2
             resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
             _execute(run_cfg, resolved, context, session)
     except Exception as exc:
@@ -76,6 +78,15 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
         if context.sweep_dir is not None:
             sweep.abort(context.sweep_dir, f"fail_fast: {console.describe(exc)}")
         raise Stop(console.exit_code(exc), exc) from None
+
+
+def typed(cfg: DictConfig) -> schema.RunConfig:
+    """The composed config as a checked RunConfig: the schema's rules, then the registries' (a
+    registered model.head and dataset.source) — before any run opens."""
+    run = schema.to_run_config(cfg)
+    heads.check(run.model.head, run.tokenizer.use_fast)
+    sources.check(run.dataset.source)
+    return run
 
 
 def _execute(
@@ -113,8 +124,9 @@ def _execute(
         return
     url = store.run_url(tracker.uri, tracker.experiment_id, run_id)
     console.summary(run_id, tracker.uri, store.ui_command(tracker.uri), url, result.metrics, "FINISHED")
-    if result.prediction_rows and result.texts is not None and run_cfg.model.head is not schema.Head.none:
-        console.predictions(result.prediction_rows, result.texts.texts)  # a head's first answers
+    if result.prediction_rows and result.texts is not None and run_cfg.model.head != "none":
+        answer = heads.HEADS[run_cfg.model.head].answer
+        console.predictions(result.prediction_rows, result.texts.texts, answer)  # a head's first answers
 
 
 def _tracked(
@@ -180,7 +192,7 @@ def _config_hash(resolved: dict[str, Any]) -> str:
 
 def dataset_name(run_cfg: schema.RunConfig) -> str:
     d = run_cfg.dataset
-    return ":".join(x for x in (d.path or d.source.value, d.name, d.split) if x)
+    return ":".join(x for x in (d.path or d.source, d.name, d.split) if x)
 
 
 def _hydra_tags(context: packing.JobContext) -> dict[str, str]:

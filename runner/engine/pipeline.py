@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from runner import hub
-from runner.config.schema import Head, RunConfig
+from runner.config.schema import RunConfig
 from runner.data import sources
 from runner.engine import interrupt
 from runner.engine.result import RunResult, captured_warnings, timed
-from runner.model import models
+from runner.model import heads, models
 from runner.model.inference import Predictor
 from runner.model.outputs import OutputSpool
 from runner.tokenization import encoding, token_rows, token_stats, tokenizer
@@ -154,17 +154,17 @@ def _load_model(
         )
     models.check_positions(loaded, kwargs)
     _warn(result, models.left_padding_warning(loaded, tok, kwargs))
-    result.tags.update(models.facts(loaded, head=cfg.model.head is not Head.none))
+    result.tags.update(models.facts(loaded, head=cfg.model.head != "none"))
     result.model_config = loaded.model.config.to_dict()
     result.missing_keys = loaded.missing_keys
     if loaded.head_initialized:
         log.warning(
             "model.head=%s: the checkpoint has no weights for this head, so it was "
             "initialised at random — predictions are meaningless until it is trained",
-            cfg.model.head.value,
+            cfg.model.head,
         )
     gold = None
-    if texts.labels is not None and cfg.model.head is Head.sequence_classification:
+    if texts.labels is not None and heads.HEADS[cfg.model.head].accuracy:
         gold = models.label_ids(texts.labels, loaded.model.config, cfg.dataset.label_column or "")
     return Predictor(
         loaded,

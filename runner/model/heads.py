@@ -1,9 +1,11 @@
-"""Each head's per-example answers from plain numpy arrays: the postprocess step of a pipeline.
+"""The heads: the registry `HEADS` (model.head → how it loads, what it outputs, how it answers)
+and each head's per-example answers from plain numpy arrays — the postprocess step of a pipeline.
 
-The forward pass (runner/inference.py) hands over float32 outputs of the examples to report, with
-their positions in the batch already picked; nothing here needs a model or torch. Scores follow
-the transformers pipelines (text-classification, token-classification, question-answering,
-fill-mask), which the tests compare against.
+Adding a head is one `HEADS` entry and its two functions (docs: "Adding a head or a data source").
+The forward pass (inference.py) hands each head a `Step`; the answers are pure functions of
+float32 arrays, no model or torch needed. Scores follow the transformers pipelines
+(text-classification, token-classification, question-answering, fill-mask), which the tests
+compare against.
 """
 
 from __future__ import annotations
@@ -13,6 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from runner.config.schema import PredictConfig
+from runner.errors import ConfigError, ModelError
+from runner.tokenization.batch import Batch
 
 Row = dict[str, Any]
 
@@ -173,3 +179,175 @@ def fill_rows(
             )
         rows.append({"index": i, "masks": len(positions), "fills": fills})
     return rows
+
+
+# --- The registry: what each `model.head` is --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Step:
+    """One forward pass as a head reads it: the model's output, the tensors fed, the batch and
+    which of its rows went in (`group`), the tokenizer, the model's config, predict.* and the
+    batch's second texts (question answering: the contexts)."""
+
+    out: Any
+    tensors: dict[str, Any]
+    batch: Batch
+    group: list[int]
+    tok: Any
+    config: Any
+    predict: PredictConfig
+    contexts: list[str] | None
+
+    def real(self) -> np.ndarray:
+        """[rows, positions]: True where a position is a token, not padding."""
+        mask = self.tensors.get("attention_mask")
+        return (mask if mask is not None else self.tensors["input_ids"] * 0 + 1).bool().cpu().numpy()
+
+    def ids(self, at: list[int]) -> np.ndarray:
+        return self.tensors["input_ids"].cpu().numpy()[at]
+
+
+Wanted = list[tuple[int, int]]  # (row in the forward pass, row in the batch) of each reported example
+
+
+@dataclass(frozen=True)
+class Head:
+    """One `model.head`: the transformers class that loads it, the mapping that lists the
+    architectures having it, each example's comparable output (outputs.npy/.npz, invariance), the
+    answers of the reported examples (predictions.json), and its rules."""
+
+    auto_class: str  # AutoModel or an AutoModelFor… class of transformers
+    mapping: str  # transformers' config → model mapping behind that class
+    outputs: Callable[[Step], list[np.ndarray]]
+    rows: Callable[[Step, Wanted, list[np.ndarray]], list[Row]]
+    answer: str = "label"  # the key of a row the console shows as its answer
+    accuracy: bool = False  # compared with dataset.label_column, one class id per example
+    needs_offsets: bool = False  # maps tokens back to characters: fast tokenizers only
+
+
+def _numpy(tensor: Any) -> np.ndarray:
+    return tensor.float().cpu().numpy()
+
+
+def _pooled(step: Step) -> list[np.ndarray]:
+    """A body's output: its last hidden state mean-pooled over the real tokens, one row each."""
+    hidden = step.out.last_hidden_state.float()
+    mask = step.tensors.get("attention_mask")
+    m = (mask if mask is not None else step.tensors["input_ids"] * 0 + 1).unsqueeze(-1).float()
+    return list(((hidden * m).sum(1) / m.sum(1).clamp(min=1)).cpu().numpy()[:, None])
+
+
+def _body(step: Step, wanted: Wanted, values: list[np.ndarray]) -> list[Row]:
+    return body_rows([step.batch.indices[j] for _, j in wanted], np.stack([values[n][0] for n, _ in wanted]))
+
+
+def _logits(step: Step) -> list[np.ndarray]:
+    return list(_numpy(step.out.logits)[:, None])
+
+
+def _per_token(step: Step) -> list[np.ndarray]:
+    logits, real = _numpy(step.out.logits), step.real()
+    return [logits[n][real[n]] for n in range(len(step.group))]
+
+
+def _sequence(step: Step, wanted: Wanted, values: list[np.ndarray]) -> list[Row]:
+    at, c = [n for n, _ in wanted], step.config
+    indices = [step.batch.indices[j] for _, j in wanted]
+    labels = Labels(c.id2label, c.problem_type, c.num_labels)
+    p = step.predict
+    return sequence_rows(indices, _numpy(step.out.logits)[at], labels, p.top_k, p.threshold)
+
+
+def _tokens(step: Step, wanted: Wanted, values: list[np.ndarray]) -> list[Row]:
+    at, ids, b = [n for n, _ in wanted], step.ids([n for n, _ in wanted]), step.batch
+    examples = [
+        TokenExample(b.indices[j], ids[k], b.word_ids(j), b.special_row(j)) for k, (_, j) in enumerate(wanted)
+    ]
+    return token_rows(
+        examples, _numpy(step.out.logits)[at], step.config.id2label, step.tok.convert_ids_to_tokens
+    )
+
+
+def _spans(step: Step) -> list[np.ndarray]:
+    both = np.stack([_numpy(step.out.start_logits), _numpy(step.out.end_logits)], -1)
+    real = step.real()
+    return [both[n][real[n]] for n in range(len(step.group))]
+
+
+def _answers(step: Step, wanted: Wanted, values: list[np.ndarray]) -> list[Row]:
+    if step.contexts is None:
+        raise ModelError(
+            "model.head=question_answering",
+            "needs question/context pairs",
+            "set dataset.text_pair_column (text = question, pair = context)",
+        )
+    at = [n for n, _ in wanted]
+    mask = step.tensors.get("attention_mask")
+    examples = []
+    for n, j in wanted:
+        seq = step.batch.sequence_ids(j)
+        attention = mask[n].cpu().numpy() if mask is not None else np.ones(len(seq), dtype=np.int64)
+        examples.append(
+            SpanExample(step.batch.indices[j], seq, attention, step.batch.offset_row(j), step.contexts[j])
+        )
+    start, end = _numpy(step.out.start_logits)[at], _numpy(step.out.end_logits)[at]
+    return answer_rows(examples, start, end, step.predict.max_answer_len)
+
+
+def _at_masks(step: Step) -> list[np.ndarray]:
+    at_mask = (step.tensors["input_ids"] == step.tok.mask_token_id).cpu().numpy()
+    logits = _numpy(step.out.logits)
+    return [logits[n][at_mask[n]] for n in range(len(step.group))]
+
+
+def _fills(step: Step, wanted: Wanted, values: list[np.ndarray]) -> list[Row]:
+    at = [n for n, _ in wanted]
+    indices = [step.batch.indices[j] for _, j in wanted]
+    p, tok = step.predict, step.tok
+    return fill_rows(
+        indices, _numpy(step.out.logits)[at], step.ids(at), tok.mask_token_id, p.top_k, tok.decode
+    )
+
+
+HEADS: dict[str, Head] = {
+    "none": Head("AutoModel", "MODEL_MAPPING", _pooled, _body, answer="embedding_norm"),
+    "sequence_classification": Head(
+        "AutoModelForSequenceClassification",
+        "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING",
+        _logits,
+        _sequence,
+        accuracy=True,
+    ),
+    "token_classification": Head(
+        "AutoModelForTokenClassification",
+        "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING",
+        _per_token,
+        _tokens,
+        answer="word_labels",
+    ),
+    "question_answering": Head(
+        "AutoModelForQuestionAnswering",
+        "MODEL_FOR_QUESTION_ANSWERING_MAPPING",
+        _spans,
+        _answers,
+        answer="answer",
+        needs_offsets=True,
+    ),
+    "masked_lm": Head(
+        "AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING", _at_masks, _fills, answer="fills"
+    ),
+}
+
+
+def check(head: str, use_fast: bool) -> Head:
+    """The registered head for `model.head`, or one line naming the key and the heads there are."""
+    if head not in HEADS:
+        raise ConfigError("model.head", f"'{head}' is not a head", f"use one of: {', '.join(HEADS)}")
+    if HEADS[head].needs_offsets and not use_fast:
+        raise ConfigError(
+            "tokenizer.use_fast=false",
+            f"{head} maps the answer back to the text with offsets, which only fast tokenizers give",
+            "use tokenizer.use_fast=true",
+        )
+    return HEADS[head]

@@ -1,5 +1,5 @@
-"""The forward pass over tokenized batches: checks, shapes, pooled and comparable outputs; each
-head's answers come from runner/heads.py."""
+"""The forward pass over tokenized batches: checks before it, shapes after it; what each head
+outputs and answers comes from heads.HEADS."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from runner.config.schema import Head, PredictConfig
+from runner.config.schema import PredictConfig
 from runner.errors import ModelError
 from runner.model import heads
 from runner.model.models import Loaded, max_positions
@@ -29,13 +29,12 @@ class Predictor:
 
     loaded: Loaded
     tok: Any
-    head: Head
+    head: str  # a key of heads.HEADS
     predict: PredictConfig
     keep_below: int  # only examples with index < keep_below get a predictions row
     label_ids: list[int] | None = None  # gold class ids per input index (single-label heads)
     correct: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
-    embeddings: dict[int, np.ndarray] = field(default_factory=dict)
     spool: OutputSpool | None = None  # every example's comparable output, to disk in input order
     batch_shapes: list[dict[str, list[int]]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -99,102 +98,31 @@ class Predictor:
     def _predict(
         self, batch: Batch, group: list[int], out: Any, tensors: Tensors, contexts: Contexts
     ) -> None:
-        mask = tensors.get("attention_mask")
-        if self.head is Head.none:
-            hidden = out.last_hidden_state.float()
-            m = (mask if mask is not None else (tensors["input_ids"] * 0 + 1)).unsqueeze(-1).float()
-            pooled = ((hidden * m).sum(1) / m.sum(1).clamp(min=1)).cpu().numpy()
-            for n, j in enumerate(group):  # kept for the logged examples' rows only
-                if batch.indices[j] < self.keep_below:
-                    self.embeddings[batch.indices[j]] = pooled[n]
-            self._collect(batch, group, list(pooled[:, None]))
-        else:
-            self._collect(batch, group, self._head_outputs(group, out, tensors))
+        head = heads.HEADS[self.head]
+        step = heads.Step(
+            out, tensors, batch, group, self.tok, self.loaded.model.config, self.predict, contexts
+        )
+        values = head.outputs(step)
+        self._collect(batch, group, values)
         if self.label_ids is not None:  # accuracy over every example, not only the logged ones
             predicted = out.logits.argmax(-1).tolist()
             self.correct += sum(
                 p == self.label_ids[batch.indices[j]] for p, j in zip(predicted, group, strict=True)
             )
         wanted = [(n, j) for n, j in enumerate(group) if batch.indices[j] < self.keep_below]
-        if not wanted:
-            return
-        self.rows.extend(self._rows(batch, wanted, out, tensors, contexts))
+        if wanted:
+            self.rows.extend(head.rows(step, wanted, values))
 
     def _collect(self, batch: Batch, group: list[int], values: list[np.ndarray]) -> None:
+        """Each example's comparable output (a body's mean-pooled hidden state, a head's logits
+        per example, per token or per mask) to the spool: outputs.npy / outputs.npz."""
         if self.spool is not None:
             for n, j in enumerate(group):
                 self.spool.add(batch.indices[j], values[n])
 
-    def _head_outputs(self, group: list[int], out: Any, tensors: Tensors) -> list[np.ndarray]:
-        """Each example's comparable output (outputs.npy / .npz; a body's is its mean-pooled
-        hidden state): the logits (sequence classification) as one row; per non-pad token the
-        logits (token classification), the start/end logits (question answering); masked LM: the
-        logits at the mask positions."""
-        ids = tensors["input_ids"]
-        mask = tensors.get("attention_mask")
-        real = (mask if mask is not None else ids * 0 + 1).bool().cpu().numpy()
-        if self.head is Head.sequence_classification:
-            values = list(out.logits.float().cpu().numpy()[:, None])
-        elif self.head is Head.question_answering:
-            both = np.stack(
-                [out.start_logits.float().cpu().numpy(), out.end_logits.float().cpu().numpy()], -1
-            )
-            values = [both[n][real[n]] for n in range(len(group))]
-        elif self.head is Head.masked_lm:
-            at_mask = (ids == self.tok.mask_token_id).cpu().numpy()
-            logits = out.logits.float().cpu().numpy()
-            values = [logits[n][at_mask[n]] for n in range(len(group))]
-        else:
-            logits = out.logits.float().cpu().numpy()
-            values = [logits[n][real[n]] for n in range(len(group))]
-        return values
-
     def finish_outputs(self) -> Path | None:
         """outputs.npy or outputs.npz (runner.model.outputs), written; None without a spool."""
         return self.spool.finish() if self.spool is not None else None
-
-    def _rows(
-        self, batch: Batch, wanted: list[tuple[int, int]], out: Any, tensors: Tensors, contexts: Contexts
-    ) -> list[dict]:
-        """The reported examples' answers: outputs to numpy, then the head's pure function."""
-        config = self.loaded.model.config
-        at = [n for n, _ in wanted]
-        indices = [batch.indices[j] for _, j in wanted]
-        if self.head is Head.none:
-            return heads.body_rows(indices, np.stack([self.embeddings[i] for i in indices]))
-        if self.head is Head.question_answering:
-            return heads.answer_rows(
-                [self._span(batch, n, j, tensors, contexts) for n, j in wanted],
-                _numpy(out.start_logits)[at],
-                _numpy(out.end_logits)[at],
-                self.predict.max_answer_len,
-            )
-        logits = _numpy(out.logits)[at]
-        ids = tensors["input_ids"].cpu().numpy()[at]
-        if self.head is Head.sequence_classification:
-            labels = heads.Labels(config.id2label, config.problem_type, config.num_labels)
-            return heads.sequence_rows(indices, logits, labels, self.predict.top_k, self.predict.threshold)
-        if self.head is Head.token_classification:
-            examples = [
-                heads.TokenExample(batch.indices[j], ids[k], batch.word_ids(j), batch.special_row(j))
-                for k, (_, j) in enumerate(wanted)
-            ]
-            return heads.token_rows(examples, logits, config.id2label, self.tok.convert_ids_to_tokens)
-        return heads.fill_rows(
-            indices, logits, ids, self.tok.mask_token_id, self.predict.top_k, self.tok.decode
-        )
-
-    def _span(self, batch: Batch, n: int, j: int, tensors: Tensors, contexts: Contexts) -> heads.SpanExample:
-        if contexts is None:
-            raise ModelError(
-                "model.head=question_answering",
-                "needs question/context pairs",
-                "set dataset.text_pair_column (text = question, pair = context)",
-            )
-        seq = batch.sequence_ids(j)
-        mask = tensors.get("attention_mask")
-        attention = mask[n].cpu().numpy() if mask is not None else np.ones(len(seq), dtype=np.int64)
-        return heads.SpanExample(batch.indices[j], seq, attention, batch.offset_row(j), contexts[j])
 
     def accuracy(self, examples: int) -> float | None:
         return self.correct / examples if self.label_ids is not None and examples else None
@@ -209,7 +137,3 @@ class Predictor:
                     a if a == b else None for a, b in zip(prev[1:], shape[1:], strict=True)
                 ]
         return {"overall": overall, "per_batch": self.batch_shapes}
-
-
-def _numpy(tensor: Any) -> np.ndarray:
-    return tensor.float().cpu().numpy()

@@ -10,25 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner import hub
-from runner.config.schema import Device, DType, Head, ModelConfig
+from runner.config.schema import Device, DType, ModelConfig
 from runner.errors import DataError, ModelError, first_line
+from runner.model.heads import HEADS
 
 log = logging.getLogger(__name__)
-
-HEAD_CLASSES = {
-    Head.none: "AutoModel",
-    Head.sequence_classification: "AutoModelForSequenceClassification",
-    Head.token_classification: "AutoModelForTokenClassification",
-    Head.question_answering: "AutoModelForQuestionAnswering",
-    Head.masked_lm: "AutoModelForMaskedLM",
-}
-HEAD_MAPPINGS = {  # the public config-class → model-class mapping behind each auto class
-    Head.none: "MODEL_MAPPING",
-    Head.sequence_classification: "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING",
-    Head.token_classification: "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING",
-    Head.question_answering: "MODEL_FOR_QUESTION_ANSWERING_MAPPING",
-    Head.masked_lm: "MODEL_FOR_MASKED_LM_MAPPING",
-}
 
 
 def pick_device(device: Device) -> str:
@@ -63,7 +49,7 @@ class Loaded:
 def load(cfg: ModelConfig, device: str, reachable: Callable[[], bool] | None = None) -> Loaded:
     import transformers
 
-    cls = getattr(transformers, HEAD_CLASSES[cfg.head])
+    cls = getattr(transformers, HEADS[cfg.head].auto_class)
     kwargs: dict[str, Any] = {
         "revision": cfg.revision,
         "trust_remote_code": cfg.trust_remote_code,
@@ -71,7 +57,7 @@ def load(cfg: ModelConfig, device: str, reachable: Callable[[], bool] | None = N
     }
     if cfg.dtype is not DType.auto:
         kwargs["dtype"] = getattr(__import__("torch"), cfg.dtype.value)
-    if cfg.head is not Head.none:
+    if cfg.head != "none":
         if cfg.id2label is not None:
             kwargs["id2label"] = {int(k): v for k, v in cfg.id2label.items()}
             kwargs["label2id"] = {v: int(k) for k, v in cfg.id2label.items()}
@@ -85,8 +71,8 @@ def load(cfg: ModelConfig, device: str, reachable: Callable[[], bool] | None = N
     except ValueError as exc:
         if "Unrecognized configuration class" in str(exc):
             raise ModelError(
-                f"model.head={cfg.head.value}",
-                f"{_model_type(cfg)} has no {cfg.head.value} head in transformers",
+                f"model.head={cfg.head}",
+                f"{_model_type(cfg)} has no {cfg.head} head in transformers",
                 f"use one of: {', '.join(_supported_heads(cfg))}",
             ) from exc
         raise _load_error(cfg, exc) from exc
@@ -123,9 +109,9 @@ def _supported_heads(cfg: ModelConfig) -> list[str]:
 
     config = AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision)
     supported = []
-    for head, name in HEAD_MAPPINGS.items():
-        if type(config) in getattr(transformers, name):
-            supported.append(head.value)
+    for name, head in HEADS.items():
+        if type(config) in getattr(transformers, head.mapping):
+            supported.append(name)
     return supported
 
 

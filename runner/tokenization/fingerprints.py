@@ -36,7 +36,7 @@ def comparability_key(cfg: RunConfig, texts: sources.Texts) -> str:
     model = [
         m.name_or_path,
         m.revision,
-        m.head.value,
+        m.head,
         m.dtype.value,
         m.num_labels,
         m.id2label,

@@ -96,7 +96,7 @@ def test_inline_columns_dict_and_shuffle_limit():
     ("fields", "key", "words"),
     [
         (
-            {"source": sources.Source.csv, "path": "/no/such/file.csv"},
+            {"source": "csv", "path": "/no/such/file.csv"},
             "dataset.path=/no/such/file.csv",
             "no such file",
         ),
@@ -104,7 +104,7 @@ def test_inline_columns_dict_and_shuffle_limit():
         ({"texts": ["a", ["b", "c"]]}, "dataset.texts", "mixes"),
         ({"texts": ["   ", "\t"]}, "dataset.text_column", "no non-empty texts"),
         (
-            {"source": sources.Source.hub, "path": "klue", "name": "mrc"},
+            {"source": "hub", "path": "klue", "name": "mrc"},
             "dataset.path=klue",
             "offline",
         ),
