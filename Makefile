@@ -17,6 +17,9 @@ run: install  ## run the default job offline on the embedded tiny BERT and sampl
 test: install  ## run the whole test suite (two workers, a test file each)
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
+test-fast: install  ## the edit loop (under a minute): unit tests and the Python API's tests
+	$(BIN)/pytest -q -n 2 -m "not slow" tests/unit tests/integration/test_api.py tests/integration/test_registry.py
+
 lint: install  ## ruff lint and format check, mypy on runner/ (every def typed)
 	$(BIN)/ruff check runner tests benchmarks
 	$(BIN)/ruff format --check runner tests benchmarks
@@ -34,4 +37,4 @@ ui: install  ## open the MLflow dashboard on the default store
 server: install  ## a local MLflow tracking server for one user (sqlite + served artifacts)
 	bash scripts/mlflow_server.sh
 
-.PHONY: help install run test lint docs bench ui server
+.PHONY: help install run test test-fast lint docs bench ui server

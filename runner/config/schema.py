@@ -137,9 +137,10 @@ class RuntimeConfig:
 @dataclass
 class StatsConfig:
     renyi_alpha: float = 2.5  # order of tokens/renyi_efficiency (Zouhar et al. 2023 use 2.5)
-    # decode every example for tokens/roundtrip_*: about +40% on the tokenize step of a
-    # corpus-scale BERT run (make bench); false leaves those metrics out
-    roundtrip: bool = True
+    # decode every example for tokens/roundtrip_* and tokens.json's `roundtrip`: about +40 % on
+    # the tokenize step of a corpus-scale BERT run (make bench), so on where it is asked for
+    # (experiment=bert_vs_roberta turns it on); off, the report says it was not checked
+    roundtrip: bool = False
 
 
 @dataclass

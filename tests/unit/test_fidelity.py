@@ -124,7 +124,7 @@ def expected(tok, examples, byte_level):
 def test_losses_and_distribution_equal_a_direct_computation(name, examples):
     path = HUB / name
     tok = AutoTokenizer.from_pretrained(str(path))
-    result = tokenize_run(path, examples, "tokenizer.truncation=false", batch_size=2)
+    result = tokenize_run(path, examples, "tokenizer.truncation=false", "stats.roundtrip=true", batch_size=2)
     want = expected(tok, examples, byte_level=name == "roberta-base")
     logged = {
         k
@@ -144,8 +144,8 @@ def test_losses_and_distribution_equal_a_direct_computation(name, examples):
 
 
 def test_what_each_tokenizer_loses_on_korean():
-    bert = tokenize_run(HUB / "bert-base-uncased", TEXTS[:2]).metrics
-    roberta = tokenize_run(HUB / "roberta-base", TEXTS[:2]).metrics
+    bert = tokenize_run(HUB / "bert-base-uncased", TEXTS[:2], "stats.roundtrip=true").metrics
+    roberta = tokenize_run(HUB / "roberta-base", TEXTS[:2], "stats.roundtrip=true").metrics
     assert bert["script/Hangul/roundtrip_exact"] == 0.0  # jamo (NFD) and [UNK] come back
     assert roberta["script/Hangul/roundtrip_exact"] == 1.0  # bytes always come back
     assert roberta["script/Hangul/split_char_rate"] > 0.9  # nearly every syllable is 2-3 byte tokens
@@ -153,7 +153,7 @@ def test_what_each_tokenizer_loses_on_korean():
 
 
 def pieces_of(name, text):
-    result = tokenize_run(HUB / name, [text])
+    result = tokenize_run(HUB / name, [text], "stats.roundtrip=true")
     (row,) = result.token_rows
     keep = [k for k, s in enumerate(row["special"]) if not s]
     return {key: [row[key][k] for k in keep] for key in ("pieces", "partial", "unk", "covers", "tokens")}
@@ -188,3 +188,21 @@ def test_bert_shows_jamo_and_roberta_shows_bytes_for_one_syllable():
     assert all(roberta["partial"]) and "".join(roberta["covers"]) == "서울"
     english = pieces_of("roberta-base", "Hello world")
     assert english["pieces"] == ["Hello", "world"] and not any(english["partial"])
+
+
+def test_round_trip_is_on_where_asked_and_the_report_says_when_it_was_not():
+    from runner.analysis import report
+    from runner.analysis.report import RunTokens
+
+    off = tokenize_run(HUB / "bert-base-uncased", TEXTS[:2])  # the default: stats.roundtrip=false
+    assert not [k for k in off.metrics if "roundtrip" in k]
+    assert all(row.get("roundtrip") is None for row in off.token_rows)
+    on = tokenize_run(HUB / "bert-base-uncased", TEXTS[:2], "stats.roundtrip=true")
+    assert on.metrics["tokens/roundtrip_exact"] == 0.0
+    runs = [
+        RunTokens("a", "checked", on.metrics, {report.key(r): r for r in on.token_rows}),
+        RunTokens("b", "unchecked", off.metrics, {report.key(r): r for r in off.token_rows}),
+    ]
+    section = report._losses(runs)
+    assert "Not checked for unchecked" in section and "stats.roundtrip=true" in section
+    assert "checked: 2 of 2 logged examples" in section

@@ -77,6 +77,7 @@ def test_statistics_invariants(tok, texts, strategy, with_pairs, data):
         assert batch.special_row(i)[: len(mask)].tolist() == mask
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=3))
 def test_rows_round_trip_through_an_mlflow_table(tok, texts, tmp_path_factory):

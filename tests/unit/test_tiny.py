@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PINNED = {
     "bert/vocab.txt": "998e56ab229a50fa99183501a0dd5b3145a17c335a0168d24b566fadf932c89f",
     "bert/tokenizer.json": "02afbdebcb0dccf342629d5d28a28901c290408af7028c85e417fc3596c68670",
@@ -32,6 +34,7 @@ def build(folder: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_two_fresh_builds_are_identical_and_pinned(tmp_path):
     first, second = build(tmp_path / "a"), build(tmp_path / "b")
     assert len(first) == 14 and first == second  # 5 + 5 + 4 files
