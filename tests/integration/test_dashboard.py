@@ -12,7 +12,7 @@ import regex
 from mlflow import MlflowClient
 
 from runner.analysis import report
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, invoke
 from tests.helpers import chromium_path, mlflow_ui
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ def sweep(tmp_path_factory, assets_dir):
     """The issue's sweep: two real tokenizers × two paddings on the Korean/English sample."""
     tmp = tmp_path_factory.mktemp("dashboard")
     uri = f"sqlite:///{tmp}/mlflow.db"
-    proc = run_cli(
+    proc = invoke(
         "-m",
         "model=none",
         "tokenizer=bert_base_uncased,roberta_base",  # the real tokenizers, bundled
@@ -220,7 +220,7 @@ def test_comparison_table_renders_for_awkward_run_names(tmp_path_factory, assets
 
     tmp = tmp_path_factory.mktemp("awkward")
     uri = f"sqlite:///{tmp}/mlflow.db"
-    proc = run_cli(
+    proc = invoke(
         "-m",
         "model=none",
         "tokenizer=tiny_bert,tiny_roberta",

@@ -3,15 +3,12 @@ the lines marked `# hub`."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
+import shlex
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, invoke
 
 pytestmark = pytest.mark.integration
 
@@ -33,28 +30,23 @@ def test_the_examples_block_is_found():
     assert len(commands) >= 15 and all(c.startswith(("runner ", "runner-compare ")) for c in commands)
 
 
-def test_every_offline_example_runs_as_written(tmp_path):
-    """Two at a time (the machine's two cores); runner-compare last, after the sweeps it reads."""
-    from concurrent.futures import ThreadPoolExecutor
+def test_every_offline_example_runs_as_written(tmp_path, monkeypatch):
+    """Each example's command line, split as the shell splits it, given to the command's own
+    `main` in this process (tests.conftest.invoke) from the project folder; runner-compare last,
+    after the sweeps it reads. The installed `runner` command itself is run as a process by
+    test_cli, test_install and test_signals."""
+    from runner.analysis import compare
 
-    from runner.tracking.tracker import Tracker
-
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    env["MLFLOW_TRACKING_URI"] = uri = f"sqlite:///{tmp_path}/readme.db"
-    Tracker(uri, "runner")  # the store exists before the examples run side by side
-
-    def run(command: str) -> str | None:
-        proc = subprocess.run(
-            ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-        )
-        return (
-            None if proc.returncode == 0 else f"{command}\n  -> exit {proc.returncode}: {proc.stderr[-400:]}"
-        )
-
+    uri = f"sqlite:///{tmp_path}/readme.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     commands = examples()
     later = [c for c in commands if c.startswith("runner-compare")]
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        failures = [f for f in pool.map(run, [c for c in commands if c not in later]) if f]
-    failures += [f for f in map(run, later) if f]
+    failures = []
+    for command in [c for c in commands if c not in later] + later:
+        program, *args = shlex.split(command, comments=True)
+        main = compare.main if program == "runner-compare" else None
+        proc = invoke(*args, cwd=ROOT, env={"MLFLOW_TRACKING_URI": uri}, main=main)
+        if proc.returncode != 0:
+            failures.append(f"{command}\n  -> exit {proc.returncode}: {proc.stderr[-400:]}")
     assert len(commands) > len(later) > 0
     assert failures == []
