@@ -27,6 +27,28 @@ def assets_dir(tmp_path_factory) -> Path:
     return path
 
 
+# The longest test files, longest first: pytest-xdist hands each worker the next file in
+# collection order, so starting with these keeps the workers' loads even at the end
+LONGEST_FIRST = (
+    "test_scale.py",
+    "test_outage.py",
+    "test_dashboard.py",
+    "test_invariance.py",
+    "test_readme.py",
+    "test_signals.py",
+    "test_ray.py",
+    "test_cli.py",
+    "test_sweeps.py",
+    "test_bad_input.py",
+    "test_notebook.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 @pytest.fixture(scope="session")
 def migrated_store(tmp_path_factory) -> Path:
     """An empty MLflow sqlite store, migrated once per session (a migration costs ~2 s); each

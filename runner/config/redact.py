@@ -41,6 +41,9 @@ NOT_SECRET = re.compile(
     re.IGNORECASE,
 )
 
+# Secret values seen in any config of this process. Deliberately process-wide, not a Session's:
+# a token given to one run stays masked in everything the process writes afterwards (another
+# run's error message, a traceback), whichever Session writes it.
 _known: set[str] = set()
 
 

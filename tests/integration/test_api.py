@@ -66,20 +66,22 @@ def test_outputs_are_the_bodys_mean_pooled_hidden_states(tmp_path, monkeypatch):
     np.testing.assert_allclose(run.outputs, expected, atol=1e-5)
 
 
-def test_a_config_error_raises_and_opens_no_run(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("overrides", "key", "fix"),
+    [
+        (["padding=nope"], "padding", "longest"),  # a group option that does not exist
+        (["model.nme=3"], "model.nme", "spelling"),  # a key that does not exist
+        (["padding=max_length", "tokenizer.max_length=null"], "padding.strategy", "tokenizer.max_length"),
+        (["experiment=bert_vs_roberta"], "hydra.mode", "runner.sweep"),  # a sweep given to run
+        (["model.head=max_pool"], "model.head", "sequence_classification"),  # not in heads.HEADS
+        (["dataset.source=gzip_lines"], "dataset.source", "parquet"),  # not in sources.SOURCES
+    ],
+)
+def test_a_config_error_raises_and_opens_no_run(tmp_path, monkeypatch, overrides, key, fix):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(runner.RunnerError) as bad_group:
-        runner.run("padding=nope")
-    assert bad_group.value.key == "padding" and "longest" in bad_group.value.fix
-    with pytest.raises(runner.RunnerError) as bad_key:
-        runner.run("model.nme=3")
-    assert bad_key.value.key == "model.nme" and "spelling" in bad_key.value.fix
-    with pytest.raises(runner.RunnerError) as cross_field:
-        runner.run("padding=max_length", "tokenizer.max_length=null")
-    assert cross_field.value.key == "padding.strategy"
-    with pytest.raises(runner.RunnerError) as a_sweep:
-        runner.run("experiment=bert_vs_roberta")
-    assert a_sweep.value.key == "hydra.mode"
+    with pytest.raises(runner.RunnerError) as info:
+        runner.run(*overrides)
+    assert info.value.key == key and fix in info.value.fix, (info.value.key, info.value.fix)
     assert _all_runs(f"sqlite:///{tmp_path}/mlflow.db") == []
 
 
@@ -97,3 +99,16 @@ def test_a_failed_run_raises_its_error_and_ends_failed(tmp_path, monkeypatch):
     assert info.value.key.startswith("dataset.path")
     _, runs = runs_in(f"sqlite:///{tmp_path}/mlflow.db")
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_load_reads_a_run_the_command_made(tmp_path):
+    from tests.conftest import invoke
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    proc = invoke("model=none", "dataset=sample_pairs", f"tracking.uri={uri}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    _, (made,) = runs_in(uri)
+    loaded = runner.load(made.info.run_id, uri)
+    assert isinstance(loaded, runner.Run) and loaded.name == made.info.run_name
+    assert loaded.metrics == made.data.metrics and len(loaded.tokens) == 5
+    assert loaded.url.endswith(f"/runs/{made.info.run_id}?workflowType=machine_learning")

@@ -45,6 +45,14 @@ def sweep(tmp_path_factory, assets_dir):
     return {"uri": uri, "tmp": tmp, "proc": proc, "client": client, "parent": parent, "children": children}
 
 
+@pytest.fixture(scope="module")
+def ui(sweep):
+    """One real `mlflow ui` on the sweep's store for the browser tests (the tour runs first, so
+    its screenshots show only the sweep's experiment)."""
+    with mlflow_ui(sweep["uri"]) as url:
+        yield url
+
+
 def download(sweep, path: str) -> Path:
     return Path(sweep["client"].download_artifacts(sweep["parent"].info.run_id, path, str(sweep["tmp"])))
 
@@ -146,13 +154,14 @@ def select_only(page, opener, wanted: str) -> None:
             return
 
 
-def test_dashboard_tour_in_a_real_browser(sweep):
+def test_dashboard_tour_in_a_real_browser(sweep, ui):
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     names = sorted(c.info.run_name for c in sweep["children"])
     link = re.search(r"runs:\s+(\S+)", sweep["proc"].stdout).group(1)
-    with mlflow_ui(sweep["uri"]) as url, sync_playwright() as p:
+    url = ui
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         # The printed link opens the runs table (model-training view); the parent expands.
@@ -213,24 +222,25 @@ def test_dashboard_tour_in_a_real_browser(sweep):
 AWKWARD = 'tok.v1.2 [ko] "q" 한국어 my_ko.csv'  # dots, brackets, quotes, Hangul, a file name
 
 
-def test_comparison_table_renders_for_awkward_run_names(tmp_path_factory, assets_dir):
+def test_comparison_table_renders_for_awkward_run_names(sweep, ui):
     """MLflow's table viewer shows a column empty when its name holds a dot: every per-run cell
     of comparison/tokens.json must still show, whatever the run is called."""
     from playwright.sync_api import sync_playwright
 
-    tmp = tmp_path_factory.mktemp("awkward")
-    uri = f"sqlite:///{tmp}/mlflow.db"
+    tmp, uri = sweep["tmp"] / "awkward", sweep["uri"]  # its own experiment in the served store
+    tmp.mkdir()
     proc = invoke(
         "-m",
         "model=none",
         "tokenizer=tiny_bert,tiny_roberta",
         f"tracking.run_name='{AWKWARD}'",
         f"tracking.uri={uri}",
+        "tracking.experiment=awkward",
         cwd=tmp,
     )
     assert proc.returncode == 0, proc.stderr
     client = MlflowClient(tracking_uri=uri)
-    runs = client.search_runs([client.get_experiment_by_name("runner").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("awkward").experiment_id])
     parent = next(r for r in runs if r.data.tags.get("runner.role") == "sweep")
     names = sorted(r.info.run_name for r in runs if r.data.tags.get("mlflow.parentRunId"))
     assert names == [f"{AWKWARD} #0", f"{AWKWARD} #1"]
@@ -241,7 +251,8 @@ def test_comparison_table_renders_for_awkward_run_names(tmp_path_factory, assets
     expected = [str(first[report.column(n)]) for n in names]  # the cells the viewer must show
     assert len(expected) == 2 and all(expected)
     base = f"/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}/artifacts"
-    with mlflow_ui(uri) as url, sync_playwright() as p:
+    url = ui
+    with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 2400, "height": 1000})
         open_page(page, f"{url}{base}/comparison/tokens.json?{VIEW}", "text=tokens.json")

@@ -94,7 +94,7 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
     server = Server(tmp_path)
     server.start()
     data = tmp_path / "texts.txt"
-    data.write_text("\n".join(TEXTS[i % 4] for i in range(20_000)), encoding="utf-8")
+    data.write_text("\n".join(TEXTS[i % 4] for i in range(10_000)), encoding="utf-8")
     args = ("model=tiny_bert", "dataset.source=text", f"dataset.path={data}", f"tracking.uri={server.url}")
     proc = start_runner(tmp_path, *args)
     client = server.client()
@@ -186,7 +186,7 @@ def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path):
     server = Server(tmp_path)
     server.start()
     data = tmp_path / "texts.txt"
-    data.write_text("\n".join(TEXTS[i % 4] for i in range(12_000)), encoding="utf-8")
+    data.write_text("\n".join(TEXTS[i % 4] for i in range(8_000)), encoding="utf-8")
     proc = start_runner(
         tmp_path, "-m", "model=tiny_bert", "dataset.source=text", f"dataset.path={data}",
         "runtime.batch_size=8,16,32,64", f"tracking.uri={server.url}",

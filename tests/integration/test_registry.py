@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 
 import numpy as np
-import pytest
 
 import runner
 from runner.data import sources
@@ -64,13 +63,3 @@ def test_a_new_data_source_is_one_entry(tmp_path, monkeypatch):
     monkeypatch.setitem(sources.SOURCES, "gzip_lines", gzip_lines)
     run = runner.run("model=none", "dataset.source=gzip_lines", f"dataset.path={tmp_path}/lines.txt.gz")
     assert run.tokens["text"].tolist() == lines
-
-
-def test_an_unregistered_head_or_source_is_a_config_error(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(runner.RunnerError) as head:
-        runner.run("model.head=max_pool")
-    assert head.value.key == "model.head" and "sequence_classification" in head.value.fix
-    with pytest.raises(runner.RunnerError) as source:
-        runner.run("dataset.source=gzip_lines")
-    assert source.value.key == "dataset.source" and "parquet" in source.value.fix

@@ -80,12 +80,12 @@ def test_statistics_invariants(tok, texts, strategy, with_pairs, data):
 @pytest.mark.slow
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(texts=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=3))
-def test_rows_round_trip_through_an_mlflow_table(tok, texts, tmp_path_factory):
+def test_rows_round_trip_through_an_mlflow_table(tok, texts, tmp_path, tmp_path_factory):
     from runner.tracking.tracker import Tracker
 
     texts = [t if t.strip() else "x" for t in texts]
     _, _, rows = encode_all(tok, texts, None, PaddingStrategy.longest, 16)
-    tracker = Tracker(f"sqlite:///{tmp_path_factory.mktemp('fuzz')}/m.db", "fuzz")
+    tracker = Tracker(f"sqlite:///{tmp_path}/mlflow.db", "fuzz")  # the test's store: one run an example
     run_id = tracker.start("fuzz", {})
     tracker.log_table(run_id, rows, "tokens.json")
     tracker.finish(run_id, "FINISHED")
