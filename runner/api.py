@@ -31,13 +31,12 @@ if TYPE_CHECKING:
 
 
 def run(*overrides: str) -> Run:
-    """One run of the composed config (`runner OVERRIDES`); its Run once it has ended FINISHED.
-    A failure raises — a RunnerError for what the user can fix — with the run ended FAILED."""
+    """One run of the composed config (`runner OVERRIDES`); its Run once it has ended FINISHED
+    (with sweep.skip_finished=true, the earlier FINISHED run of the same config). A failure
+    raises — a RunnerError for what the user can fix — with the run ended FAILED."""
     session = _launch(overrides, multirun=False)
-    runs = [s for s in session.started if not s.sweep]
-    if not runs:  # sweep.skip_finished found the same config FINISHED before
-        raise RunnerError("sweep.skip_finished", "this config already FINISHED: no run started", "load it")
-    return load(runs[-1].run_id, runs[-1].uri)  # type: ignore[return-value]
+    last = [s for s in session.started if not s.sweep][-1]
+    return Run(last.run_id, last.uri)
 
 
 def sweep(*overrides: str) -> Sweep:

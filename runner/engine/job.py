@@ -104,6 +104,7 @@ def _execute(
         done = tracker.finished_with_hash(config_hash)
         if done:
             console.line(f"skipped: this config already FINISHED as run {done}")
+            session.started.append(Started(tracker.uri, done))  # what the API returns
             return
     parent = sweep.parent_run_id(sweep_dir) if sweep_dir else None
     name = naming.run_name(context.choices, context.overrides, run_cfg.tracking.run_name, context.num)

@@ -112,3 +112,11 @@ def test_load_reads_a_run_the_command_made(tmp_path):
     assert isinstance(loaded, runner.Run) and loaded.name == made.info.run_name
     assert loaded.metrics == made.data.metrics and len(loaded.tokens) == 5
     assert loaded.url.endswith(f"/runs/{made.info.run_id}?workflowType=machine_learning")
+
+
+def test_skip_finished_gives_back_the_finished_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first = runner.run("model=none", "sweep.skip_finished=true")
+    again = runner.run("model=none", "sweep.skip_finished=true")
+    assert again.id == first.id and again.status == "FINISHED"
+    assert len(_all_runs(f"sqlite:///{tmp_path}/mlflow.db")) == 1
