@@ -101,12 +101,30 @@ def short_labels(names: list[str]) -> list[str]:
 
 def plots(runs: list[RunTokens]) -> dict[str, bytes]:
     """PNG bytes by file name: token lengths, pad fraction, comparable step times."""
-    import dataclasses
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    with plt.rc_context({"font.family": font_families()}):
+        return _plots(runs, plt)
+
+
+def font_families() -> list[str]:
+    """matplotlib's DejaVu Sans, then a CJK face where the system has one (Debian's
+    fonts-noto-cjk), so run names and labels in Hangul, kana or Han draw as text, not boxes."""
+    from matplotlib import font_manager
+
+    found = [f for f in font_manager.findSystemFonts() if "NotoSansCJK-Regular" in f]
+    for path in found[:1]:  # a font collection matplotlib's cache may predate
+        font_manager.fontManager.addfont(path)
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    cjk = [n for n in ("Noto Sans CJK KR", "Noto Sans CJK JP", "Noto Sans CJK SC") if n in names]
+    return ["DejaVu Sans", *cjk[:1]]
+
+
+def _plots(runs: list[RunTokens], plt: Any) -> dict[str, bytes]:
+    import dataclasses
 
     labels = short_labels([r.name for r in runs])
     runs = [dataclasses.replace(r, name=label) for r, label in zip(runs, labels, strict=True)]

@@ -53,3 +53,23 @@ def test_examples_whose_segmentations_differ_come_first():
     runs = [RunTokens("1", "bert", {}, bert), RunTokens("2", "roberta", {}, roberta)]
     ordered = report.differing_first(report.comparison_rows(runs), runs)
     assert [r["index"] for r in ordered] == [1, 0]  # special tokens alone do not make a difference
+
+
+def test_plots_draw_hangul_run_names_as_text():
+    """Run names in Hangul (and kana, Han) are drawn with a CJK face, not as missing-glyph boxes
+    (Debian's fonts-noto-cjk, which .ci/run installs)."""
+    import warnings
+
+    from runner.analysis import compare
+    from runner.analysis.report import RunTokens
+
+    row = {"index": 0, "column": "text", "tokens": ["a"], "pieces": ["a"], "special": [False]}
+    runs = [
+        RunTokens(str(n), name, {"tokens/pad_fraction": 0.1}, {("text", 0): row})
+        for n, name in enumerate(["한국어 토크나이저", "日本語"])
+    ]
+    assert "Noto Sans CJK" in " ".join(compare.font_families())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        images = compare.plots(runs)
+    assert images and not [w for w in caught if "missing from font" in str(w.message)]
