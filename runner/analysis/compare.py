@@ -115,10 +115,12 @@ def font_families() -> list[str]:
     fonts-noto-cjk), so run names and labels in Hangul, kana or Han draw as text, not boxes."""
     from matplotlib import font_manager
 
-    found = [f for f in font_manager.findSystemFonts() if "NotoSansCJK-Regular" in f]
-    for path in found[:1]:  # a font collection matplotlib's cache may predate
-        font_manager.fontManager.addfont(path)
     names = {f.name for f in font_manager.fontManager.ttflist}
+    if not any(n.startswith("Noto Sans CJK") for n in names):  # once: the cache may predate it
+        found = [f for f in font_manager.findSystemFonts() if "NotoSansCJK-Regular" in f]
+        for path in found[:1]:
+            font_manager.fontManager.addfont(path)
+        names = {f.name for f in font_manager.fontManager.ttflist}
     cjk = [n for n in ("Noto Sans CJK KR", "Noto Sans CJK JP", "Noto Sans CJK SC") if n in names]
     return ["DejaVu Sans", *cjk[:1]]
 
