@@ -15,7 +15,7 @@ run: install  ## run the default job offline on the embedded tiny BERT and sampl
 	$(BIN)/runner
 
 test: install  ## run the whole test suite (two workers, a test file each)
-	$(BIN)/pytest -q -n 2 --dist loadfile
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: install  ## the edit loop (under a minute): unit tests and the Python API's tests
 	$(BIN)/pytest -q -n 2 -m "not slow" tests/unit tests/integration/test_api.py tests/integration/test_registry.py

@@ -4,6 +4,7 @@ child's difference recomputed directly with transformers."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 from pathlib import Path
 
@@ -59,12 +60,19 @@ def mean_pooled(model, tok, texts, side):
     return ((hidden * mask).sum(1) / mask.sum(1)).numpy()
 
 
-def test_bert_shifts_with_left_padding_and_the_gate_fails_the_sweep(tmp_path):
-    proc, client, parent, children = sweep(
-        tmp_path, "experiment=invariance", "model=tiny_bert", "invariance.fail=true"
-    )
+# The README's example, run here as written (test_readme leaves it to this file): its 24
+# children are checked below, and recomputed for one of them.
+README_EXAMPLE = "runner experiment=invariance model=tiny_bert"
+
+
+def test_the_readme_example_finds_bert_shifting_with_left_padding(tmp_path):
+    from tests.integration.test_readme import examples
+
+    assert README_EXAMPLE in [" ".join(shlex.split(c, comments=True)) for c in examples()]
+    proc, client, parent, children = sweep(tmp_path, *shlex.split(README_EXAMPLE)[1:])
     assert len(children) == 24 and all(c.info.status == "FINISHED" for c in children)
-    assert proc.returncode == 1 and "invariance.fail=true: invariance: NOT INVARIANT" in proc.stderr
+    assert proc.returncode == 0, proc.stderr[-2000:]  # reported, not failed: invariance.fail is off
+    assert "invariance: NOT INVARIANT" in proc.stdout
     compared = [c for c in children if "invariance/max_abs_diff" in c.data.metrics]
     assert len(compared) == 23  # all but the reference (do_not_pad, batch size 1)
     left = [c for c in compared if shifted(c)]
@@ -94,6 +102,19 @@ def test_bert_shifts_with_left_padding_and_the_gate_fails_the_sweep(tmp_path):
     assert parent.data.metrics["invariance/max_abs_diff"] == max(
         c.data.metrics["invariance/max_abs_diff"] for c in compared
     )
+    assert "NOT INVARIANT" in parent.data.tags["mlflow.note.content"]
+
+
+def test_the_gate_fails_a_sweep_that_is_not_invariant(tmp_path):
+    """invariance.fail=true: the reference and three left-padded runs, one of them shifted."""
+    proc, _, parent, children = sweep(
+        tmp_path, "experiment=invariance", "model=tiny_bert", "invariance.fail=true",
+        "padding=do_not_pad,longest", "padding.side=left", "runtime.batch_size=1,32",
+        "runtime.sort_by_length=false",
+    )  # fmt: skip
+    assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
+    assert proc.returncode == 1 and "invariance.fail=true: invariance: NOT INVARIANT" in proc.stderr
+    assert [c.data.params["padding.strategy"] for c in children if shifted(c)] == ["longest"]
     assert "NOT INVARIANT" in parent.data.tags["mlflow.note.content"]
 
 

@@ -5,6 +5,7 @@ sends what the runner kept locally."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,11 +30,12 @@ TEXTS = [
 
 class Server:
     """`mlflow server` (sqlite backend, served artifacts) that can be SIGKILLed and restarted on
-    the same port and store."""
+    the same port and store (a copy of the session's migrated empty store)."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, migrated: Path) -> None:
         self.tmp, self.port = tmp, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        shutil.copyfile(migrated, tmp / "server.db")
         self.store = f"sqlite:///{tmp}/server.db"
         self.proc: subprocess.Popen | None = None
 
@@ -90,8 +92,8 @@ def sync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 COMPARABLE = lambda metrics: {k: v for k, v in metrics.items() if not k.startswith(("time/", "throughput/"))}  # noqa: E731
 
 
-def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
-    server = Server(tmp_path)
+def test_a_run_outlives_its_server_and_syncs_once(tmp_path, migrated_store):
+    server = Server(tmp_path, migrated_store)
     server.start()
     data = tmp_path / "texts.txt"
     data.write_text("\n".join(TEXTS[i % 4] for i in range(10_000)), encoding="utf-8")
@@ -145,16 +147,26 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path):
     server.kill()
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory, migrated_store):
+    """One server for the interrupted-sync cases (each sends to its own experiment)."""
+    server = Server(tmp_path_factory.mktemp("server"), migrated_store)
+    server.start()
+    yield server
+    server.kill()
+
+
 @pytest.mark.parametrize("interrupted_at", ["log_artifacts", "delete_run"])
-def test_an_interrupted_sync_run_again_leaves_no_duplicates(tmp_path, monkeypatch, interrupted_at):
+def test_an_interrupted_sync_run_again_leaves_no_duplicates(
+    tmp_path, monkeypatch, interrupted_at, shared_server
+):
     from runner.engine import sync as runner_sync
     from runner.tracking.tracker import Tracker
 
-    server = Server(tmp_path)
-    server.start()
+    server, experiment = shared_server, f"runner-{interrupted_at}"
     kept = f"sqlite:///{tmp_path}/unsynced/mlflow.db"
     local = Tracker(kept, "runner")
-    run_id = local.start("kept while away", {keep.TARGET: server.url, keep.EXPERIMENT: "runner"})
+    run_id = local.start("kept while away", {keep.TARGET: server.url, keep.EXPERIMENT: experiment})
     local.log(run_id, params={"a": 1, "b": "two"}, metrics={"tokens/total": 42.0, "time/total_s": 1.5})
     local.log_text(run_id, "hello", "notes/hello.txt")
     local.finish(run_id, "FINISHED")
@@ -169,7 +181,7 @@ def test_an_interrupted_sync_run_again_leaves_no_duplicates(tmp_path, monkeypatc
     assert runner_sync.sync(kept, dry_run=False)  # again: it continues the same run
     assert runner_sync.sync(kept, dry_run=False) == []  # and a third time there is nothing left
     client = server.client()
-    (sent,) = runs(client)
+    (sent,) = runs(client, experiment)
     assert sent.info.status == "FINISHED" and sent.data.params == {"a": "1", "b": "two"}
     assert {k: len(client.get_metric_history(sent.info.run_id, k)) for k in sent.data.metrics} == {
         "tokens/total": 1,
@@ -177,13 +189,12 @@ def test_an_interrupted_sync_run_again_leaves_no_duplicates(tmp_path, monkeypatc
     }
     served = MlflowClient(tracking_uri=server.url)
     assert [a.path for a in served.list_artifacts(sent.info.run_id, "notes")] == ["notes/hello.txt"]
-    server.kill()
 
 
-def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path):
+def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, migrated_store):
     import threading
 
-    server = Server(tmp_path)
+    server = Server(tmp_path, migrated_store)
     server.start()
     data = tmp_path / "texts.txt"
     data.write_text("\n".join(TEXTS[i % 4] for i in range(8_000)), encoding="utf-8")

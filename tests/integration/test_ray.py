@@ -38,7 +38,8 @@ def ray_cluster(tmp_path):
         shutil.rmtree(temp, ignore_errors=True)
 
 
-def test_four_jobs_on_a_ray_cluster_nest_under_one_parent(tmp_path, ray_cluster):
+def test_four_jobs_on_a_ray_cluster_nest_under_one_parent(tmp_path, ray_cluster, migrated_store):
+    shutil.copyfile(migrated_store, tmp_path / "server.db")  # the server's store, migrated once
     with mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path / "served") as url:
         proc = run_cli(
             "-m",

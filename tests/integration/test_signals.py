@@ -86,6 +86,7 @@ def test_a_run_killed_hard_ends_killed_when_the_next_run_starts(tmp_path):
         client, running = wait_running(uri, 2)  # two runners opened the fresh store at once
         assert len(running) == 2, "the runs never started"
         by_pid = {int(r.data.tags["runner.pid"]): r for r in running}
+        survivor.send_signal(signal.SIGSTOP)  # alive, its run open, and off the CPU meanwhile
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)
         assert client.get_run(by_pid[victim.pid].info.run_id).info.status == "RUNNING"  # as MLflow leaves it

@@ -31,6 +31,11 @@ PAIRS = [
 ]
 
 
+# One load cache for the module, as a sweep's jobs share one: each tokenizer is read from its
+# files once, later runs with the same load options reuse it (their results must not differ)
+CACHE = pipeline.Cache()
+
+
 def tokenize_run(tokenizer_path, texts, *overrides, batch_size=None):
     run = compose(
         "model=none",
@@ -40,7 +45,7 @@ def tokenize_run(tokenizer_path, texts, *overrides, batch_size=None):
     )
     run.dataset.texts = texts
     run.runtime.batch_size = batch_size or len(texts)
-    return pipeline.run(run)
+    return pipeline.run(run, CACHE)
 
 
 def direct(tok, texts, **kwargs):
