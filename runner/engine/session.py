@@ -10,6 +10,8 @@ context (`Session.current`). A launcher that pickles the task function into anot
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -92,6 +94,13 @@ class Session:
 
 
 def _fresh() -> Session:
-    """A launcher's worker unpickling the task function: its own Session, the config registered."""
+    """A launcher's worker unpickling the task function: its own Session, the config registered.
+
+    The worker ends as Python ends it (the launcher's loop returns), and the interpreter's last
+    collections would walk every object torch, transformers and MLflow made: ~1.3 s of CPU per
+    worker process. Freezing them at exit (atexit, so nothing is hidden from the collector
+    while jobs run) ends it in ~0.2 s. Registered once however many jobs the worker runs."""
     Session.register_config()
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
     return Session()

@@ -36,7 +36,7 @@ def test_two_fresh_builds_are_identical_and_pinned(tmp_path, monkeypatch):
     test process after whatever ran before it: the same bytes."""
     from runner.model import tiny
 
-    code = "from runner.model import tiny\nfor name in tiny.NAMES: tiny.ensure(name)"
+    code = "from runner.model import tiny\nfor name in tiny.NAMES: tiny.ensure(name)\nimport gc; gc.freeze()"
     env = {**os.environ, "RUNNER_ASSETS_DIR": str(tmp_path / "a")}
     subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
     monkeypatch.setenv("RUNNER_ASSETS_DIR", str(tmp_path / "b"))
