@@ -65,3 +65,21 @@ def test_cprofile_of_the_runner_writes_its_profile(tmp_path):
     done = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert profile.stat().st_size > 0
+
+
+def test_a_launcher_worker_freezes_its_objects_at_exit_once(tmp_path):
+    """A worker unpickling the task function (a Session per job) freezes what is alive once,
+    at its exit, however many jobs it ran: its last collections skip what its imports made."""
+    script = textwrap.dedent(
+        f"""
+        import gc, pathlib, pickle
+        calls = pathlib.Path({str(tmp_path / "calls")!r})
+        gc.freeze = lambda: calls.open("a").write("freeze\\n")  # counted, not frozen
+        from runner.engine.session import Session
+        sessions = [pickle.loads(pickle.dumps(Session())) for _ in range(3)]
+        assert len(sessions) == 3 and not calls.exists()  # nothing frozen while jobs run
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "calls").read_text() == "freeze\n"
