@@ -60,15 +60,12 @@ def mean_pooled(model, tok, texts, side):
     return ((hidden * mask).sum(1) / mask.sum(1)).numpy()
 
 
-# The README's example, run here as written (test_readme leaves it to this file): its 24
-# children are checked below, and recomputed for one of them.
+# The README's example, run here as written (test_readme leaves it to this file and checks that
+# the two lines match): its 24 children are checked below, and recomputed for one of them.
 README_EXAMPLE = "runner experiment=invariance model=tiny_bert"
 
 
 def test_the_readme_example_finds_bert_shifting_with_left_padding(tmp_path):
-    from tests.integration.test_readme import examples
-
-    assert README_EXAMPLE in [" ".join(shlex.split(c, comments=True)) for c in examples()]
     proc, client, parent, children = sweep(tmp_path, *shlex.split(README_EXAMPLE)[1:])
     assert len(children) == 24 and all(c.info.status == "FINISHED" for c in children)
     assert proc.returncode == 0, proc.stderr[-2000:]  # reported, not failed: invariance.fail is off
