@@ -184,7 +184,7 @@ def _losses(runs: list[RunTokens]) -> str:
     if unchecked:
         parts.append(
             f"<p class='note'>Not checked for {', '.join(unchecked)}: <code>stats.roundtrip=true</code> "
-            "decodes every example (about +40 % on the tokenize step at corpus scale).</p>"
+            "decodes every example (12–78 % more tokenize time in make bench).</p>"
         )
     if not parts:
         return ""

@@ -137,8 +137,8 @@ class RuntimeConfig:
 @dataclass
 class StatsConfig:
     renyi_alpha: float = 2.5  # order of tokens/renyi_efficiency (Zouhar et al. 2023 use 2.5)
-    # decode every example for tokens/roundtrip_* and tokens.json's `roundtrip`: about +40 % on
-    # the tokenize step of a corpus-scale BERT run (make bench), so on where it is asked for
+    # decode every example for tokens/roundtrip_* and tokens.json's `roundtrip`: 12–78 % more
+    # tokenize time in make bench (docs/performance.md), so on where it is asked for
     # (experiment=bert_vs_roberta turns it on); off, the report says it was not checked
     roundtrip: bool = False
 
