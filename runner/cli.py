@@ -6,10 +6,8 @@ error the user can fix as one line; the user's own HYDRA_FULL_ERROR=1 still give
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
-import threading
 from collections.abc import Callable
 
 import hydra
@@ -52,7 +50,7 @@ def main() -> None:
     user_full_error = os.environ.get("HYDRA_FULL_ERROR", "") not in ("", "0")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own switch: let exceptions through to us
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # workers are fresh processes
-    session = Session()
+    session = Session.for_process()
     try:
         with session.active():
             _hydra_main(session)()
@@ -70,38 +68,9 @@ def main() -> None:
             raise error from None
         console.error(error)
         sys.exit(console.exit_code(error))
-
-
-def entry() -> None:
-    """The `runner` command: `main`, then out of the process without the interpreter's teardown."""
-    try:
-        main()
-    except SystemExit as exc:
-        leave(exc.code)
-    leave(0)
-
-
-def leave(code: object) -> None:
-    """End the process once everything is written: flush the streams, run the atexit hooks
-    (logging's file handlers, temporary folders) and skip freeing torch's, MLflow's and
-    SQLAlchemy's modules object by object (~1 s of a short run, and nothing to keep). The
-    interpreter ends as usual when a non-daemon thread still works, or when a profiler or
-    tracer (cProfile, coverage) writes its data in that teardown."""
-    if not isinstance(code, int):  # sys.exit("text") prints the text and exits 1, like Python
-        if code is not None:
-            print(code, file=sys.stderr)
-        code = 0 if code is None else 1
-    working = [t for t in threading.enumerate() if t.is_alive() and not t.daemon]
-    if len(working) > 1 or sys.getprofile() is not None or sys.gettrace() is not None:
-        sys.exit(code)
-    atexit._run_exitfuncs()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe (runner | head) or a closed stream
-            pass
-    os._exit(code)
+    finally:
+        session.settle()  # `--cfg job`, `--help` and config errors end before any warm-up
 
 
 if __name__ == "__main__":
-    entry()
+    main()

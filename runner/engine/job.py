@@ -78,6 +78,8 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
         if context.sweep_dir is not None:
             sweep.abort(context.sweep_dir, f"fail_fast: {console.describe(exc)}")
         raise Stop(console.exit_code(exc), exc) from None
+    finally:
+        session.settle()  # a job that ended before its warm-up (skipped, failed) settles too
 
 
 def typed(cfg: DictConfig) -> schema.RunConfig:
@@ -145,6 +147,7 @@ def _tracked(
     name = dataset_name(run_cfg)
     try:
         warmed = warmup.warm_up(run_cfg.model if run_cfg.model.forward else None, session.warmed)
+        session.settle()  # the process's imports are done (Session.for_process)
         if warmed is not None:  # once per process: on the sweep's parent, or on this run
             tracker.log(parent or run_id, metrics={"time/process_warmup_s": warmed})
         tracker.log_config(run_id, resolved)

@@ -174,6 +174,7 @@ class SweepCallback(Callback):
     @_escalated
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.session.open_sweep = None
+        self.session.settle()  # a launcher's parent runs no job: the comparison is its work
         self.progress.close()
         self._kept_exit()
         children = self.tracker.children(self.parent)

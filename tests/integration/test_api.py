@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 
@@ -15,6 +16,10 @@ from tests.helpers import runs_in
 def test_two_runs_a_sweep_and_load_in_one_process(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
+    touched = []  # the caller's collector: neither paused nor frozen by the API
+    for name in ("disable", "freeze"):
+        monkeypatch.setattr(gc, name, lambda name=name: touched.append(name))
+    monkeypatch.setattr(gc, "get_freeze_count", lambda: 0)  # as in a fresh interpreter
     first = runner.run("model=none", "tokenizer=roberta_base")
     second = runner.run("model=none", "tokenizer=bert_base_uncased")
     sweep = runner.sweep("model=none", "padding=longest,max_length", "tokenizer.max_length=32")
@@ -28,6 +33,7 @@ def test_two_runs_a_sweep_and_load_in_one_process(tmp_path, monkeypatch):
     assert loaded[0].metrics == first.metrics and loaded[1].params == second.params
     _, runs = runs_in(uri)
     assert len(runs) == 5  # two runs, a parent and its two children
+    assert touched == [] and gc.isenabled()
 
 
 def test_tokens_is_the_runs_tokens_json(tmp_path, monkeypatch):
