@@ -103,7 +103,7 @@ def invoke(*args: str, cwd: Path, env: dict | None = None, timeout: int | None =
     """The `runner` command run in this process (`cli.main` with these arguments; another
     command's `main(argv)` if given), returned as run_cli returns it — exit code, stdout,
     stderr — without ~5 s of imports per call. For tests whose subject is not the process
-    itself (signals, kill -9, launchers, the exit path of `cli.entry`: run_cli). The
+    itself (signals, kill -9, launchers, the collector of a runner process: run_cli). The
     environment, working directory and argv are restored."""
     import contextlib
     import io
