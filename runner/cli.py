@@ -51,6 +51,7 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's own switch: let exceptions through to us
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # workers are fresh processes
     session = Session.for_process()
+    stdout, sys.stdout = sys.stdout, console.Stdout(sys.stdout)  # a reader that goes stops no run
     try:
         with session.active():
             _hydra_main(session)()
@@ -70,6 +71,7 @@ def main() -> None:
         sys.exit(console.exit_code(error))
     finally:
         session.settle()  # `--cfg job`, `--help` and config errors end before any warm-up
+        sys.stdout = stdout
 
 
 if __name__ == "__main__":

@@ -32,6 +32,37 @@ def line(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+class Stdout:
+    """The `runner` command's standard output: once its reader has gone (`runner -m … | head`),
+    what is written is dropped instead of raising BrokenPipeError into a job or a sweep's end —
+    the runs go on and are tracked; only the lines nobody reads are lost."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self.stream.write(text))
+        except BrokenPipeError:
+            self._drop()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            self._drop()
+
+    def _drop(self) -> None:
+        """Point the closed pipe's descriptor at /dev/null: later writes and flushes succeed."""
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding… of the real stream
+        return getattr(self.stream, name)
+
+
 def exit_code(exc: BaseException) -> int:
     """The exit code of an error: 2 for the config, 1 for a failed run (the README's table)."""
     return 2 if is_config_error(exc) else 1

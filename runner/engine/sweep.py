@@ -173,7 +173,6 @@ class SweepCallback(Callback):
 
     @_escalated
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self.session.open_sweep = None
         self.session.settle()  # a launcher's parent runs no job: the comparison is its work
         self.progress.close()
         self._kept_exit()
@@ -200,6 +199,7 @@ class SweepCallback(Callback):
         self.tracker.log(self.parent, metrics={"sweep/jobs": len(rows), "sweep/failed": failed})
         gate = bool(config.invariance.fail) and not invariant
         self.tracker.finish(self.parent, "FAILED" if failed or gate else "FINISHED")
+        self.session.open_sweep = None  # until here, a crash in this callback ends the parent FAILED
         self._link()
         if failed:
             console.line(f"{failed} of {len(rows)} jobs failed")
@@ -223,6 +223,7 @@ class SweepCallback(Callback):
         if not gone:
             failed += [c for c in self.tracker.children(self.parent) if c.info.status != "FINISHED"]
         self.tracker.finish(self.parent, "FAILED" if failed else "FINISHED")  # moves too if gone
+        self.session.open_sweep = None
         console.line(keep.kept_line(self.tracker.uri, len(kept) + (1 if gone else 0)))
         raise Stop(keep.EXIT_KEPT)
 

@@ -17,6 +17,46 @@ from tests.helpers import artifact_names, runs_in
 pytestmark = pytest.mark.integration
 
 
+def test_a_reader_that_goes_away_stops_no_run(tmp_path):
+    """`runner -m … | head -1`: the reader closes the pipe before the first line; the sweep goes
+    on, every run and its parent end FINISHED, and nothing but the unread lines is lost."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    args = ["-m", "model=none", "padding=longest,max_length", f"tracking.uri={uri}"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "runner", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()  # type: ignore[union-attr]
+    err = proc.stderr.read()  # type: ignore[union-attr]
+    assert proc.wait(timeout=240) == 0, err
+    assert "error" not in err.lower() and "Traceback" not in err
+    _, runs = runs_in(uri)
+    assert len(runs) == 3
+    assert [r.data.tags.get("runner.role") for r in runs].count("sweep") == 1  # the parent and its 2 jobs
+    assert [r.info.status for r in runs] == ["FINISHED"] * 3
+
+
+def test_a_crash_at_the_sweeps_end_ends_its_parent_failed(tmp_path, monkeypatch):
+    from runner import console
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the summary table broke")
+
+    monkeypatch.setattr(console, "table", broken)
+    proc = invoke("-m", "model=none", "padding=longest,max_length", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "the summary table broke" in proc.stderr
+    _, runs = runs_in(f"sqlite:///{tmp_path}/mlflow.db")
+    assert len(runs) == 3
+    statuses = {r.data.tags.get("runner.role", "job"): r.info.status for r in runs}
+    assert statuses == {"sweep": "FAILED", "job": "FINISHED"}  # not left RUNNING
+
+
 def test_default_run_lands_in_mlflow(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = run_cli(f"tracking.uri={uri}", cwd=tmp_path)
