@@ -78,8 +78,6 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
         if context.sweep_dir is not None:
             sweep.abort(context.sweep_dir, f"fail_fast: {console.describe(exc)}")
         raise Stop(console.exit_code(exc), exc) from None
-    finally:
-        session.settle()  # a job that ended before its warm-up (skipped, failed) settles too
 
 
 def typed(cfg: DictConfig) -> schema.RunConfig:
