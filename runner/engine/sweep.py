@@ -175,8 +175,8 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.session.settle()  # a launcher's parent runs no job: the comparison is its work
         self.progress.close()
-        self._kept_exit()
-        children = self.tracker.children(self.parent)
+        children = self.tracker.children(self.parent)  # none when the server has gone away
+        self._kept_exit(children)
         rows = [
             {
                 "job": c.data.tags.get("sweep.job_num", "?"),
@@ -208,7 +208,7 @@ class SweepCallback(Callback):
         if failed or gate:
             raise Stop(1)
 
-    def _kept_exit(self) -> None:
+    def _kept_exit(self, children: list) -> None:
         """Jobs whose server went away kept their results locally: the sweep ends with one line
         for all of them; runner-sync sends them and rebuilds the comparison on the parent."""
         from runner.tracking import keep
@@ -219,9 +219,9 @@ class SweepCallback(Callback):
         gone = bool(getattr(self.tracker, "gone", False))
         if not kept and not gone:
             return
+        moved = {r.data.tags.get(keep.REMOTE_ID) for r in kept}  # left RUNNING on the server
         failed = [r for r in kept if r.info.status != "FINISHED"]
-        if not gone:
-            failed += [c for c in self.tracker.children(self.parent) if c.info.status != "FINISHED"]
+        failed += [c for c in children if c.info.status != "FINISHED" and c.info.run_id not in moved]
         self.tracker.finish(self.parent, "FAILED" if failed else "FINISHED")  # moves too if gone
         self.session.open_sweep = None
         console.line(keep.kept_line(self.tracker.uri, len(kept) + (1 if gone else 0)))

@@ -142,6 +142,10 @@ class KeepingTracker:
             getattr(self.local, name)(self.moved[run_id], *args, **kwargs)
             return
         if self.gone:
+            if run_id in self.started:  # the server went away during a read (a sweep's end)
+                self._move(run_id)
+                getattr(self.local, name)(self.moved[run_id], *args, **kwargs)
+                return
             log.debug("%s for run %s dropped: the server is gone and the run is not this job's", name, run_id)
             return
         try:
@@ -183,7 +187,17 @@ class KeepingTracker:
         return list(self.moved)
 
     def children(self, parent: str) -> list:
-        return [] if self.gone else self.remote.children(parent)
+        """The parent's runs on the server; none once it is gone (a sweep's end may be the first
+        call to find it away: the parent then moves at its next write)."""
+        if self.gone:
+            return []
+        try:
+            return self.remote.children(parent)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self.gone = True
+            return []
 
     def end_dead_runs(self) -> list[str]:
         return [] if self.gone else self.remote.end_dead_runs()

@@ -192,6 +192,8 @@ def test_an_interrupted_sync_run_again_leaves_no_duplicates(
 
 
 def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, migrated_store):
+    """The server dies after the first job and is still away at the sweep's end: the last three
+    jobs and the parent (whose end finds it away) are kept, and runner-sync sends them all."""
     import threading
 
     server = Server(tmp_path, migrated_store)
@@ -209,9 +211,7 @@ def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, migrated_store):
         for line in proc.stderr:
             lines.append(line)
             if line.startswith("job 0 FINISHED"):
-                server.kill()  # down from the second job …
-            if line.startswith("job 2 FINISHED"):
-                server.start()  # … to the third
+                server.kill()  # down from the second job to after the sweep's end
 
     reader = threading.Thread(target=follow)
     reader.start()
@@ -221,16 +221,17 @@ def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, migrated_store):
     err = "".join(lines)
     assert proc.returncode == keep.EXIT_KEPT, out + err
     kept_lines = [x for x in lines if x.startswith("job ") and "kept locally" in x]
-    assert len(kept_lines) >= 2, err  # jobs 1 and 2 (and 3 if the server was still starting)
-    assert sum(x.startswith("the tracking server at") for x in lines) == 1 and "FAILED" not in err, err
+    assert [x.split(" FINISHED")[0] for x in kept_lines] == ["job 1", "job 2", "job 3"], err
+    (away,) = [x for x in lines if x.startswith("the tracking server at")]
+    assert "the results of 4 runs are kept" in away and "FAILED" not in err, err
+    server.start()
     sent = sync(tmp_path)
     assert sent.returncode == 0, sent.stderr
-    # every kept job (and the parent, when the sweep ended before the server was back up)
-    assert sent.stdout.count("sent ") >= len(kept_lines) and "comparison rebuilt" in sent.stdout
+    assert sent.stdout.count("sent ") == 4 and "comparison rebuilt" in sent.stdout, sent.stdout
     client = server.client()
     everything = runs(client)
     parents = [r for r in everything if r.data.tags.get("runner.role") == "sweep"]
-    assert len(parents) == 1
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     children = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
     assert sorted(c.data.tags["sweep.job_num"] for c in children) == ["0", "1", "2", "3"]

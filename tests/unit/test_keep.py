@@ -55,3 +55,19 @@ def test_the_tracker_pickles_and_tells_unreachable_from_refused_requests():
     assert keep.unreachable(ConnectionError("x"))
     assert keep.unreachable(RuntimeError("API request failed: Max retries exceeded with url"))
     assert not keep.unreachable(RuntimeError("RESOURCE_DOES_NOT_EXIST: run not found"))
+
+
+def test_a_read_that_finds_the_server_gone_moves_the_run_at_its_next_write(tmp_path, monkeypatch):
+    """A sweep's end reads its children first: a server that went away while the last job ran
+    answers that read with nothing, and the parent moves to the local store when it finishes."""
+    monkeypatch.chdir(tmp_path)
+    tracker = keep.KeepingTracker(Flaky(answers=1))
+    parent = tracker.start("a sweep", {"runner.role": "sweep"})
+    tracker.log(parent, params={"p": 1})  # reaches the server
+    assert tracker.children(parent) == [] and tracker.gone  # the read finds the server away
+    tracker.finish(parent, "FINISHED")
+    assert tracker.kept() == ["server-run"]
+    local = Tracker(keep.kept_uri(), "runner")
+    (kept,) = local.client.search_runs([local.experiment_id])
+    assert kept.info.status == "FINISHED" and kept.data.params == {"p": "1"}
+    assert kept.data.tags[keep.REMOTE_ID] == "server-run" and keep.PARENT not in kept.data.tags
