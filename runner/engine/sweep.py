@@ -97,6 +97,7 @@ def _escalated(hook: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+GONE = "the tracking server went away (runner-sync builds it when the parent is sent)"
 RAY_WAIT_S = 5.0  # a head that does not accept a connection in this time is not there
 
 
@@ -200,6 +201,7 @@ class SweepCallback(Callback):
         gate = bool(config.invariance.fail) and not invariant
         self.tracker.finish(self.parent, "FAILED" if failed or gate else "FINISHED")
         self.session.open_sweep = None  # until here, a crash in this callback ends the parent FAILED
+        self._kept_parent()
         self._link()
         if failed:
             console.line(f"{failed} of {len(rows)} jobs failed")
@@ -216,7 +218,7 @@ class SweepCallback(Callback):
         if not store.is_server(self.tracker.uri):
             return
         kept = keep.kept_children(self.parent)
-        gone = bool(getattr(self.tracker, "gone", False))
+        gone = self._gone()
         if not kept and not gone:
             return
         moved = {r.data.tags.get(keep.REMOTE_ID) for r in kept}  # left RUNNING on the server
@@ -227,6 +229,19 @@ class SweepCallback(Callback):
         console.line(keep.kept_line(self.tracker.uri, len(kept) + (1 if gone else 0)))
         raise Stop(keep.EXIT_KEPT)
 
+    def _gone(self) -> bool:
+        """The server stopped answering during this sweep's end (runner.tracking.keep)."""
+        return bool(getattr(self.tracker, "gone", False))
+
+    def _kept_parent(self) -> None:
+        """The server went away after the jobs, while the parent's tables were logged: the
+        parent finished in the local store; runner-sync sends it and builds its comparison."""
+        from runner.tracking import keep
+
+        if self._gone():
+            console.line(keep.kept_line(self.tracker.uri, 1))
+            raise Stop(keep.EXIT_KEPT)
+
     def _compare(self) -> str:
         """The runs side by side on the parent (comparison/…); a failure here fails no job."""
         from runner.analysis import compare
@@ -234,19 +249,24 @@ class SweepCallback(Callback):
         try:
             return compare.build(self.tracker, self.parent)[0]
         except Exception as exc:
-            console.line(f"warning: comparison not logged: {console.describe(exc)}")
+            why = GONE if self._gone() else console.describe(exc)
+            console.line(f"warning: comparison not logged: {why}")
             return ""
 
     def _invariance(self, config: DictConfig) -> tuple[str, bool]:
         """Outputs compared across the sweep's comparable children (runner.analysis.invariance)."""
         from runner.analysis import invariance
 
-        try:
-            _, verdict, passed = invariance.check(
-                self.tracker, self.parent, float(config.invariance.tolerance)
-            )
-        except Exception as exc:
-            console.line(f"warning: invariance not checked: {console.describe(exc)}")
+        why = GONE if self._gone() else ""
+        if not why:
+            try:
+                _, verdict, passed = invariance.check(
+                    self.tracker, self.parent, float(config.invariance.tolerance)
+                )
+            except Exception as exc:
+                why = GONE if self._gone() else console.describe(exc)
+        if why:
+            console.line(f"warning: invariance not checked: {why}")
             return "invariance: not checked", not bool(config.invariance.fail)
         print(verdict, flush=True)
         return verdict, passed

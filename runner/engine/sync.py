@@ -129,23 +129,37 @@ def sync(kept_uri: str, dry_run: bool) -> list[str]:
         remote = remotes[(target, experiment)]
         lines.append(send(local, run, remote, dry_run))
         print(lines[-1], flush=True)
-        if run.data.tags.get(keep.PARENT):
-            parents.add((target, experiment, run.data.tags[keep.PARENT]))
+        parent = run.data.tags.get(keep.PARENT)
+        if not parent and run.data.tags.get("runner.role") == "sweep":  # its end found the server away
+            parent = run.data.tags.get(keep.REMOTE_ID)
+        if parent:
+            parents.add((target, experiment, parent))
     if not dry_run:
         _compare(remotes, parents)
     return lines
 
 
 def _compare(remotes: dict, parents: set) -> None:
-    """A sweep whose children arrived gets its comparison (re)built on its parent."""
-    from runner.analysis import compare
+    """A sweep whose children (or itself) arrived gets its comparison and invariance check
+    (re)built on its parent, at the tolerance its jobs ran with."""
+    from runner.analysis import compare, invariance
 
     for target, experiment, parent in sorted(parents):
+        tracker = remotes[(target, experiment)]
         try:
-            compare.build(remotes[(target, experiment)], parent)
+            compare.build(tracker, parent)
             print(f"comparison rebuilt on sweep parent {parent}", flush=True)
+            print(invariance.check(tracker, parent, _tolerance(tracker, parent))[1], flush=True)
         except Exception as exc:
             console.line(f"warning: comparison not rebuilt on {parent}: {console.describe(exc)}")
+
+
+def _tolerance(tracker: Any, parent: str) -> float:
+    """The invariance tolerance the sweep's jobs ran with (each logs its config)."""
+    from runner.config.schema import InvarianceConfig
+
+    logged = [c.data.params.get("invariance.tolerance") for c in tracker.children(parent)]
+    return max((float(v) for v in logged if v), default=InvarianceConfig.tolerance)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from runner.engine.sweep import GONE
 from runner.tracking import keep
 from tests.conftest import OFFLINE, invoke
 from tests.helpers import SERVER_ENV, free_port, wait_healthy
@@ -53,7 +54,8 @@ class Server:
 
     def kill(self) -> None:
         assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc.poll() is None:  # (a failed test may leave it killed already)
+            os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
 
     def client(self) -> MlflowClient:
@@ -199,7 +201,7 @@ def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, migrated_store):
     server = Server(tmp_path, migrated_store)
     server.start()
     data = tmp_path / "texts.txt"
-    data.write_text("\n".join(TEXTS[i % 4] for i in range(8_000)), encoding="utf-8")
+    data.write_text("\n".join(TEXTS[i % 4] for i in range(2_000)), encoding="utf-8")
     proc = start_runner(
         tmp_path, "-m", "model=tiny_bert", "dataset.source=text", f"dataset.path={data}",
         "runtime.batch_size=8,16,32,64", f"tracking.uri={server.url}",
@@ -238,5 +240,44 @@ def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, migrated_store):
     served = MlflowClient(tracking_uri=server.url)
     names = {a.path for a in served.list_artifacts(parents[0].info.run_id, "comparison")}
     assert {"comparison/report.html", "comparison/tokens.json"} <= names
+    invariance = [a.path for a in served.list_artifacts(parents[0].info.run_id, "invariance")]
+    assert invariance == ["invariance/report.json"] and "invariance: INVARIANT" in sent.stdout
     assert sync(tmp_path).stdout.startswith("nothing to send")
     server.kill()
+
+
+def test_a_server_lost_after_the_jobs_keeps_the_parent(tmp_path, monkeypatch, shared_server):
+    """Every job reached the server; it goes away while the parent's comparison is built: the
+    parent ends in the local store (exit 75, one line), and runner-sync sends it and builds its
+    comparison there. (The last test here: it leaves the shared server running again.)"""
+    from runner.analysis import compare
+
+    server, experiment = shared_server, "runner-lost-at-the-end"
+    build = compare.build
+
+    def lost(tracker, parent):
+        server.kill()
+        return build(tracker, parent)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(compare, "build", lost)
+        proc = invoke(
+            "-m", "model=none", "runtime.batch_size=2,4", f"tracking.uri={server.url}",
+            f"tracking.experiment={experiment}", cwd=tmp_path,
+        )  # fmt: skip
+    assert proc.returncode == keep.EXIT_KEPT, proc.stderr
+    (away,) = [x for x in proc.stderr.splitlines() if x.startswith("the tracking server at")]
+    assert "its results are kept" in away and f"comparison not logged: {GONE}" in proc.stderr
+    server.start()
+    sent = sync(tmp_path)
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.count("sent ") == 1 and "comparison rebuilt" in sent.stdout, sent.stdout
+    everything = runs(server.client(), experiment)
+    assert len(everything) == 3 and all(r.info.status == "FINISHED" for r in everything)
+    (parent,) = [r for r in everything if r.data.tags.get("runner.role") == "sweep"]
+    assert parent.data.metrics["sweep/jobs"] == 2
+    served = MlflowClient(tracking_uri=server.url)
+    names = {a.path for a in served.list_artifacts(parent.info.run_id, "comparison")}
+    assert {"comparison/report.html", "comparison/tokens.json"} <= names
+    invariance = [a.path for a in served.list_artifacts(parent.info.run_id, "invariance")]
+    assert invariance == ["invariance/report.json"] and "invariance: INVARIANT" in sent.stdout
