@@ -48,6 +48,8 @@ UNREACHABLE = (
     "connection refused",
     "failed to establish a new connection",
     "connection aborted",
+    "connection broken",  # killed mid-response: IncompleteRead, ConnectionResetError
+    "connection reset",
     "remotedisconnected",
     "read timed out",
     "connect timeout",

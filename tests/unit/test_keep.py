@@ -54,6 +54,10 @@ def test_the_tracker_pickles_and_tells_unreachable_from_refused_requests():
     assert tracker.gone and tracker.uri == "http://127.0.0.1:9" and tracker.kept() == []
     assert keep.unreachable(ConnectionError("x"))
     assert keep.unreachable(RuntimeError("API request failed: Max retries exceeded with url"))
+    killed_mid_answer = "('Connection broken: IncompleteRead(0 bytes read, 8007 more expected)', …)"
+    assert keep.unreachable(
+        RuntimeError(f"API request to …/runs/get failed with exception {killed_mid_answer}")
+    )
     assert not keep.unreachable(RuntimeError("RESOURCE_DOES_NOT_EXIST: run not found"))
 
 
