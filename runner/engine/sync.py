@@ -140,16 +140,21 @@ def sync(kept_uri: str, dry_run: bool) -> list[str]:
 
 
 def _compare(remotes: dict, parents: set) -> None:
-    """A sweep whose children (or itself) arrived gets its comparison and invariance check
-    (re)built on its parent, at the tolerance its jobs ran with."""
+    """A sweep whose children (or itself) arrived gets its end (re)built on its parent: the
+    comparison, the invariance check at the tolerance its jobs ran with, the jobs table and the
+    description."""
     from runner.analysis import compare, invariance
+    from runner.engine import sweep
 
     for target, experiment, parent in sorted(parents):
         tracker = remotes[(target, experiment)]
         try:
-            compare.build(tracker, parent)
+            side_by_side = compare.build(tracker, parent)[0]
             print(f"comparison rebuilt on sweep parent {parent}", flush=True)
-            print(invariance.check(tracker, parent, _tolerance(tracker, parent))[1], flush=True)
+            verdict = invariance.check(tracker, parent, _tolerance(tracker, parent))[1]
+            print(verdict, flush=True)
+            rows, text = sweep.summary(tracker.children(parent))
+            sweep.record(tracker, parent, rows, text, verdict, side_by_side)
         except Exception as exc:
             console.line(f"warning: comparison not rebuilt on {parent}: {console.describe(exc)}")
 

@@ -52,9 +52,13 @@ class Server:
         )
         wait_healthy(self.url, self.proc, "mlflow server")
 
+    def ensure(self) -> Server:
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        return self
+
     def kill(self) -> None:
-        assert self.proc is not None
-        if self.proc.poll() is None:  # (a failed test may leave it killed already)
+        if self.proc is not None and self.proc.poll() is None:  # (a failed test may leave it killed already)
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
 
@@ -94,18 +98,27 @@ def sync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
 COMPARABLE = lambda metrics: {k: v for k, v in metrics.items() if not k.startswith(("time/", "throughput/"))}  # noqa: E731
 
 
-def test_a_run_outlives_its_server_and_syncs_once(tmp_path, migrated_store):
-    server = Server(tmp_path, migrated_store)
-    server.start()
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory, migrated_store):
+    """One server for this file (a start costs ~5 CPU-s): each test logs to its own experiments,
+    and one that kills it starts it again; a test finding it down (after a failure) starts it."""
+    server = Server(tmp_path_factory.mktemp("server"), migrated_store)
+    yield server
+
+
+def test_a_run_outlives_its_server_and_syncs_once(tmp_path, shared_server):
+    server = shared_server.ensure()
     data = tmp_path / "texts.txt"
     data.write_text("\n".join(TEXTS[i % 4] for i in range(10_000)), encoding="utf-8")
     args = ("model=tiny_bert", "dataset.source=text", f"dataset.path={data}", f"tracking.uri={server.url}")
-    proc = start_runner(tmp_path, *args)
+    proc = start_runner(tmp_path, *args, "tracking.experiment=away")
     client = server.client()
     wait_for(
-        lambda: any(r.info.status == "RUNNING" for r in runs(client)), 120, "a RUNNING run on the server"
+        lambda: any(r.info.status == "RUNNING" for r in runs(client, "away")),
+        120,
+        "a RUNNING run on the server",
     )
-    (running,) = runs(client)
+    (running,) = runs(client, "away")
     server.kill()
     killed = time.monotonic()
     out, err = proc.communicate(timeout=300)
@@ -114,7 +127,7 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path, migrated_store):
     lines = [x for x in (out + err).splitlines() if "unreachable" in x]
     assert len(lines) == 1 and server.url in lines[0] and "runner-sync" in lines[0], out + err
     assert "Retrying" not in err and "Traceback" not in err
-    assert runs(client)[0].info.status == "RUNNING"  # the server never heard the end
+    assert runs(client, "away")[0].info.status == "RUNNING"  # the server never heard the end
     down = sync(tmp_path)
     assert down.returncode == 1 and down.stderr.count("error:") == 1 and server.url in down.stderr
 
@@ -129,7 +142,7 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path, migrated_store):
     assert client.get_run(running.info.run_id).info.status == "RUNNING"
     sent = sync(tmp_path)
     assert sent.returncode == 0, sent.stderr
-    (after,) = runs(client)  # exactly one run: the same one, finished under its own id
+    (after,) = runs(client, "away")  # exactly one run: the same one, finished under its own id
     assert after.info.run_id == running.info.run_id and after.info.status == "FINISHED"
     baseline = invoke(*args, "tracking.experiment=baseline", cwd=tmp_path)
     assert baseline.returncode == 0, baseline.stderr
@@ -146,16 +159,6 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path, migrated_store):
     assert again.returncode == 0 and "nothing to send" in again.stdout
     assert {k: len(client.get_metric_history(after.info.run_id, k)) for k in after.data.metrics} == history
     assert set(history.values()) == {1}
-    server.kill()
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory, migrated_store):
-    """One server for the interrupted-sync cases (each sends to its own experiment)."""
-    server = Server(tmp_path_factory.mktemp("server"), migrated_store)
-    server.start()
-    yield server
-    server.kill()
 
 
 @pytest.mark.parametrize("interrupted_at", ["log_artifacts", "delete_run"])
@@ -165,7 +168,7 @@ def test_an_interrupted_sync_run_again_leaves_no_duplicates(
     from runner.engine import sync as runner_sync
     from runner.tracking.tracker import Tracker
 
-    server, experiment = shared_server, f"runner-{interrupted_at}"
+    server, experiment = shared_server.ensure(), f"runner-{interrupted_at}"
     kept = f"sqlite:///{tmp_path}/unsynced/mlflow.db"
     local = Tracker(kept, "runner")
     run_id = local.start("kept while away", {keep.TARGET: server.url, keep.EXPERIMENT: experiment})
@@ -193,18 +196,17 @@ def test_an_interrupted_sync_run_again_leaves_no_duplicates(
     assert [a.path for a in served.list_artifacts(sent.info.run_id, "notes")] == ["notes/hello.txt"]
 
 
-def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, migrated_store):
+def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, shared_server):
     """The server dies after the first job and is still away at the sweep's end: the last three
     jobs and the parent (whose end finds it away) are kept, and runner-sync sends them all."""
     import threading
 
-    server = Server(tmp_path, migrated_store)
-    server.start()
+    server = shared_server.ensure()
     data = tmp_path / "texts.txt"
     data.write_text("\n".join(TEXTS[i % 4] for i in range(2_000)), encoding="utf-8")
     proc = start_runner(
         tmp_path, "-m", "model=tiny_bert", "dataset.source=text", f"dataset.path={data}",
-        "runtime.batch_size=8,16,32,64", f"tracking.uri={server.url}",
+        "runtime.batch_size=8,16,32,64", f"tracking.uri={server.url}", "tracking.experiment=sweep-away",
     )  # fmt: skip
     lines: list[str] = []
 
@@ -231,7 +233,7 @@ def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, migrated_store):
     assert sent.returncode == 0, sent.stderr
     assert sent.stdout.count("sent ") == 4 and "comparison rebuilt" in sent.stdout, sent.stdout
     client = server.client()
-    everything = runs(client)
+    everything = runs(client, "sweep-away")
     parents = [r for r in everything if r.data.tags.get("runner.role") == "sweep"]
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     children = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
@@ -242,17 +244,19 @@ def test_a_sweep_keeps_going_while_its_server_is_away(tmp_path, migrated_store):
     assert {"comparison/report.html", "comparison/tokens.json"} <= names
     invariance = [a.path for a in served.list_artifacts(parents[0].info.run_id, "invariance")]
     assert invariance == ["invariance/report.json"] and "invariance: INVARIANT" in sent.stdout
+    assert parents[0].data.metrics["sweep/jobs"] == 4 and parents[0].data.metrics["sweep/failed"] == 0
+    description = parents[0].data.tags["mlflow.note.content"]
+    assert description.startswith("**invariance: INVARIANT") and "batch_size=64" in description
     assert sync(tmp_path).stdout.startswith("nothing to send")
-    server.kill()
 
 
 def test_a_server_lost_after_the_jobs_keeps_the_parent(tmp_path, monkeypatch, shared_server):
     """Every job reached the server; it goes away while the parent's comparison is built: the
     parent ends in the local store (exit 75, one line), and runner-sync sends it and builds its
-    comparison there. (The last test here: it leaves the shared server running again.)"""
+    comparison there."""
     from runner.analysis import compare
 
-    server, experiment = shared_server, "runner-lost-at-the-end"
+    server, experiment = shared_server.ensure(), "runner-lost-at-the-end"
     build = compare.build
 
     def lost(tracker, parent):
@@ -281,3 +285,4 @@ def test_a_server_lost_after_the_jobs_keeps_the_parent(tmp_path, monkeypatch, sh
     assert {"comparison/report.html", "comparison/tokens.json"} <= names
     invariance = [a.path for a in served.list_artifacts(parent.info.run_id, "invariance")]
     assert invariance == ["invariance/report.json"] and "invariance: INVARIANT" in sent.stdout
+    assert parent.data.tags["mlflow.note.content"].startswith("**invariance: INVARIANT")  # not "not checked"
