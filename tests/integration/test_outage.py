@@ -58,8 +58,9 @@ class Server:
         return self
 
     def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:  # (a failed test may leave it killed already)
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc is None or self.proc.poll() is not None:  # never started, or killed already
+            return
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=30)
 
     def client(self) -> MlflowClient:
@@ -104,6 +105,7 @@ def shared_server(tmp_path_factory, migrated_store):
     and one that kills it starts it again; a test finding it down (after a failure) starts it."""
     server = Server(tmp_path_factory.mktemp("server"), migrated_store)
     yield server
+    server.kill()
 
 
 def test_a_run_outlives_its_server_and_syncs_once(tmp_path, shared_server):
