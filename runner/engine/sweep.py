@@ -242,19 +242,18 @@ class SweepCallback(Callback):
         """Outputs compared across the sweep's comparable children (runner.analysis.invariance)."""
         from runner.analysis import invariance
 
-        why = GONE if self._gone() else ""
-        if not why:
+        why = GONE
+        if not self._gone():
             try:
                 _, verdict, passed = invariance.check(
                     self.tracker, self.parent, float(config.invariance.tolerance)
                 )
+                print(verdict, flush=True)
+                return verdict, passed
             except Exception as exc:
                 why = GONE if self._gone() else console.describe(exc)
-        if why:
-            console.line(f"warning: invariance not checked: {why}")
-            return "invariance: not checked", not bool(config.invariance.fail)
-        print(verdict, flush=True)
-        return verdict, passed
+        console.line(f"warning: invariance not checked: {why}")
+        return "invariance: not checked", not bool(config.invariance.fail)
 
     def _link(self) -> None:
         from runner.tracking import store

@@ -149,21 +149,22 @@ def _compare(remotes: dict, parents: set) -> None:
     for target, experiment, parent in sorted(parents):
         tracker = remotes[(target, experiment)]
         try:
+            children = tracker.children(parent)  # read once, as the sweep's end reads them
             side_by_side = compare.build(tracker, parent)[0]
             print(f"comparison rebuilt on sweep parent {parent}", flush=True)
-            verdict = invariance.check(tracker, parent, _tolerance(tracker, parent))[1]
+            verdict = invariance.check(tracker, parent, _tolerance(children))[1]
             print(verdict, flush=True)
-            rows, text = sweep.summary(tracker.children(parent))
+            rows, text = sweep.summary(children)
             sweep.record(tracker, parent, rows, text, verdict, side_by_side)
         except Exception as exc:
             console.line(f"warning: comparison not rebuilt on {parent}: {console.describe(exc)}")
 
 
-def _tolerance(tracker: Any, parent: str) -> float:
+def _tolerance(children: list) -> float:
     """The invariance tolerance the sweep's jobs ran with (each logs its config)."""
     from runner.config.schema import InvarianceConfig
 
-    logged = [c.data.params.get("invariance.tolerance") for c in tracker.children(parent)]
+    logged = [c.data.params.get("invariance.tolerance") for c in children]
     return max((float(v) for v in logged if v), default=InvarianceConfig.tolerance)
 
 

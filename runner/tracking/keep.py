@@ -140,29 +140,27 @@ class KeepingTracker:
         return None if self.gone else self.remote.finished_with_hash(config_hash)
 
     def _write(self, name: str, run_id: str, args: tuple, kwargs: dict) -> None:
-        if run_id in self.moved:
-            getattr(self.local, name)(self.moved[run_id], *args, **kwargs)
-            return
-        if self.gone:
-            if run_id in self.started:  # the server went away during a read (a sweep's end)
-                self._move(run_id)
-                getattr(self.local, name)(self.moved[run_id], *args, **kwargs)
+        """To the server while it answers; once it is gone (found by this write or by an earlier
+        call, a read included), a run this tracker started moves to the local store."""
+        if run_id not in self.moved and not self.gone:
+            try:
+                getattr(self.remote, name)(run_id, *args, **kwargs)
+            except Exception as exc:
+                if not unreachable(exc):
+                    raise
+                self.gone = True
+            else:
+                if run_id in self.journal:
+                    self.journal[run_id].append((name, args, kwargs))
                 return
-            log.debug("%s for run %s dropped: the server is gone and the run is not this job's", name, run_id)
-            return
-        try:
-            getattr(self.remote, name)(run_id, *args, **kwargs)
-        except Exception as exc:
-            if not unreachable(exc):
-                raise
-            self.gone = True
+        if run_id not in self.moved:
             if run_id not in self.started:
+                log.debug(
+                    "%s for run %s dropped: the server is gone and the run is not this job's", name, run_id
+                )
                 return
             self._move(run_id)
-            getattr(self.local, name)(self.moved[run_id], *args, **kwargs)
-            return
-        if run_id in self.journal:
-            self.journal[run_id].append((name, args, kwargs))
+        getattr(self.local, name)(self.moved[run_id], *args, **kwargs)
 
     def _move(self, run_id: str) -> None:
         """The run and everything written to it so far, into the local store."""
