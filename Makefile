@@ -9,26 +9,31 @@ help:  ## list the targets
 $(VENV)/.installed: pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
 
+$(VENV)/.installed-dev: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh dev
+
 install: $(VENV)/.installed  ## create .venv and install the runner (CPU torch where at hand)
+
+install-dev: $(VENV)/.installed-dev  ## the same plus the test tools (pytest, Ray, PostgreSQL driver, Playwright, mkdocs, Jupyter)
 
 run: install  ## run the default job offline on the embedded tiny BERT and sample data
 	$(BIN)/runner
 
-test: install  ## run the whole test suite (two workers, a test file each)
+test: install-dev  ## run the whole test suite (two workers, a test file each)
 	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
-test-fast: install  ## the edit loop (under a minute): unit tests and the Python API's tests
+test-fast: install-dev  ## the edit loop (under a minute): unit tests and the Python API's tests
 	$(BIN)/pytest -q -n 2 -m "not slow" tests/unit tests/integration/test_api.py tests/integration/test_registry.py
 
-lint: install  ## ruff lint and format check, mypy on runner/ (every def typed)
+lint: install-dev  ## ruff lint and format check, mypy on runner/ (every def typed)
 	$(BIN)/ruff check runner tests benchmarks
 	$(BIN)/ruff format --check runner tests benchmarks
 	$(BIN)/mypy runner
 
-docs: install  ## build the docs site (docs/, mkdocs.yml) into outputs/site; a broken link fails
+docs: install-dev  ## build the docs site (docs/, mkdocs.yml) into outputs/site; a broken link fails
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
-bench: install  ## run the benchmark suite (prints ratios against baselines)
+bench: install-dev  ## run the benchmark suite (prints ratios against baselines)
 	$(BIN)/python benchmarks/run.py
 
 ui: install  ## open the MLflow dashboard on the default store
@@ -37,4 +42,4 @@ ui: install  ## open the MLflow dashboard on the default store
 server: install  ## a local MLflow tracking server for one user (sqlite + served artifacts)
 	bash scripts/mlflow_server.sh
 
-.PHONY: help install run test test-fast lint docs bench ui server
+.PHONY: help install install-dev run test test-fast lint docs bench ui server

@@ -257,7 +257,7 @@ class Sweep:
     @functools.cached_property
     def children(self) -> list[Run]:
         """The sweep's runs in job order (3 < 3.1 < 10)."""
-        from runner.engine.sweep import job_order
+        from runner.analysis.ending import job_order
 
         found = self.parent._client.search_runs(
             [self.parent._mlflow.info.experiment_id],
@@ -268,9 +268,31 @@ class Sweep:
         return [Run(r.info.run_id, self.parent.tracking_uri) for r in found]
 
     @functools.cached_property
+    def comparisons(self) -> dict[str, pd.DataFrame]:
+        """Each dataset's comparison table by its file's name (`sample`, …): every example's
+        tokens in every run on that dataset, side by side. One dataset: {"tokens": table}."""
+        out = {}
+        for artifact in ("comparison/tokens.json", *self._per_dataset()):
+            table = self.parent.table(artifact)
+            if table is not None:
+                out[Path(artifact).stem] = table
+        return out
+
+    def _per_dataset(self) -> list[str]:
+        return [a.path for a in self.parent._client.list_artifacts(self.id, "comparison/tokens")]
+
+    @functools.cached_property
     def comparison(self) -> pd.DataFrame | None:
-        """comparison/tokens.json: each example's tokens in every run, side by side."""
-        return self.parent.table("comparison/tokens.json")
+        """comparison/tokens.json: each example's tokens in every run, side by side. A sweep over
+        several datasets has one table per dataset: read them from `comparisons`."""
+        tables = self.comparisons
+        if len(tables) > 1:
+            raise RunnerError(
+                f"sweep {self.id}",
+                f"ran on {len(tables)} datasets ({', '.join(tables)}), one comparison table each",
+                "read sweep.comparisons[<dataset>]",
+            )
+        return next(iter(tables.values()), None)
 
     @functools.cached_property
     def summary(self) -> pd.DataFrame | None:

@@ -110,6 +110,9 @@ def describe(exc: BaseException) -> str:
         options = re.findall(r"^\t(\S+)$", text, flags=re.M)
         head = _one_line(text.split("Available options")[0])
         return f"{head} — available: {', '.join(options)}" if options else head
+    bare = _bare_non_ascii(exc)
+    if bare:
+        return bare
     import yaml
 
     if isinstance(exc, yaml.YAMLError):
@@ -122,6 +125,23 @@ def describe(exc: BaseException) -> str:
             "node, or use hydra/launcher=submitit_local, hydra/launcher=joblib or the default launcher"
         )
     return f"{type(exc).__name__}: {_one_line(str(exc))} (HYDRA_FULL_ERROR=1 shows the traceback)"
+
+
+def _bare_non_ascii(exc: BaseException) -> str | None:
+    """Hydra's override grammar takes unquoted values in ASCII only: `dataset.text_column=문장`
+    fails to parse. The line to copy instead, with the value quoted for Hydra and the shell."""
+    from hydra.errors import OverrideParseException
+
+    if not isinstance(exc, OverrideParseException):
+        return None
+    override = getattr(exc, "override", None) or ""
+    key, sep, value = override.partition("=")
+    if not sep or value.isascii():
+        return None
+    return (
+        f"{key}: Hydra reads a value outside ASCII only inside quotes — "
+        f"write it as {pasteable(key, value)}"
+    )
 
 
 def _os_error(exc: OSError) -> str:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Creates .venv and installs the runner (editable) with its test tools.
+# Creates .venv and installs the runner (editable): `setup.sh` what running needs (make run),
+# `setup.sh dev` the test tools as well (make test, lint, docs, bench).
 # Takes a CPU build of torch where one is at hand (a local wheel in $TORCH_WHEEL_DIR, default
 # /opt/wheels, or the CPU package index) instead of pulling a multi-GB CUDA build.
 set -euo pipefail
@@ -15,5 +16,10 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   [ "$installed" = 1 ] || "${PIP[@]}" "torch>=2.4,<2.15" --index-url https://download.pytorch.org/whl/cpu \
     || "${PIP[@]}" "torch>=2.4,<2.15"
 fi
-"${PIP[@]}" -e ".[dev]"
+if [ "${1:-}" = dev ]; then
+  "${PIP[@]}" -e ".[dev]"
+  touch .venv/.installed-dev
+else
+  "${PIP[@]}" -e .
+fi
 touch .venv/.installed

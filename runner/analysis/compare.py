@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import console
-from runner.analysis import agreement, report
+from runner.analysis import agreement, ending, report
 from runner.analysis.report import RunTokens
 from runner.errors import RunnerError
 from runner.tracking.tracker import Tracker
@@ -53,19 +53,55 @@ def latest_sweep(tracker: Tracker) -> str:
         order_by=["attributes.start_time DESC"],
     )
     if not runs:
-        raise SystemExit("error: no sweep in this experiment — run `runner -m …` first, or pass --parent")
+        raise RunnerError(
+            f"experiment {tracker.experiment}", "has no sweep", "run `runner -m …` first, or pass --parent"
+        )
     return runs[0].info.run_id
 
 
-def token_rows(tracker: Tracker, run_id: str, out: Path) -> dict[tuple, dict[str, Any]]:
-    """A run's tokens.json rows keyed by (column, index); empty when it logged none."""
+def parent_tracker(uri: str | None, experiment: str | None, parent: str | None) -> Tracker:
+    """The tracker of the parent's own experiment (a sweep of experiment=bert_vs_roberta logs to
+    its own), else of --experiment (default: runner)."""
+    if parent and not experiment:
+        experiment = Tracker.experiment_of(uri, parent)
+        if experiment is None:
+            raise RunnerError(f"--parent {parent}", "no such run in this store", "check the id and --tracking-uri")
+    return Tracker(uri, experiment or "runner")
+
+
+def token_rows(tracker: Tracker, run_id: str, out: Path, dataset: str = "") -> dict[tuple, dict[str, Any]]:
+    """A run's tokens.json rows keyed by what they hold (report.keyed); empty when it logged none."""
     try:
         path = tracker.client.download_artifacts(run_id, "tokens.json", str(out))
     except Exception:  # a run that failed before tokenizing has no table
         return {}
     table = json.loads(Path(path).read_text(encoding="utf-8"))
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
-    return {report.key(r): r for r in rows}
+    return report.keyed(rows, dataset)
+
+
+def dataset_labels(children: list) -> dict[str, str]:
+    """run id → the dataset it ran on: its name (`sample`, a file's name), with the digest of its
+    texts where two datasets of one name differ. Runs join only with runs of the same label."""
+    def name(c: Any) -> str:
+        tags = c.data.tags
+        return tags.get("data.label") or tags.get("choice.dataset") or "dataset"
+
+    digests: dict[str, set[str]] = {}
+    for c in children:
+        digests.setdefault(name(c), set()).add(c.data.tags.get("data.digest", ""))
+    return {
+        c.info.run_id: name(c) if len(digests[name(c)]) == 1 else f"{name(c)} ({c.data.tags.get('data.digest', '')[:8]})"
+        for c in children
+    }
+
+
+def table_name(dataset: str, several: bool) -> str:
+    """comparison/tokens.json for one dataset; comparison/tokens/<dataset>.json, one each, for more."""
+    if not several:
+        return "comparison/tokens.json"
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset)
+    return f"comparison/tokens/{safe}.json"
 
 
 def _loads(run: Any) -> str:
@@ -226,19 +262,22 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
         {"run": names[c.info.run_id], **{m: c.data.metrics.get(m, "") for m in logged}, "loads": _loads(c)}
         for c in children
     ]
+    labels = dataset_labels(children)
     with tempfile.TemporaryDirectory() as tmp:
         runs = [
             RunTokens(
                 c.info.run_id,
                 names[c.info.run_id],
                 c.data.metrics,
-                token_rows(tracker, c.info.run_id, Path(tmp) / c.info.run_id),
+                token_rows(tracker, c.info.run_id, Path(tmp) / c.info.run_id, labels[c.info.run_id]),
+                labels[c.info.run_id],
             )
             for c in children
         ]
-        table_rows = report.comparison_rows(runs)
+        groups = report.by_dataset(runs)
+        tables = {d: report.comparison_rows(group) for d, group in groups.items()}
         pairs, lowest = agreement.pairwise(runs)
-        spread = [report.key(r) for r in report.differing_first(table_rows, runs)]
+        spread = report.differing_first(report.example_keys(runs), runs)
         order = agreement.disagreeing_first(spread, lowest)
         images = plots(runs)
         page = report.render(rows, runs, images, order, (pairs, lowest))
@@ -249,29 +288,31 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
             (out / name).write_bytes(png)
             tracker.log_file(parent, str(out / name), "comparison")
         tracker.log_file(parent, str(out / "report.html"), "comparison")
-        if table_rows:
-            tracker.log_table(parent, table_rows, "comparison/tokens.json")
+        for dataset, table_rows in tables.items():
+            if table_rows:
+                tracker.log_table(parent, table_rows, table_name(dataset, len(tables) > 1))
         if pairs:
             tracker.log_table(parent, pairs, "comparison/agreement.json")
-    text = console.table(rows, list(rows[0]))
-    tracker.set_description(parent, f"```\n{text}\n```")
-    return text, out / "report.html"
+    return console.table(rows, list(rows[0])), out / "report.html"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="runner-compare", description=__doc__.splitlines()[0])
     parser.add_argument("--parent", help="the sweep's parent run id (default: the latest sweep)")
     parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else outputs/mlflow.db")
-    parser.add_argument("--experiment", default="runner", help="MLflow experiment (default: runner)")
+    parser.add_argument(
+        "--experiment", help="MLflow experiment (default: the parent's own, or runner for the latest sweep)"
+    )
     parser.add_argument("--out", default="outputs/compare", help="folder for report.html and PNGs")
     args = parser.parse_args(argv)
     try:
-        tracker = Tracker(args.tracking_uri, args.experiment)
-        text, page = build(tracker, args.parent or latest_sweep(tracker), Path(args.out))
+        tracker = parent_tracker(args.tracking_uri, args.experiment, args.parent)
+        text, verdict, page = ending.rebuild(tracker, args.parent or latest_sweep(tracker), Path(args.out))
     except RunnerError as exc:
         console.error(exc)
         sys.exit(1)
     print(text)
+    print(verdict)
     print(f"report: {page.resolve()}")
 
 

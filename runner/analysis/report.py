@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import difflib
 import html
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,12 +24,14 @@ SEPARATOR = " | "  # between pieces in comparison/tokens.json
 
 @dataclass
 class RunTokens:
-    """One run of the sweep: its name, metrics and tokens.json rows keyed by example index."""
+    """One run of the sweep: its name, metrics, tokens.json rows keyed by what they hold (see
+    `keyed`) and the dataset it ran on (runs on different datasets share no row)."""
 
     run_id: str
     name: str
     metrics: dict[str, float]
     rows: dict[Any, dict[str, Any]]
+    dataset: str = ""
 
 
 @dataclass
@@ -44,9 +47,17 @@ class Tokens:
     def labelled(self) -> list[str]:
         """Each piece followed by ⟨the text it stands for⟩ where that is not the piece itself."""
         return [
-            f"{p}⟨{c}⟩" if c and (u or part) else p
+            f"{visible_space(p)}⟨{c}⟩" if c and (u or part) else visible_space(p)
             for p, part, u, c in zip(self.pieces, self.partial, self.unk, self.covers, strict=True)
         ]
+
+
+SPACES = str.maketrans({" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍", "\u00a0": "⍽"})
+
+
+def visible_space(piece: str) -> str:
+    """A piece with its whitespace drawn (`␣`, `⏎`, `⇥`): a token that is a space is not a blank cell."""
+    return piece.translate(SPACES)
 
 
 def content(row: dict[str, Any]) -> Tokens:
@@ -81,15 +92,33 @@ def column(name: str) -> str:
 
 
 def key(row: dict[str, Any]) -> tuple:
-    """Examples are joined across runs by (column, index): column is None unless data is parallel."""
-    return (row.get("column"), row["index"])
+    """What an example is: (column, text, text_pair) — column is None unless data is parallel.
+    Runs are joined on it, never on position, so a row only ever sets the same text side by side."""
+    return (row.get("column"), row["text"], row.get("text_pair"))
+
+
+def keyed(rows: list[dict[str, Any]], dataset: str = "") -> dict[tuple, dict[str, Any]]:
+    """A run's tokens.json rows by (dataset, column, text, text_pair, occurrence): the n-th
+    repeat of the same text in one dataset meets the n-th repeat in another run of it."""
+    seen: dict[tuple, int] = {}
+    out = {}
+    for row in sorted(rows, key=lambda r: int(r["index"])):
+        k = key(row)
+        seen[k] = seen.get(k, -1) + 1
+        out[(dataset, *k, seen[k])] = row
+    return out
+
+
+def datasets(runs: list[RunTokens]) -> list[str]:
+    """The datasets the runs ran on, in first-seen order."""
+    return list(dict.fromkeys(r.dataset for r in runs))
 
 
 def comparison_rows(runs: list[RunTokens]) -> list[dict[str, Any]]:
-    """comparison/tokens.json: index, text (text_pair, column), then per run its pieces and count."""
-    keys = sorted({k for r in runs for k in r.rows}, key=lambda k: (str(k[0]), k[1]))
+    """comparison/tokens.json: index, text (text_pair, column), then per run its pieces and count.
+    Give it the runs of one dataset (`by_dataset`): each row's cells are that text's tokens."""
     out = []
-    for k in keys:
+    for k in example_keys(runs):
         first = next(r.rows[k] for r in runs if k in r.rows)
         row: dict[str, Any] = {"index": first["index"], "text": first["text"]}
         for extra in ("text_pair", "column"):
@@ -104,11 +133,21 @@ def comparison_rows(runs: list[RunTokens]) -> list[dict[str, Any]]:
     return out
 
 
-def differing_first(rows: list[dict[str, Any]], runs: list[RunTokens]) -> list[dict[str, Any]]:
+def by_dataset(runs: list[RunTokens]) -> dict[str, list[RunTokens]]:
+    """The runs grouped by the dataset they ran on (one comparison table each)."""
+    return {d: [r for r in runs if r.dataset == d] for d in datasets(runs)}
+
+
+def example_keys(runs: list[RunTokens]) -> list[tuple]:
+    """Every example's key, in the order comparison_rows lists them."""
+    order = {k: (r.dataset, str(row.get("column")), int(row["index"])) for r in runs for k, row in r.rows.items()}
+    return sorted(order, key=lambda k: order[k])
+
+
+def differing_first(keys: list[tuple], runs: list[RunTokens]) -> list[tuple]:
     """Examples whose segmentations (special tokens aside) differ most across runs come first."""
 
-    def spread(row: dict[str, Any]) -> int:
-        k = key(row)
+    def spread(k: tuple) -> int:
         segmentations = set()
         for run in runs:
             if k in run.rows:
@@ -118,7 +157,7 @@ def differing_first(rows: list[dict[str, Any]], runs: list[RunTokens]) -> list[d
                 )
         return len(segmentations)
 
-    return sorted(rows, key=lambda r: -spread(r))
+    return sorted(keys, key=lambda k: -spread(k))
 
 
 def _spans(tokens: Tokens) -> str:
@@ -136,7 +175,7 @@ def _spans(tokens: Tokens) -> str:
             if part
             else ""
         )
-        out.append(f"<span class='{cls}{' part' if part else ''}'{title}>{html.escape(p)}</span>")
+        out.append(f"<span class='{cls}{' part' if part else ''}'{title}>{html.escape(visible_space(p))}</span>")
         if cover and (unk or part):
             out.append(f"<span class='covers'>{html.escape(cover)}</span>")
     return "".join(out)
@@ -159,9 +198,35 @@ def marked_difference(text: str, decoded: str) -> str:
             out.append(f"<del>{html.escape(text[a1:a2])}</del>")
         if op in ("insert", "replace"):
             out.append(f"<ins>{html.escape(decoded[b1:b2])}</ins>")
+        if look_alike(text[a1:a2], decoded[b1:b2]):
+            out.append(f"<span class='cp'>{html.escape(what_differs(text[a1:a2], decoded[b1:b2]))}</span>")
         if op == "equal":
             out.append(html.escape(text[a1:a2]))
     return "".join(out)
+
+
+def visible(text: str) -> str:
+    """The text as it looks: NFC, without invisible format characters (zero-width space, joiners)."""
+    return "".join(c for c in unicodedata.normalize("NFC", text) if unicodedata.category(c) != "Cf")
+
+
+def look_alike(a: str, b: str) -> bool:
+    """Two different strings that render alike: another normalization form, an invisible character."""
+    return a != b and visible(a) == visible(b)
+
+
+def what_differs(a: str, b: str) -> str:
+    """`[NFC U+C624 U+B298 → NFD U+110B U+1169 U+1102 U+1173 U+11AF]`: the code points of both sides
+    with the normalization form each is in, for text whose change cannot be seen."""
+
+    def named(text: str) -> str:
+        if not text:
+            return "nothing"
+        forms = [f for f in ("NFC", "NFD") if unicodedata.normalize(f, text) == text]
+        points = " ".join(f"U+{ord(c):04X}" for c in text)
+        return f"{'/'.join(forms) or 'mixed'} {points}" if forms != ["NFC", "NFD"] else points
+
+    return f"[{named(a)} → {named(b)}]"
 
 
 def _losses(runs: list[RunTokens]) -> str:
@@ -233,12 +298,18 @@ def _agreement(pairs: list[dict[str, Any]], runs: list[RunTokens]) -> str:
     return f"{intro}<table id='agreement-matrix' class='metrics'><tr><th></th>{head}</tr>{body}</table>"
 
 
+def first_dataset(k: tuple, runs: list[RunTokens]) -> str:
+    return next(r.dataset for r in runs if k in r.rows)
+
+
 def _example(k: tuple, runs: list[RunTokens], lowest: float | None = None) -> str:
     first = next(r.rows[k] for r in runs if k in r.rows)
     title = html.escape(str(first["text"]))
     if first.get("text_pair"):
         title += f" <span class='pair'>‖ {html.escape(str(first['text_pair']))}</span>"
-    column = f"[{html.escape(str(k[0]))}] " if k[0] is not None else ""
+    column = f"[{html.escape(str(first['column']))}] " if first.get("column") is not None else ""
+    if len(datasets(runs)) > 1:  # a sweep over datasets: say which one the example is from
+        column = f"<span class='dataset'>{html.escape(first_dataset(k, runs))}</span> {column}"
     lines = []
     for run in runs:
         if k not in run.rows:
@@ -268,7 +339,7 @@ vertical-align:top;font-size:13px} .metrics th{background:#f3f3f3}
 .toks .part{outline:1px dashed #c00} .n{white-space:nowrap;color:#555} .pair{color:#555}
 .toks .unk{background:#ffb3b3;color:#900;font-weight:600} .toks .covers{font-size:11px;color:#777;
 margin:0 4px 0 1px;vertical-align:sub} .lost{color:#900;font-size:12px} ins{background:#ffd0d0}
-del{background:#d0f0d0}
+del{background:#d0f0d0} .cp{font:11px monospace;color:#555;margin:0 3px}
 img{max-width:100%;margin:6px 0;border:1px solid #eee} h3{font-size:15px;margin:14px 0 4px}
 """
 

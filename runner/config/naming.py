@@ -1,5 +1,5 @@
 """Run names that say what differs. A sweep's child is named by its values of the sweep's axes,
-in their order (`roberta_base · do_not_pad`, `max_length=64`); what every child shares is said
+shortest axis first (`do_not_pad · roberta_base`, `max_length=64`); what every child shares is said
 once, on the parent (`shared`), and the parent is named for what it compares (the experiment,
 or the swept keys: `tokenizer × padding`). A single run: the group choices, then each
 plain-key override. Path values show their last component(s), long values are shortened in the
@@ -47,19 +47,42 @@ def run_name(
 
 
 def _varied(overrides: list[str], grid: dict[str, list[str]]) -> list[str]:
-    """This job's value of each swept key, in the sweep's order: a group's option by its name,
-    any other key as `label=value`."""
+    """This job's value of each swept key: a group's option by its name, any other key as
+    `label=value` — the axes in the order that tells the most children apart within the first
+    characters MLflow's runs table shows (`axis_order`)."""
     values = {}
     for override in overrides:
         key, _, value = override.lstrip("+~").partition("=")
         values[key] = value
-    return [
-        short(values[key], grid[key])
-        if "." not in key or key.endswith(".name_or_path")  # a group's option, a checkpoint: bare
-        else f"{label(key)}={short(values[key], grid[key])}"
-        for key in grid
-        if key in values and not key.startswith(SKIPPED)
-    ]
+    keys = axis_order([k for k in grid if k in values and not k.startswith(SKIPPED)], grid)
+    return [_shown(key, values[key], grid[key]) for key in keys]
+
+
+SHOWN = 18  # characters of a run name MLflow's runs table shows at its default column width
+MAX_ORDERS = 50_000  # names built when choosing the axis order; a larger grid keeps its order
+
+
+def axis_order(keys: list[str], grid: dict[str, list[str]]) -> list[str]:
+    """The order of the axes whose names differ most within SHOWN characters; among equals, the
+    sweep's own order (`bert_vs_roberta`: `sample · bert_base_uncased`, `sample_pairs · …`)."""
+    import itertools
+    import math
+
+    shown = {k: [_shown(k, v, grid[k]) for v in grid[k]] for k in keys}
+    orders = list(itertools.permutations(keys)) if len(keys) <= 5 else [tuple(keys)]
+    if len(orders) * math.prod(len(v) for v in shown.values()) > MAX_ORDERS:
+        return keys
+
+    def distinct(order: tuple[str, ...]) -> int:
+        return len({" · ".join(names)[:SHOWN] for names in itertools.product(*(shown[k] for k in order))})
+
+    return list(max(orders, key=distinct))  # max keeps the first of equals: the sweep's order
+
+
+def _shown(key: str, value: str, siblings: list[str]) -> str:
+    if "." not in key or key.endswith(".name_or_path"):  # a group's option, a checkpoint: bare
+        return short(value, siblings)
+    return f"{label(key)}={short(value, siblings)}"
 
 
 def parent_name(experiment: str | None, grid: dict[str, list[str]], sweep_id: str) -> str:

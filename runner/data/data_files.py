@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 
 from runner.config.schema import DatasetConfig
-from runner.errors import DataError, first_line
+from runner.errors import ConfigError, DataError, first_line
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -86,6 +86,20 @@ def _pandas(cfg: DatasetConfig, path: str) -> Dataset:
     if suffix == ".jsonl":
         kwargs.setdefault("lines", True)
     return Dataset.from_pandas(reader(path, **kwargs), preserve_index=False)
+
+
+def check_path(cfg: DatasetConfig) -> None:
+    """A local file source whose dataset.path does not exist: one line before any import or run
+    (a config mistake, exit 2), not after the libraries have loaded."""
+    if cfg.data_files is not None or not cfg.path or any(c in cfg.path for c in "*?["):
+        return  # data_files and glob patterns are the builders' to expand
+    path = Path(cfg.path).expanduser()
+    if not path.exists():
+        raise ConfigError(
+            f"dataset.path={cfg.path}",
+            f"no such file ({path.resolve()})",
+            "check the path; relative paths start from the directory runner runs in",
+        )
 
 
 def _existing_path(cfg: DatasetConfig) -> str:

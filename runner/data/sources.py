@@ -239,3 +239,9 @@ def check(source: str) -> Loader:
             "dataset.source", f"'{source}' is not a source", f"use one of: {', '.join(SOURCES)}"
         )
     return SOURCES[source]
+
+
+def check_path(cfg: DatasetConfig) -> None:
+    """A local file source's dataset.path exists (checked before anything loads)."""
+    if SOURCES.get(cfg.source) is _file:
+        data_files.check_path(cfg)

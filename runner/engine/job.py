@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import traceback
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -68,6 +69,7 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
     try:
         with interrupt.handled():
             run_cfg = typed(cfg)  # config errors before any run opens: exit 2
+            sources.check_path(run_cfg.dataset)  # a missing file too, before the heavy imports
             resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
             _execute(run_cfg, resolved, context, session)
     except Exception as exc:
@@ -112,11 +114,12 @@ def _execute(
         **_hydra_tags(context),
         **(sweep.job_tags(sweep_dir, context.num) if sweep_dir else {}),
         "runner.config_hash": config_hash,
+        "data.label": dataset_name(run_cfg, context.choices.get("dataset")),
         **_versions(),
     }
     run_id = tracker.start(name, tags, parent_run_id=parent)
     session.started.append(Started(tracker.uri, run_id))
-    result = _tracked(tracker, run_id, parent, run_cfg, resolved, session)
+    result = _tracked(tracker, run_id, parent, run_cfg, resolved, session, context)
     tracker.finish(run_id, "FINISHED")
     if _kept(tracker, multirun, context, name):
         return
@@ -137,12 +140,13 @@ def _tracked(
     run_cfg: schema.RunConfig,
     resolved: dict[str, Any],
     session: Session,
+    context: packing.JobContext,
 ) -> RunResult:
     """The pipeline inside an open run; whatever it produced is logged, even when it fails (the
     run then ends FAILED, or KILLED on SIGINT/SIGTERM)."""
     from runner.engine import pipeline, warmup
 
-    name = dataset_name(run_cfg)
+    name = dataset_name(run_cfg, context.choices.get("dataset"))
     try:
         warmed = warmup.warm_up(run_cfg.model if run_cfg.model.forward else None, session.warmed)
         session.settle()  # the process's imports are done (Session.for_process)
@@ -192,9 +196,15 @@ def _config_hash(resolved: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def dataset_name(run_cfg: schema.RunConfig) -> str:
+def dataset_name(run_cfg: schema.RunConfig, choice: str | None = None) -> str:
+    """The dataset input's name in MLflow: a hub id with its config and split, a file by its name,
+    inline data by its dataset config (`sample`, `sample_pairs`)."""
     d = run_cfg.dataset
-    return ":".join(x for x in (d.path or d.source, d.name, d.split) if x)
+    if d.source == "hub":
+        return ":".join(x for x in (d.path, d.name, d.split) if x)
+    if d.path:
+        return Path(d.path).name
+    return choice if choice and choice != "inline" else d.source
 
 
 def _hydra_tags(context: packing.JobContext) -> dict[str, str]:

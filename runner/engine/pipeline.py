@@ -25,7 +25,7 @@ from runner.model import heads, models
 from runner.model.inference import Predictor
 from runner.model.outputs import OutputSpool
 from runner.tokenization import encoding, token_rows, token_stats, tokenizer
-from runner.tokenization.fingerprints import comparability_key, hash_rows
+from runner.tokenization.fingerprints import comparability_key, texts_digest, hash_rows
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     if texts.parallel:
         columns = dict(texts.parallel.items())
     result.tags["invariance.group"] = comparability_key(cfg, texts)
+    result.tags["data.digest"] = texts_digest(texts)
     loop = Loop(cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), dtype=np.uint64))
     counts = {column: _batches(loop, values, texts.pairs, column) for column, values in columns.items()}
     if not texts.parallel:

@@ -20,6 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from runner import console
+from runner.analysis import ending
 from runner.config import naming
 from runner.engine.session import Session, Started
 from runner.errors import ConfigError, Escalated, Stop
@@ -178,11 +179,11 @@ class SweepCallback(Callback):
         self.progress.close()
         children = self.tracker.children(self.parent)  # none when the server has gone away
         self._kept_exit(children)
-        rows, text = summary(children)
+        rows, text = ending.summary(children)
         print("\n" + text, flush=True)
         side_by_side = self._compare()
         verdict, invariant = self._invariance(config)
-        failed = record(self.tracker, self.parent, rows, text, verdict, side_by_side)
+        failed = ending.record(self.tracker, self.parent, rows, text, verdict, side_by_side)
         gate = bool(config.invariance.fail) and not invariant
         self.tracker.finish(self.parent, "FAILED" if failed or gate else "FINISHED")
         self.session.open_sweep = None  # until here, a crash in this callback ends the parent FAILED
@@ -293,52 +294,3 @@ def _inner_axes(config: DictConfig) -> list[str]:
     except Exception:
         return []
     return shlex.split(inner)
-
-
-def job_order(num: str) -> tuple[int, ...]:
-    """3 < 3.1 < 10: launched jobs, then their inner combinations."""
-    return tuple(int(p) for p in num.split(".") if p.isdigit())
-
-
-def summary(children: list) -> tuple[list[dict[str, Any]], str]:
-    """The jobs table: one row per child (job, run, status, key metrics, error), in job order."""
-    rows = [
-        {
-            "job": c.data.tags.get("sweep.job_num", "?"),
-            "run": c.info.run_name,
-            "status": c.info.status,
-            "error": c.data.tags.get("error", "")[:80],
-            **{k: c.data.metrics[k] for k in console.KEY_METRICS if k in c.data.metrics},
-        }
-        for c in children
-    ]
-    rows.sort(key=lambda r: job_order(str(r["job"])))
-    shown = [k for k in console.KEY_METRICS if any(k in r for r in rows)]
-    return rows, console.table(rows, ["job", "run", "status", *shown, "error"])
-
-
-def record(tracker: Any, parent: str, rows: list, text: str, verdict: str, side_by_side: str) -> int:
-    """What a sweep's end logs on its parent (here, or runner-sync once the parent's runs reach
-    the server): the jobs table, the description, the job counts. Returns the failed count."""
-    failed = sum(r["status"] != "FINISHED" for r in rows)
-    tracker.log_table(parent, rows or [{"job": "none"}], "sweep_summary.json")
-    tracker.set_description(parent, _description(verdict, text, side_by_side))
-    tracker.log(parent, metrics={"sweep/jobs": len(rows), "sweep/failed": failed})
-    return failed
-
-
-def _description(verdict: str, summary: str, side_by_side: str) -> str:
-    """The parent's description: the verdict, the jobs table, the metrics side by side — the
-    tables that fit; the rest is in sweep_summary.json and comparison/report.html."""
-    from runner.tracking.tracker import limits
-
-    limit = limits()[2] - 100  # MLflow truncates a tag value (the description is one) at this length
-    parts, dropped = [f"**{verdict}**"], False
-    for table in (summary, side_by_side):
-        block = f"```\n{table}\n```"
-        if table and sum(map(len, parts)) + len(block) + 2 <= limit:
-            parts.append(block)
-        dropped |= bool(table) and block not in parts
-    if dropped:
-        parts.append("(larger tables: sweep_summary.json and comparison/report.html)")
-    return "\n\n".join(parts)

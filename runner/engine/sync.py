@@ -142,30 +142,17 @@ def sync(kept_uri: str, dry_run: bool) -> list[str]:
 def _compare(remotes: dict, parents: set) -> None:
     """A sweep whose children (or itself) arrived gets its end (re)built on its parent: the
     comparison, the invariance check at the tolerance its jobs ran with, the jobs table and the
-    description."""
-    from runner.analysis import compare, invariance
-    from runner.engine import sweep
+    description (runner.analysis.ending)."""
+    from runner.analysis import ending
 
     for target, experiment, parent in sorted(parents):
         tracker = remotes[(target, experiment)]
         try:
-            children = tracker.children(parent)  # read once, as the sweep's end reads them
-            side_by_side = compare.build(tracker, parent)[0]
+            verdict = ending.rebuild(tracker, parent)[1]
             print(f"comparison rebuilt on sweep parent {parent}", flush=True)
-            verdict = invariance.check(tracker, parent, _tolerance(children))[1]
             print(verdict, flush=True)
-            rows, text = sweep.summary(children)
-            sweep.record(tracker, parent, rows, text, verdict, side_by_side)
         except Exception as exc:
             console.line(f"warning: comparison not rebuilt on {parent}: {console.describe(exc)}")
-
-
-def _tolerance(children: list) -> float:
-    """The invariance tolerance the sweep's jobs ran with (each logs its config)."""
-    from runner.config.schema import InvarianceConfig
-
-    logged = [c.data.params.get("invariance.tolerance") for c in children]
-    return max((float(v) for v in logged if v), default=InvarianceConfig.tolerance)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -47,6 +47,11 @@ def comparability_key(cfg: RunConfig, texts: sources.Texts) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
+def texts_digest(texts: sources.Texts) -> str:
+    """What the run read, by content: the comparison joins only runs with the same digest."""
+    return _joined_digest([texts.texts, *([texts.pairs] if texts.pairs is not None else [])])[:16]
+
+
 def _joined_digest(columns: list[Sequence[str]], step: int = 10_000) -> str:
     """sha256 of "\x1f".join(every item of the columns, one column after the other), fed a
     slice at a time (no copy of the whole corpus)."""

@@ -83,6 +83,17 @@ class Tracker:
             self.client = MlflowClient(tracking_uri=self.uri)
             self.experiment_id = self._experiment(experiment, db)
 
+    @staticmethod
+    def experiment_of(uri: str | None, run_id: str) -> str | None:
+        """The name of the experiment a run is in; None when the store has no such run."""
+        from mlflow import MlflowClient
+
+        client = MlflowClient(tracking_uri=store.resolve_uri(uri))
+        try:
+            return str(client.get_experiment(client.get_run(run_id).info.experiment_id).name)
+        except Exception:
+            return None
+
     def _experiment(self, name: str, db: Path | None) -> str:
         try:
             found = store.retry(self.client.get_experiment_by_name, name)

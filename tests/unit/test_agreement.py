@@ -31,7 +31,7 @@ def test_boundary_f1_equals_a_direct_computation(examples):
     runs = []
     for n, name in enumerate(names):
         rows = tokenize_run(HUB / name, examples, batch_size=2).token_rows
-        runs.append(RunTokens(str(n), name, {}, {report.key(r): r for r in rows}))
+        runs.append(RunTokens(str(n), name, {}, report.keyed(rows)))
     pairs, lowest = agreement.pairwise(runs)
     bert, roberta = (AutoTokenizer.from_pretrained(str(HUB / n)) for n in names)
     both = sizes = 0
@@ -43,15 +43,17 @@ def test_boundary_f1_equals_a_direct_computation(examples):
         per_example.append(2 * len(a & b) / (len(a) + len(b)))
     assert len(pairs) == 1 and pairs[0]["examples"] == len(examples)
     assert pairs[0]["boundary_f1"] == pytest.approx(2 * both / sizes, rel=1e-12)
-    assert [lowest[(None, i)] for i in range(len(examples))] == pytest.approx(per_example, rel=1e-12)
+    keys = list(runs[0].rows)  # the examples in order, keyed by their text
+    assert len(keys) == len(examples)
+    assert [lowest[k] for k in keys] == pytest.approx(per_example, rel=1e-12)
     assert 0 < pairs[0]["boundary_f1"] < 1  # the two tokenizers cut Korean differently
-    order = agreement.disagreeing_first([(None, i) for i in range(len(examples))], lowest)
+    order = agreement.disagreeing_first(keys, lowest)
     assert [lowest[k] for k in order] == sorted(per_example)  # lowest agreement first
 
 
 def test_a_run_agrees_with_itself_and_runs_on_other_texts_are_not_paired():
-    rows = {report.key(r): r for r in tokenize_run(HUB / "roberta-base", TEXTS[:2]).token_rows}
-    other = {report.key(r): r for r in tokenize_run(HUB / "roberta-base", TEXTS[2:4]).token_rows}
+    rows = report.keyed(tokenize_run(HUB / "roberta-base", TEXTS[:2]).token_rows)
+    other = report.keyed(tokenize_run(HUB / "roberta-base", TEXTS[2:4]).token_rows)
     same, _ = agreement.pairwise([RunTokens("a", "a", {}, rows), RunTokens("b", "b", {}, rows)])
     assert same[0]["boundary_f1"] == 1.0
     apart, _ = agreement.pairwise([RunTokens("a", "a", {}, rows), RunTokens("c", "c", {}, other)])

@@ -200,8 +200,8 @@ def test_round_trip_is_on_where_asked_and_the_report_says_when_it_was_not():
     on = tokenize_run(HUB / "bert-base-uncased", TEXTS[:2], "stats.roundtrip=true")
     assert on.metrics["tokens/roundtrip_exact"] == 0.0
     runs = [
-        RunTokens("a", "checked", on.metrics, {report.key(r): r for r in on.token_rows}),
-        RunTokens("b", "unchecked", off.metrics, {report.key(r): r for r in off.token_rows}),
+        RunTokens("a", "checked", on.metrics, report.keyed(on.token_rows)),
+        RunTokens("b", "unchecked", off.metrics, report.keyed(off.token_rows)),
     ]
     section = report._losses(runs)
     assert "Not checked for unchecked" in section and "stats.roundtrip=true" in section

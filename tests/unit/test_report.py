@@ -25,13 +25,13 @@ def test_left_pads_are_left_out_with_or_without_a_mask(with_mask):
 def test_one_comparison_row_per_example_with_each_runs_pieces():
     left = {**ROW, "pad_side": "left"}
     runs = [
-        RunTokens("a" * 32, "same", {}, {(None, 0): left}),
-        RunTokens("b" * 32, "other", {}, {(None, 0): left}),
+        RunTokens("a" * 32, "same", {}, report.keyed([left])),
+        RunTokens("b" * 32, "other", {}, report.keyed([left])),
     ]
     rows = report.comparison_rows(runs)
     assert len(rows) == 1 and rows[0]["same · n"] == rows[0]["other · n"] == 4
     assert rows[0]["same"] == "[CLS] | hi | there | [SEP]"
-    page = report.render([{"run": "same"}, {"run": "other"}], runs, {}, [(None, 0)])
+    page = report.render([{"run": "same"}, {"run": "other"}], runs, {}, report.example_keys(runs))
     assert page.count("<section class='ex'>") == 1 and "<script" not in page
 
 
@@ -42,17 +42,17 @@ def test_examples_whose_segmentations_differ_come_first():
         return {"index": index, "text": text, "tokens": pieces, "pieces": pieces, "special": special}, n
 
     def rows(*examples):
-        out = {}
+        out = []
         for index, pieces, special in examples:
             row, n = full(index, pieces, special)
-            out[(None, index)] = {**row, "partial": [False] * n, "n_pad": 0}
-        return out
+            out.append({**row, "partial": [False] * n, "n_pad": 0})
+        return report.keyed(out)
 
     bert = rows((0, ["[CLS]", "x", "[SEP]"], [1, 0, 1]), (1, ["[CLS]", "y", "z", "[SEP]"], [1, 0, 0, 1]))
     roberta = rows((0, ["<s>", "x", "</s>"], [1, 0, 1]), (1, ["<s>", "yz", "</s>"], [1, 0, 1]))
     runs = [RunTokens("1", "bert", {}, bert), RunTokens("2", "roberta", {}, roberta)]
-    ordered = report.differing_first(report.comparison_rows(runs), runs)
-    assert [r["index"] for r in ordered] == [1, 0]  # special tokens alone do not make a difference
+    ordered = report.differing_first(report.example_keys(runs), runs)
+    assert [runs[0].rows[k]["index"] for k in ordered] == [1, 0]  # special tokens alone make no difference
 
 
 def test_plots_draw_hangul_run_names_as_text():

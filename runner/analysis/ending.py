@@ -1,0 +1,83 @@
+"""The end of a sweep, written on its parent run: the jobs table (sweep_summary.json), the
+comparison (runner.analysis.compare), the invariance verdict and the description that holds all
+three. The sweep's end, runner-sync (a kept parent reaching its server) and runner-compare (an
+older sweep rendered again) write it through `rebuild`/`record`, so the description always holds
+the verdict, the jobs table and the metrics side by side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runner import console
+
+
+def rebuild(tracker: Any, parent: str, out_dir: Path | None = None) -> tuple[str, str, Path]:
+    """The whole end of an existing sweep again: comparison, invariance check at the tolerance
+    its jobs ran with, jobs table, counts, description. Returns (side by side, verdict, report)."""
+    from runner.analysis import compare, invariance
+
+    children = tracker.children(parent)  # read once, for the tolerance and the jobs table
+    side_by_side, page = compare.build(tracker, parent, out_dir)
+    verdict = invariance.check(tracker, parent, tolerance(children))[1]
+    rows, text = summary(children)
+    record(tracker, parent, rows, text, verdict, side_by_side)
+    return side_by_side, verdict, page
+
+
+def tolerance(children: list) -> float:
+    """The invariance tolerance the sweep's jobs ran with (each logs its config)."""
+    from runner.config.schema import InvarianceConfig
+
+    logged = [c.data.params.get("invariance.tolerance") for c in children]
+    return max((float(v) for v in logged if v), default=InvarianceConfig.tolerance)
+
+
+def job_order(num: str) -> tuple[int, ...]:
+    """3 < 3.1 < 10: launched jobs, then their inner combinations."""
+    return tuple(int(p) for p in num.split(".") if p.isdigit())
+
+
+def summary(children: list) -> tuple[list[dict[str, Any]], str]:
+    """The jobs table: one row per child (job, run, status, key metrics, error), in job order."""
+    rows = [
+        {
+            "job": c.data.tags.get("sweep.job_num", "?"),
+            "run": c.info.run_name,
+            "status": c.info.status,
+            "error": c.data.tags.get("error", "")[:80],
+            **{k: c.data.metrics[k] for k in console.KEY_METRICS if k in c.data.metrics},
+        }
+        for c in children
+    ]
+    rows.sort(key=lambda r: job_order(str(r["job"])))
+    shown = [k for k in console.KEY_METRICS if any(k in r for r in rows)]
+    return rows, console.table(rows, ["job", "run", "status", *shown, "error"])
+
+
+def record(tracker: Any, parent: str, rows: list, text: str, verdict: str, side_by_side: str) -> int:
+    """What a sweep's end logs on its parent (here, or runner-sync once the parent's runs reach
+    the server): the jobs table, the description, the job counts. Returns the failed count."""
+    failed = sum(r["status"] != "FINISHED" for r in rows)
+    tracker.log_table(parent, rows or [{"job": "none"}], "sweep_summary.json")
+    tracker.set_description(parent, _description(verdict, text, side_by_side))
+    tracker.log(parent, metrics={"sweep/jobs": len(rows), "sweep/failed": failed})
+    return failed
+
+
+def _description(verdict: str, summary: str, side_by_side: str) -> str:
+    """The parent's description: the verdict, the jobs table, the metrics side by side — the
+    tables that fit; the rest is in sweep_summary.json and comparison/report.html."""
+    from runner.tracking.tracker import limits
+
+    limit = limits()[2] - 100  # MLflow truncates a tag value (the description is one) at this length
+    parts, dropped = [f"**{verdict}**"], False
+    for table in (summary, side_by_side):
+        block = f"```\n{table}\n```"
+        if table and sum(map(len, parts)) + len(block) + 2 <= limit:
+            parts.append(block)
+        dropped |= bool(table) and block not in parts
+    if dropped:
+        parts.append("(larger tables: sweep_summary.json and comparison/report.html)")
+    return "\n\n".join(parts)
