@@ -139,8 +139,7 @@ def _bare_non_ascii(exc: BaseException) -> str | None:
     if not sep or value.isascii():
         return None
     return (
-        f"{key}: Hydra reads a value outside ASCII only inside quotes — "
-        f"write it as {pasteable(key, value)}"
+        f"{key}: Hydra reads a value outside ASCII only inside quotes — write it as {pasteable(key, value)}"
     )
 
 
@@ -213,8 +212,16 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(out)
 
 
+def first_paragraph(doc: str | None) -> str:
+    """A module docstring's first paragraph as one line (a command's --help description)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
 def number(value: Any) -> str:
-    """A value as every table of the runner shows it: floats to 4 significant digits."""
+    """A value as every table of the runner shows it: floats to 4 significant digits, whole
+    numbers whole (38400, not 3.84e+04)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

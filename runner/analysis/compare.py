@@ -65,7 +65,9 @@ def parent_tracker(uri: str | None, experiment: str | None, parent: str | None) 
     if parent and not experiment:
         experiment = Tracker.experiment_of(uri, parent)
         if experiment is None:
-            raise RunnerError(f"--parent {parent}", "no such run in this store", "check the id and --tracking-uri")
+            raise RunnerError(
+                f"--parent {parent}", "no such run in this store", "check the id and --tracking-uri"
+            )
     return Tracker(uri, experiment or "runner")
 
 
@@ -83,6 +85,7 @@ def token_rows(tracker: Tracker, run_id: str, out: Path, dataset: str = "") -> d
 def dataset_labels(children: list) -> dict[str, str]:
     """run id → the dataset it ran on: its name (`sample`, a file's name), with the digest of its
     texts where two datasets of one name differ. Runs join only with runs of the same label."""
+
     def name(c: Any) -> str:
         tags = c.data.tags
         return tags.get("data.label") or tags.get("choice.dataset") or "dataset"
@@ -91,7 +94,9 @@ def dataset_labels(children: list) -> dict[str, str]:
     for c in children:
         digests.setdefault(name(c), set()).add(c.data.tags.get("data.digest", ""))
     return {
-        c.info.run_id: name(c) if len(digests[name(c)]) == 1 else f"{name(c)} ({c.data.tags.get('data.digest', '')[:8]})"
+        c.info.run_id: name(c)
+        if len(digests[name(c)]) == 1
+        else f"{name(c)} ({c.data.tags.get('data.digest', '')[:8]})"
         for c in children
     }
 
@@ -297,7 +302,9 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="runner-compare", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="runner-compare", description=(__doc__ or "").split("\n\n")[0].replace("\n", " ")
+    )
     parser.add_argument("--parent", help="the sweep's parent run id (default: the latest sweep)")
     parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else outputs/mlflow.db")
     parser.add_argument(

@@ -121,7 +121,7 @@ def check(tracker: Tracker, parent: str, tolerance: float) -> tuple[list[dict[st
             ref_run = reference_of(members)
             ref = _download(tracker, ref_run, Path(tmp) / ref_run.info.run_id)
             logged = token_rows(tracker, ref_run.info.run_id, Path(tmp) / "texts")
-            texts = {key[1]: row["text"] for key, row in logged.items()}
+            texts = {row["index"]: row["text"] for row in logged.values()}
             if len(members) == 1:
                 rows.append(
                     _row(ref_run, ref_run, None, "not comparable: no other run with this model and data")
@@ -141,6 +141,12 @@ def check(tracker: Tracker, parent: str, tolerance: float) -> tuple[list[dict[st
         "invariance/label_flips"
     )
     verdict = _verdict(rows, maxima, tolerance, passed, len(groups))
+    only_tokens = all(c.data.params.get("model.forward", "").lower() == "false" for c in children)
+    if children and only_tokens and not any(r["status"] == "compared" for r in rows):
+        verdict = (
+            "invariance: not applicable — tokenization only, and no two runs share a tokenizer and "
+            "texts (what padding or batching could change)"
+        )
     if maxima:
         tracker.log(parent, metrics=maxima)
     tracker.log_table(parent, rows or [{"run": "none"}], "invariance/report.json")

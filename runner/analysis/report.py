@@ -140,7 +140,9 @@ def by_dataset(runs: list[RunTokens]) -> dict[str, list[RunTokens]]:
 
 def example_keys(runs: list[RunTokens]) -> list[tuple]:
     """Every example's key, in the order comparison_rows lists them."""
-    order = {k: (r.dataset, str(row.get("column")), int(row["index"])) for r in runs for k, row in r.rows.items()}
+    order = {
+        k: (r.dataset, str(row.get("column")), int(row["index"])) for r in runs for k, row in r.rows.items()
+    }
     return sorted(order, key=lambda k: order[k])
 
 
@@ -175,7 +177,9 @@ def _spans(tokens: Tokens) -> str:
             if part
             else ""
         )
-        out.append(f"<span class='{cls}{' part' if part else ''}'{title}>{html.escape(visible_space(p))}</span>")
+        out.append(
+            f"<span class='{cls}{' part' if part else ''}'{title}>{html.escape(visible_space(p))}</span>"
+        )
         if cover and (unk or part):
             out.append(f"<span class='covers'>{html.escape(cover)}</span>")
     return "".join(out)

@@ -69,14 +69,15 @@ def axis_order(keys: list[str], grid: dict[str, list[str]]) -> list[str]:
     import math
 
     shown = {k: [_shown(k, v, grid[k]) for v in grid[k]] for k in keys}
-    orders = list(itertools.permutations(keys)) if len(keys) <= 5 else [tuple(keys)]
+    orders: list[tuple[str, ...]] = list(itertools.permutations(keys)) if len(keys) <= 5 else [tuple(keys)]
     if len(orders) * math.prod(len(v) for v in shown.values()) > MAX_ORDERS:
         return keys
 
     def distinct(order: tuple[str, ...]) -> int:
         return len({" · ".join(names)[:SHOWN] for names in itertools.product(*(shown[k] for k in order))})
 
-    return list(max(orders, key=distinct))  # max keeps the first of equals: the sweep's order
+    best = max(range(len(orders)), key=lambda n: (distinct(orders[n]), -n))  # equals: the sweep's order
+    return list(orders[best])
 
 
 def _shown(key: str, value: str, siblings: list[str]) -> str:

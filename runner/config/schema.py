@@ -61,6 +61,27 @@ class ModelConfig:
 
 
 @dataclass
+class TrainConfig:
+    """tokenizer.train: a tokenizer trained by the run (runner.tokenization.training)."""
+
+    algorithm: str = "bpe"  # bpe, byte_bpe (byte-level, like roberta-base), wordpiece, unigram
+    vocab_size: int = 8000  # an upper bound: the vocabulary reached is tagged
+    min_frequency: int = 2  # bpe, wordpiece: merges seen fewer times are not learnt
+    # none, or nfc, nfd (Hangul into jamo), nfkc, nfkd, lowercase, strip_accents, bert joined by +
+    normalizer: str = "nfc"
+    # auto (the algorithm's usual one), whitespace (words and punctuation), whitespace_split,
+    # byte_level, metaspace (▁ marks spaces, as sentencepiece), bert, none
+    pre_tokenizer: str = "auto"
+    template: str = "bert"  # bert: [CLS] A [SEP] B [SEP] with token_type_ids; roberta: <s> A </s></s> B </s>
+    max_length: int = 512  # the trained tokenizer's model_max_length
+    # the training texts, declared like the evaluation dataset (any source); null = the run's own
+    # dataset, split by holdout: training on the rest, evaluation on the held-out part
+    dataset: DatasetConfig | None = None
+    holdout: float = 0.2  # with dataset=null: the fraction held out for evaluation (runtime.seed)
+    allow_overlap: bool = False  # false: evaluation texts are dropped from training (train/overlap 0)
+
+
+@dataclass
 class TokenizerConfig:
     name_or_path: str | None = None  # null = the model's
     revision: str | None = None  # null = model.revision when the tokenizer is the model's
@@ -70,6 +91,7 @@ class TokenizerConfig:
     return_token_type_ids: bool | None = None  # null = the tokenizer's default
     return_attention_mask: bool | None = None  # null = the tokenizer's default
     use_fast: bool = True  # Rust tokenizer; the slow one lacks offsets, so fewer statistics
+    train: TrainConfig | None = None  # train one instead of loading it (tokenizer=train)
 
 
 @dataclass
@@ -220,6 +242,7 @@ def check(run: RunConfig) -> None:
             f"{run.model.head} needs a model",
             "drop model=none or set model.head=none",
         )
+    _check_train(run)
     parallel = run.dataset.parallel_columns
     if parallel is not None and (len(parallel) < 2 or run.dataset.text_pair_column):
         raise ConfigError(
@@ -234,6 +257,28 @@ def check(run: RunConfig) -> None:
                 f"has {len(run.model.id2label)} labels but model.num_labels is {run.model.num_labels}",
                 "make them agree or drop model.num_labels",
             )
+
+
+def _check_train(run: RunConfig) -> None:
+    """A trained tokenizer is the run's tokenizer: no checkpoint's, and no model to feed its ids."""
+    if run.tokenizer.train is None:
+        return
+    if run.tokenizer.name_or_path:
+        raise ConfigError(
+            "tokenizer.train",
+            f"set together with tokenizer.name_or_path={run.tokenizer.name_or_path}",
+            "train one (tokenizer=train) or load one (tokenizer.name_or_path), not both",
+        )
+    if run.model.forward:
+        raise ConfigError(
+            "tokenizer.train",
+            f"a trained tokenizer's ids mean nothing to the model {run.model.name_or_path}",
+            "add model=none (tokenization only)",
+        )
+    if not run.tokenizer.use_fast:
+        raise ConfigError(
+            "tokenizer.use_fast", "false with tokenizer.train", "a trained tokenizer is a fast one: drop it"
+        )
 
 
 def keys_at(path: str) -> list[str]:

@@ -88,7 +88,7 @@ def _pandas(cfg: DatasetConfig, path: str) -> Dataset:
     return Dataset.from_pandas(reader(path, **kwargs), preserve_index=False)
 
 
-def check_path(cfg: DatasetConfig) -> None:
+def check_path(cfg: DatasetConfig, key: str = "dataset.path") -> None:
     """A local file source whose dataset.path does not exist: one line before any import or run
     (a config mistake, exit 2), not after the libraries have loaded."""
     if cfg.data_files is not None or not cfg.path or any(c in cfg.path for c in "*?["):
@@ -96,7 +96,7 @@ def check_path(cfg: DatasetConfig) -> None:
     path = Path(cfg.path).expanduser()
     if not path.exists():
         raise ConfigError(
-            f"dataset.path={cfg.path}",
+            f"{key}={cfg.path}",
             f"no such file ({path.resolve()})",
             "check the path; relative paths start from the directory runner runs in",
         )

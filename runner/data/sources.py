@@ -31,6 +31,30 @@ class Texts:
     lineage: dict[str, str] = field(default_factory=dict)
     parallel: dict[str, list[str]] | None = None  # dataset.parallel_columns: column → texts
 
+    def select(self, indices: Sequence[int], part: str) -> Texts:
+        """These examples only, in this order (a held-out part of the dataset), lineage saying so."""
+
+        def pick(values: Sequence[Any] | None) -> list[Any] | None:
+            return None if values is None else [values[i] for i in indices]
+
+        parallel = {c: pick(v) or [] for c, v in self.parallel.items()} if self.parallel else None
+        return Texts(
+            pick(self.texts) or [],
+            pick(self.pairs),
+            pick(self.labels),
+            self.dataset.select(indices),
+            self.rows_read,
+            self.dropped_empty,
+            {**self.lineage, "part": part},
+            parallel,
+        )
+
+    def strings(self) -> list[str]:
+        """Every text of the examples, a pair's second text too (what a tokenizer trains on)."""
+        if self.parallel:
+            return [t for column in self.parallel.values() for t in column]
+        return [*self.texts, *(self.pairs or [])]
+
     def __len__(self) -> int:
         return len(self.texts)
 
@@ -241,7 +265,7 @@ def check(source: str) -> Loader:
     return SOURCES[source]
 
 
-def check_path(cfg: DatasetConfig) -> None:
-    """A local file source's dataset.path exists (checked before anything loads)."""
+def check_path(cfg: DatasetConfig, key: str = "dataset.path") -> None:
+    """A local file source's path exists (checked before anything loads)."""
     if SOURCES.get(cfg.source) is _file:
-        data_files.check_path(cfg)
+        data_files.check_path(cfg, key)

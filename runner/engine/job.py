@@ -24,6 +24,7 @@ from runner.engine import interrupt, sweep
 from runner.engine.session import Session, Started
 from runner.errors import Stop
 from runner.model import heads
+from runner.tokenization import training
 from runner.tracking import store
 
 if TYPE_CHECKING:
@@ -69,7 +70,8 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
     try:
         with interrupt.handled():
             run_cfg = typed(cfg)  # config errors before any run opens: exit 2
-            sources.check_path(run_cfg.dataset)  # a missing file too, before the heavy imports
+            if not context.multirun:  # a sweep's job fails as a FAILED run its table shows
+                _check_paths(run_cfg)  # a missing file in < 1 s, before the heavy imports
             resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
             _execute(run_cfg, resolved, context, session)
     except Exception as exc:
@@ -82,12 +84,23 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
         raise Stop(console.exit_code(exc), exc) from None
 
 
+def _check_paths(run_cfg: schema.RunConfig) -> None:
+    sources.check_path(run_cfg.dataset)
+    train = run_cfg.tokenizer.train
+    if train is not None and train.dataset is not None:
+        sources.check_path(train.dataset, "tokenizer.train.dataset.path")
+
+
 def typed(cfg: DictConfig) -> schema.RunConfig:
     """The composed config as a checked RunConfig: the schema's rules, then the registries' (a
     registered model.head and dataset.source) — before any run opens."""
     run = schema.to_run_config(cfg)
     heads.check(run.model.head, run.tokenizer.use_fast)
     sources.check(run.dataset.source)
+    if run.tokenizer.train is not None:
+        training.check(run.tokenizer.train)
+        if run.tokenizer.train.dataset is not None:
+            sources.check(run.tokenizer.train.dataset.source)
     return run
 
 
@@ -147,6 +160,7 @@ def _tracked(
     from runner.engine import pipeline, warmup
 
     name = dataset_name(run_cfg, context.choices.get("dataset"))
+    trained_on = train_name(run_cfg, context.choices.get("dataset"))
     try:
         warmed = warmup.warm_up(run_cfg.model if run_cfg.model.forward else None, session.warmed)
         session.settle()  # the process's imports are done (Session.for_process)
@@ -156,16 +170,16 @@ def _tracked(
         interrupt.check()
         result = pipeline.run(run_cfg, session.loads(), console.Progress("rows", "row"))
     except KeyboardInterrupt as exc:
-        tracker.log_result(run_id, getattr(exc, "partial_result", None), name)
+        tracker.log_result(run_id, getattr(exc, "partial_result", None), name, trained_on)
         tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")
         console.line(f"interrupted: run {run_id} marked KILLED; what it logged is kept")
         raise
     except Exception as exc:
-        tracker.log_result(run_id, getattr(exc, "partial_result", None), name)
+        tracker.log_result(run_id, getattr(exc, "partial_result", None), name, trained_on)
         tracker.log_text(run_id, traceback.format_exc(), "error/traceback.txt")
         tracker.finish(run_id, "FAILED", console.describe(exc))
         raise
-    tracker.log_result(run_id, result, name)
+    tracker.log_result(run_id, result, name, trained_on)
     return result
 
 
@@ -199,7 +213,18 @@ def _config_hash(resolved: dict[str, Any]) -> str:
 def dataset_name(run_cfg: schema.RunConfig, choice: str | None = None) -> str:
     """The dataset input's name in MLflow: a hub id with its config and split, a file by its name,
     inline data by its dataset config (`sample`, `sample_pairs`)."""
-    d = run_cfg.dataset
+    return _named(run_cfg.dataset, choice)
+
+
+def train_name(run_cfg: schema.RunConfig, choice: str | None = None) -> str:
+    """The training corpus's input name: its own dataset's, or `<dataset> (training part)`."""
+    train = run_cfg.tokenizer.train
+    if train is None or train.dataset is None:
+        return f"{dataset_name(run_cfg, choice)} (training part)"
+    return _named(train.dataset, None)
+
+
+def _named(d: schema.DatasetConfig, choice: str | None) -> str:
     if d.source == "hub":
         return ":".join(x for x in (d.path, d.name, d.split) if x)
     if d.path:

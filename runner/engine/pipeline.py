@@ -21,11 +21,12 @@ from runner.config.schema import RunConfig
 from runner.data import sources
 from runner.engine import interrupt
 from runner.engine.result import RunResult, captured_warnings, timed
+from runner.errors import DataError
 from runner.model import heads, models
 from runner.model.inference import Predictor
 from runner.model.outputs import OutputSpool
-from runner.tokenization import encoding, token_rows, token_stats, tokenizer
-from runner.tokenization.fingerprints import comparability_key, texts_digest, hash_rows
+from runner.tokenization import encoding, token_rows, token_stats, tokenizer, training
+from runner.tokenization.fingerprints import comparability_key, hash_rows, texts_digest
 
 log = logging.getLogger(__name__)
 
@@ -100,16 +101,19 @@ def _load_inputs(
             lambda: sources.load(cfg.dataset, cfg.runtime.seed, cache.reachable),
             result,
         )
-    result.texts = texts
     interrupt.check()
+    if cfg.tokenizer.train is not None:
+        texts, tok = _trained_tokenizer(cfg, cache, result, texts)
+    else:
+        with timed(result, "load_tokenizer"):
+            tok = cache.get(
+                "tokenizer",
+                (asdict(cfg.tokenizer), cfg.model.name_or_path, cfg.model.revision),
+                lambda: tokenizer.load_tokenizer(cfg.tokenizer, cfg.model, cache.reachable, _uri(cfg)),
+                result,
+            )
+    result.texts = texts
     result.metrics.update({"data/rows": float(len(texts)), "data/dropped_empty": float(texts.dropped_empty)})
-    with timed(result, "load_tokenizer"):
-        tok = cache.get(
-            "tokenizer",
-            (asdict(cfg.tokenizer), cfg.model.name_or_path, cfg.model.revision),
-            lambda: tokenizer.load_tokenizer(cfg.tokenizer, cfg.model, cache.reachable),
-            result,
-        )
     interrupt.check()
     tokenizer.check(tok, cfg.tokenizer, cfg.padding)
     result.tags.update(tokenizer.facts(tok))
@@ -121,6 +125,69 @@ def _load_inputs(
             "use tokenizer.truncation=false to count whole texts"
         )
     return texts, tok, kwargs
+
+
+def _uri(cfg: RunConfig) -> str:
+    """The store `runs:/<id>/…` sources are fetched from: the run's own."""
+    from runner.tracking import store
+
+    return store.resolve_uri(cfg.tracking.uri)
+
+
+def _trained_tokenizer(
+    cfg: RunConfig, cache: Cache, result: RunResult, texts: sources.Texts
+) -> tuple[sources.Texts, Any]:
+    """tokenizer.train: the training texts (another dataset, or the part of this one not held
+    out), less every evaluation text; the tokenizer trained once per corpus and config in this
+    process (the load cache). Returns the evaluation texts and the tokenizer."""
+    train = cfg.tokenizer.train
+    assert train is not None
+    if train.dataset is None:
+        held, rest = training.holdout(len(texts), train.holdout, cfg.runtime.seed)
+        corpus_texts = texts.select(rest, "training")
+        texts = texts.select(held, f"held out ({train.holdout:g})")
+    else:
+        declared = train.dataset
+        with timed(result, "load_data"):
+            corpus_texts = cache.get(
+                "training_data",
+                (asdict(declared), cfg.runtime.seed),
+                lambda: sources.load(declared, cfg.runtime.seed, cache.reachable),
+                result,
+            )
+    corpus, dropped = corpus_texts.strings(), 0
+    if not train.allow_overlap:
+        corpus, dropped = training.without(corpus, texts.strings())
+    if not corpus:
+        raise DataError(
+            "tokenizer.train.dataset", "no training texts left", "train on another dataset, or lower holdout"
+        )
+    trained = cache.get(
+        "tokenizer",
+        (asdict(cfg.tokenizer), training.digest(corpus)),
+        lambda: training.train(train, corpus),
+        result,
+    )
+    result.metrics.update(
+        {
+            "time/train_tokenizer_s": trained.seconds,
+            "time/load_tokenizer_s": 0.0,
+            "train/texts": float(trained.texts),
+            "train/chars": float(trained.chars),
+            "train/overlap": float(training.overlap(texts.strings(), corpus)),
+            "train/dropped_overlap": float(dropped),
+        }
+    )
+    result.tags.update(
+        {
+            "tokenizer.train.vocab_size_reached": str(len(trained.tokenizer)),
+            "tokenizer.train.vocab_hash": trained.vocab_hash,
+            "tokenizer.train.deterministic": str(training.DETERMINISTIC[train.algorithm]).lower(),
+        }
+    )
+    result.trained = trained.folder
+    result.train_texts = corpus_texts
+    return texts, trained.tokenizer
 
 
 def _load_model(

@@ -35,6 +35,8 @@ class RunResult:
     missing_keys: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     texts: sources.Texts | None = None
+    trained: Path | None = None  # tokenizer.train: the trained tokenizer's files (the tokenizer/ artifact)
+    train_texts: sources.Texts | None = None  # tokenizer.train: what it was trained on (lineage)
     _scratch: Path | None = field(default=None, repr=False)
 
     def scratch(self) -> Path:

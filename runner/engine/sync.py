@@ -156,7 +156,9 @@ def _compare(remotes: dict, parents: set) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="runner-sync", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="runner-sync", description=(__doc__ or "").split("\n\n")[0].replace("\n", " ")
+    )
     parser.add_argument("--dry-run", action="store_true", help="say what would be sent, send nothing")
     parser.add_argument("--store", default=None, help=f"the local store (default: sqlite:///{keep.KEPT_DB})")
     args = parser.parse_args(argv)

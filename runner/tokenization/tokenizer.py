@@ -16,15 +16,22 @@ SPECIAL_ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
 
 
 def load_tokenizer(
-    cfg: TokenizerConfig, model: ModelConfig, reachable: Callable[[], bool] | None = None
+    cfg: TokenizerConfig,
+    model: ModelConfig,
+    reachable: Callable[[], bool] | None = None,
+    tracking_uri: str | None = None,
 ) -> Any:
-    """AutoTokenizer from tokenizer.name_or_path, or the model's checkpoint when that is null."""
+    """AutoTokenizer from tokenizer.name_or_path, or the model's checkpoint when that is null;
+    `runs:/<run_id>/tokenizer` fetches a tokenizer a run trained from the store at tracking_uri."""
     from transformers import AutoTokenizer
 
     source = cfg.name_or_path or model.name_or_path
     revision = cfg.revision or (None if cfg.name_or_path else model.revision)
     key = "tokenizer.name_or_path" if cfg.name_or_path else "model.name_or_path"
-    hub.check_source(key, source, weights=False, reachable=reachable)
+    if source.startswith("runs:/"):
+        source = from_run(key, source, tracking_uri)
+    else:
+        hub.check_source(key, source, weights=False, reachable=reachable)
     try:
         tok = AutoTokenizer.from_pretrained(
             source,
@@ -37,6 +44,20 @@ def load_tokenizer(
             f"{key}={source}", f"cannot load a tokenizer: {first_line(exc)}", hub.load_fix()
         ) from exc
     return tok if cfg.use_fast or not tok.is_fast else _python_tokenizer(tok, source, revision)
+
+
+def from_run(key: str, uri: str, tracking_uri: str | None) -> str:
+    """A local copy of a run's artifact folder (`runs:/<run_id>/tokenizer`)."""
+    from mlflow.artifacts import download_artifacts
+
+    try:
+        return str(download_artifacts(artifact_uri=uri, tracking_uri=tracking_uri))
+    except Exception as exc:
+        raise ModelError(
+            f"{key}={uri}",
+            f"cannot fetch it from {tracking_uri}: {first_line(exc)}",
+            "give the id of a run that trained a tokenizer (it logged tokenizer/), in this tracking.uri",
+        ) from exc
 
 
 def _python_tokenizer(fast: Any, source: str, revision: str | None) -> Any:

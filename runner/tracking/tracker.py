@@ -195,8 +195,11 @@ class Tracker:
             np.save(path, array)
             self.log_file(run_id, str(path))
 
-    def log_dataset(self, run_id: str, dataset: Any, name: str, lineage: dict[str, str]) -> None:
-        """Dataset lineage: name, digest, schema and source on the run's Inputs tab."""
+    def log_dataset(
+        self, run_id: str, dataset: Any, name: str, lineage: dict[str, str], context: str = "inference"
+    ) -> None:
+        """Dataset lineage: name, digest, schema and source on the run's Inputs tab; context says
+        what the run did with it (inference: evaluated on it, training: trained a tokenizer)."""
         from mlflow.data.huggingface_dataset import from_huggingface
         from mlflow.entities import DatasetInput, InputTag
 
@@ -208,11 +211,11 @@ class Tracker:
         else:  # local data: name the file (or "inline"), not a hub id
             tracked = from_huggingface(dataset, source=source or "inline", name=name)
         entity = tracked._to_mlflow_entity()
-        context = InputTag(key="mlflow.data.context", value="inference")
+        context_tag = InputTag(key="mlflow.data.context", value=context)
         store.retry(
             self.client.log_inputs,
             run_id,
-            datasets=[DatasetInput(entity, [context])],
+            datasets=[DatasetInput(entity, [context_tag])],
             races=store.DATASET_RACES,
         )
 
@@ -223,17 +226,26 @@ class Tracker:
         self.log(run_id, params=flatten(resolved))
         self.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
 
-    def log_result(self, run_id: str, result: RunResult | None, dataset_name: str) -> None:
+    def log_result(
+        self, run_id: str, result: RunResult | None, dataset_name: str, train_name: str = "training"
+    ) -> None:
         """Whatever the pipeline produced (a RunResult: all of it, or the part done before a failure)."""
         if result is None:
             return
         self.log(run_id, metrics=result.metrics, tags=result.tags)
-        if result.texts is not None:
+        inputs = [(result.texts, dataset_name, "inference"), (result.train_texts, train_name, "training")]
+        for texts, name, context in inputs:
+            if texts is None:
+                continue
             try:
-                self.log_dataset(run_id, result.texts.dataset, dataset_name, result.texts.lineage)
+                self.log_dataset(run_id, texts.dataset, name, texts.lineage, context)
             except Exception as exc:  # lineage is extra: never fail a run over it
                 log.warning("dataset lineage not logged: %s", exc)
+        if result.texts is not None:
             self.log(run_id, tags={f"data.{k}": v for k, v in result.texts.lineage.items()})
+        if result.trained is not None:  # tokenizer.train: the files are the source of truth
+            for path in sorted(result.trained.iterdir()):
+                self.log_file(run_id, str(path), "tokenizer")
         for rows, name in ((result.token_rows, "tokens.json"), (result.prediction_rows, "predictions.json")):
             if rows:
                 self.log_table(run_id, rows, name)

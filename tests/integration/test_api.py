@@ -100,11 +100,20 @@ def _all_runs(uri: str) -> list:
 
 def test_a_failed_run_raises_its_error_and_ends_failed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "data.csv").write_text("other\nx\n", encoding="utf-8")  # no `text` column: fails loading
     with pytest.raises(runner.RunnerError) as info:
-        runner.run("dataset=csv_file", f"dataset.path={tmp_path}/missing.csv", "model=none")
-    assert info.value.key.startswith("dataset.path")
+        runner.run("dataset=csv_file", f"dataset.path={tmp_path}/data.csv", "model=none")
+    assert info.value.key.startswith("dataset.text_column")
     _, runs = runs_in(f"sqlite:///{tmp_path}/mlflow.db")
     assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_a_missing_data_file_raises_before_any_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(runner.RunnerError) as info:
+        runner.run("dataset=csv_file", f"dataset.path={tmp_path}/missing.csv", "model=none")
+    assert info.value.key == f"dataset.path={tmp_path}/missing.csv" and "no such file" in info.value.problem
+    assert _all_runs(f"sqlite:///{tmp_path}/mlflow.db") == []  # failed before any run opened
 
 
 def test_load_reads_a_run_the_command_made(tmp_path):

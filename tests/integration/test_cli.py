@@ -132,15 +132,16 @@ def test_bad_config_is_one_line(tmp_path, override, key):
 
 def test_failing_run_ends_failed_and_next_run_succeeds(tmp_path):
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    proc = invoke(f"tracking.uri={uri}", "dataset=csv_file", "dataset.path=missing.csv", cwd=tmp_path)
-    assert proc.returncode != 0 and "Traceback" not in proc.stderr
-    assert "dataset.path=missing.csv" in proc.stderr
+    (tmp_path / "data.csv").write_text("other\nx\n", encoding="utf-8")  # no `text` column
+    proc = invoke(f"tracking.uri={uri}", "dataset=csv_file", "dataset.path=data.csv", cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "dataset.text_column" in proc.stderr
     assert invoke(f"tracking.uri={uri}", cwd=tmp_path).returncode == 0
     client, runs = runs_in(uri)
     statuses = sorted(r.info.status for r in runs)
     assert statuses == ["FAILED", "FINISHED"]
     failed = next(r for r in runs if r.info.status == "FAILED")
-    assert "dataset.path=missing.csv" in failed.data.tags["error"]
+    assert "dataset.text_column" in failed.data.tags["error"]
     assert "traceback.txt" in artifact_names(client, failed.info.run_id, "error")
 
 
@@ -184,13 +185,14 @@ def test_secret_keyed_config_values_never_reach_the_store(tmp_path):
 
 
 def test_a_failed_run_leaks_no_token_keyed_secret(tmp_path):
-    """hf_token / use_auth_token under read_kwargs, in a run that FAILS (missing file)."""
+    """hf_token / use_auth_token under read_kwargs, in a run that FAILS (a column it lacks)."""
     token, auth = "hf_LeakCheckToken98765", "auth-Value-4455667"
     uri = f"sqlite:///{tmp_path}/store/m.db"
+    (tmp_path / "data.csv").write_text("other\nx\n", encoding="utf-8")
     proc = invoke(
         f"tracking.uri={uri}",
         "dataset=csv_file",
-        f"dataset.path={tmp_path}/missing.csv",
+        f"dataset.path={tmp_path}/data.csv",
         f"+dataset.read_kwargs.storage_options.hf_token={token}",
         f"+dataset.read_kwargs.use_auth_token={auth}",
         "+dataset.read_kwargs.token_id=7",

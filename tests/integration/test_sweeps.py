@@ -3,6 +3,7 @@ reuse, comparison reports, fault isolation, launchers."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.config import naming
 from tests.conftest import HUB, invoke
 from tests.helpers import artifact_names, runs_in
 
@@ -62,24 +64,20 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     assert invoke(f"tracking.uri={uri}", "experiment=bert_vs_roberta", cwd=tmp_path).returncode == 0
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "runner.analysis.compare",
-            "--tracking-uri",
-            uri,
-            "--experiment",
-            "bert_vs_roberta",
-            "--out",
-            str(tmp_path / "cmp"),
-        ],
+    client, runs = runs_in(uri, "bert_vs_roberta")
+    parent_id = next(r for r in runs if r.data.tags.get("runner.role") == "sweep").info.run_id
+    proc = subprocess.run(  # --parent alone: the sweep's own experiment is found from the run
+        [sys.executable, "-m", "runner.analysis.compare", "--tracking-uri", uri, "--parent", parent_id]
+        + ["--out", str(tmp_path / "cmp")],
         capture_output=True,
         text=True,
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "roberta_base · sample_pairs" in proc.stdout  # the terminal table
+    assert "sample_pairs · roberta_base" in proc.stdout  # the terminal table
+    description = client.get_run(parent_id).data.tags["mlflow.note.content"]
+    assert description.startswith("**invariance: ")  # the verdict, as the sweep's end wrote it
+    assert "job  run" in description and "tokens/fertility" in description  # jobs and metrics tables
     page = (tmp_path / "cmp" / "report.html").read_text(encoding="utf-8")
     assert "id='metrics'" in page and "tokens/fertility" in page and "tokens/roundtrip_exact" in page
     assert "id='token-diff'" in page and "[CLS]" in page and "&lt;s&gt;" in page
@@ -90,7 +88,6 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
     assert "id='roundtrip'" in page and "<del>" in page  # bert-base-uncased does not round-trip Korean
     for name in ("token_lengths.png", "pad_fraction.png", "time_breakdown.png"):
         assert (tmp_path / "cmp" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    client, runs = runs_in(uri, "bert_vs_roberta")
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId")]
     assert {r.data.tags["tokenizer.class"] for r in children} == {"BertTokenizer", "RobertaTokenizer"}
     assert {r.data.tags["tokenizer.vocab_size"] for r in children} == {"30522", "50265"}
@@ -110,6 +107,31 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
     assert len(table["data"]) == 2  # BERT vs RoBERTa on the texts, and on the pairs
     assert "id='agreement-matrix'" in page
     assert "fertility" in client.get_run(parent.info.run_id).data.tags["mlflow.note.content"]
+    comparison_joins_texts(client, parent.info.run_id, children, tmp_path)
+
+
+def comparison_joins_texts(client, parent: str, children: list, tmp_path: Path) -> None:
+    """Two datasets of different lengths sharing a text (sample: 10, sample_pairs: 5): one table
+    per dataset, every cell of a row holds the tokens of that row's text — recounted with the
+    tokenizer itself — with integer counts and no empty cell."""
+    from transformers import AutoTokenizer
+
+    from runner import api
+
+    tables = api.load(parent, client.tracking_uri).comparisons
+    assert set(tables) == {"sample", "sample_pairs"}
+    assert [len(tables["sample"]), len(tables["sample_pairs"])] == [10, 5]
+    folders = {"bert_base_uncased": HUB / "bert-base-uncased", "roberta_base": HUB / "roberta-base"}
+    for dataset, table in tables.items():
+        runs = [c for c in children if c.data.tags["choice.dataset"] == dataset]
+        assert len(runs) == 2 and not table.isna().any().any()
+        for run in runs:
+            tok = AutoTokenizer.from_pretrained(str(folders[run.data.tags["choice.tokenizer"]]))
+            counts = table[f"{run.info.run_name} · n"]
+            assert counts.dtype.kind == "i"
+            pairs = table["text_pair"] if "text_pair" in table else [None] * len(table)
+            expected = [len(tok(t, p)["input_ids"]) for t, p in zip(table["text"], pairs, strict=True)]
+            assert counts.tolist() == expected
 
 
 def test_fail_fast_stops_the_sweep_and_fails_the_parent(tmp_path):
@@ -252,12 +274,21 @@ def test_glob_range_and_choice_sweeps_keep_one_parent(tmp_path):
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     assert len(children) == 8 and all(c.info.status == "FINISHED" for c in children)
-    assert {c.info.run_name for c in children} == {
-        f"{t} · batch_size={b} · {p}"
-        for t in ("tiny_bert", "tiny_roberta")
-        for b in (16, 32)
-        for p in ("longest", "do_not_pad")
+    values = {
+        "tokenizer": ["tiny_bert", "tiny_roberta"],
+        "batch_size": ["batch_size=16", "batch_size=32"],
+        "padding": ["longest", "do_not_pad"],
     }
+    order = naming.axis_order(list(values), values)  # the axes that tell names apart first
+    names = {c.info.run_name for c in children}
+    assert names == {" · ".join(combo) for combo in itertools.product(*(values[k] for k in order))}
+
+    def told_apart(axes) -> int:
+        combos = itertools.product(*(values[k] for k in axes))
+        return len({" · ".join(c)[: naming.SHOWN] for c in combos})
+
+    assert len({n[: naming.SHOWN] for n in names}) == max(map(told_apart, itertools.permutations(values)))
+    assert told_apart(order) > told_apart(values)  # the sweep's own order tells fewer apart
     assert parents[0].info.run_name.startswith("tokenizer × batch_size × padding · ")
     assert "comparison/report.html" in proc.stdout
 

@@ -1,0 +1,261 @@
+"""A tokenizer designed from config (`tokenizer.train`): built from the `tokenizers` library's
+parts — normalizer, pre-tokenizer, model, trainer, decoder, special-token template — trained on
+a list of texts and wrapped as the `PreTrainedTokenizerFast` every other step of a run uses.
+
+The trained files are the source of truth: `tokenizers` 0.23's WordPiece and Unigram trainers
+are not deterministic across processes (hash-map order: huggingface/tokenizers#1794), so the
+runner logs the files as the run's `tokenizer/` artifact and reloads them by
+`tokenizer.name_or_path=runs:/<run_id>/tokenizer`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runner.config.schema import TrainConfig
+from runner.errors import ConfigError
+
+ALGORITHMS = ("bpe", "byte_bpe", "wordpiece", "unigram")
+# Measured: the same config trained in two processes gives the same files (bpe, byte_bpe) or not
+# (wordpiece, unigram: huggingface/tokenizers#1794) — tests/unit/test_training.py, docs/design.md.
+DETERMINISTIC = {"bpe": True, "byte_bpe": True, "wordpiece": False, "unigram": False}
+NORMALIZERS = ("nfc", "nfd", "nfkc", "nfkd", "lowercase", "strip_accents", "bert")
+PRE_TOKENIZERS = ("whitespace", "whitespace_split", "byte_level", "metaspace", "bert", "none")
+USUAL_PRE_TOKENIZER = {
+    "bpe": "whitespace",
+    "byte_bpe": "byte_level",
+    "wordpiece": "bert",
+    "unigram": "metaspace",
+}
+TEMPLATES: dict[str, dict[str, str]] = {
+    "bert": {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
+    "roberta": {"bos": "<s>", "pad": "<pad>", "eos": "</s>", "unk": "<unk>", "mask": "<mask>"},
+}
+
+
+@dataclass
+class Trained:
+    """A trained tokenizer, the folder its files were saved to, and what training saw and took."""
+
+    tokenizer: Any  # transformers.PreTrainedTokenizerFast
+    folder: Path
+    texts: int
+    chars: int
+    seconds: float
+
+    @property
+    def vocab_hash(self) -> str:
+        """sha256 of the vocabulary (token → id, sorted): equal vocabularies, equal hashes."""
+        vocab = json.dumps(sorted(self.tokenizer.get_vocab().items()), ensure_ascii=False)
+        return hashlib.sha256(vocab.encode()).hexdigest()[:16]
+
+
+def check(cfg: TrainConfig) -> None:
+    """The keys' values, before any data loads: one line naming the key."""
+    if cfg.algorithm not in ALGORITHMS:
+        raise ConfigError(
+            "tokenizer.train.algorithm",
+            f"'{cfg.algorithm}' is not an algorithm",
+            f"use one of: {', '.join(ALGORITHMS)}",
+        )
+    for part in normalizer_parts(cfg.normalizer):
+        if part not in NORMALIZERS:
+            raise ConfigError(
+                "tokenizer.train.normalizer",
+                f"'{part}' is not a normalizer",
+                f"use none or one or more of {', '.join(NORMALIZERS)} joined by + (e.g. nfkc+lowercase)",
+            )
+    pre = pre_tokenizer_name(cfg)
+    if pre not in PRE_TOKENIZERS:
+        raise ConfigError(
+            "tokenizer.train.pre_tokenizer",
+            f"'{pre}' is not a pre-tokenizer",
+            f"use auto or one of: {', '.join(PRE_TOKENIZERS)}",
+        )
+    if (cfg.algorithm == "byte_bpe") != (pre == "byte_level"):
+        raise ConfigError(
+            "tokenizer.train.pre_tokenizer",
+            f"{pre} with algorithm {cfg.algorithm}: byte-level BPE and the byte-level "
+            "pre-tokenizer go together",
+            "use tokenizer.train.pre_tokenizer=auto, or algorithm=byte_bpe with pre_tokenizer=byte_level",
+        )
+    if cfg.template not in TEMPLATES:
+        raise ConfigError(
+            "tokenizer.train.template",
+            f"'{cfg.template}' is not a template",
+            f"use one of: {', '.join(TEMPLATES)}",
+        )
+    if cfg.vocab_size <= len(TEMPLATES[cfg.template]):
+        raise ConfigError(
+            "tokenizer.train.vocab_size",
+            f"{cfg.vocab_size} leaves no room beside the {len(TEMPLATES[cfg.template])} special tokens",
+            "use a vocabulary of hundreds or thousands (e.g. 4000)",
+        )
+    if cfg.min_frequency < 1:
+        raise ConfigError("tokenizer.train.min_frequency", f"{cfg.min_frequency} is below 1", "use 1 or more")
+    if not 0 < cfg.holdout < 1:
+        raise ConfigError(
+            "tokenizer.train.holdout", f"{cfg.holdout} is not a fraction between 0 and 1", "use e.g. 0.1"
+        )
+
+
+def normalizer_parts(value: str | None) -> list[str]:
+    return [p for p in (value or "none").lower().split("+") if p and p != "none"]
+
+
+def pre_tokenizer_name(cfg: TrainConfig) -> str:
+    name = (cfg.pre_tokenizer or "auto").lower()
+    return USUAL_PRE_TOKENIZER[cfg.algorithm] if name == "auto" else name
+
+
+def holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(evaluation, training) example indices: a seeded `fraction` of n held out, the rest to
+    train on, each in input order."""
+    import numpy as np
+
+    order = np.random.default_rng(seed).permutation(n)
+    held = max(1, round(n * fraction)) if n > 1 else 0
+    return sorted(order[:held].tolist()), sorted(order[held:].tolist())
+
+
+def without(corpus: Sequence[str], evaluation: Sequence[str]) -> tuple[list[str], int]:
+    """The training corpus less every text that is also an evaluation text (by content), and
+    how many were dropped: the tokenizer never sees what it is scored on."""
+    held = set(evaluation)
+    kept = [t for t in corpus if t not in held]
+    return kept, len(corpus) - len(kept)
+
+
+def overlap(evaluation: Sequence[str], corpus: Sequence[str]) -> int:
+    """How many evaluation texts (a pair's texts each count) are also training texts."""
+    seen = set(corpus)
+    return sum(t in seen for t in evaluation)
+
+
+def digest(corpus: Sequence[str]) -> str:
+    """sha256 of the training texts, in order: the same corpus, the same key in the load cache."""
+    h = hashlib.sha256()
+    for text in corpus:
+        h.update(text.encode())
+        h.update(b"\x1f")
+    return h.hexdigest()
+
+
+def train(cfg: TrainConfig, texts: Sequence[str]) -> Trained:
+    """Train the configured tokenizer on `texts` and save it (the folder is the artifact)."""
+    start = time.perf_counter()
+    backend, trainer = _backend(cfg), _trainer(cfg)
+    backend.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    if backend.get_vocab_size() <= len(TEMPLATES[cfg.template]):
+        raise ConfigError(
+            "tokenizer.train.dataset",
+            f"{len(texts)} training texts gave no vocabulary beyond the special tokens",
+            "train on more text, or lower tokenizer.train.min_frequency",
+        )
+    _template(backend, cfg.template)
+    seconds = time.perf_counter() - start
+    tok = wrap(backend, cfg)
+    folder = Path(tempfile.mkdtemp(prefix="runner-tokenizer-"))
+    tok.save_pretrained(folder)
+    return Trained(tok, folder, len(texts), sum(map(len, texts)), seconds)
+
+
+def wrap(backend: Any, cfg: TrainConfig) -> Any:
+    """The trained `tokenizers.Tokenizer` as transformers' fast tokenizer, its special tokens named."""
+    from transformers import PreTrainedTokenizerFast
+
+    names = TEMPLATES[cfg.template]
+    inputs = ["input_ids", "token_type_ids", "attention_mask"] if cfg.template == "bert" else None
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        model_max_length=cfg.max_length,
+        model_input_names=inputs or ["input_ids", "attention_mask"],
+        **{f"{role}_token": token for role, token in names.items()},
+        **({"cls_token": names["bos"], "sep_token": names["eos"]} if cfg.template == "roberta" else {}),
+    )
+
+
+def _backend(cfg: TrainConfig) -> Any:
+    """The untrained pipeline: normalizer, pre-tokenizer, model and decoder."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    unk = TEMPLATES[cfg.template]["unk"]
+    model = {
+        "bpe": lambda: models.BPE(unk_token=unk),
+        "byte_bpe": lambda: models.BPE(),
+        "wordpiece": lambda: models.WordPiece(unk_token=unk),
+        "unigram": lambda: models.Unigram(),
+    }[cfg.algorithm]()
+    backend = Tokenizer(model)
+    parts = {
+        "nfc": normalizers.NFC,
+        "nfd": normalizers.NFD,
+        "nfkc": normalizers.NFKC,
+        "nfkd": normalizers.NFKD,
+        "lowercase": normalizers.Lowercase,
+        "strip_accents": normalizers.StripAccents,
+        "bert": normalizers.BertNormalizer,
+    }
+    chosen = [parts[p]() for p in normalizer_parts(cfg.normalizer)]
+    if chosen:
+        backend.normalizer = normalizers.Sequence(chosen)
+    pre = pre_tokenizer_name(cfg)
+    splitters = {
+        "whitespace": pre_tokenizers.Whitespace,
+        "whitespace_split": pre_tokenizers.WhitespaceSplit,
+        "byte_level": lambda: pre_tokenizers.ByteLevel(add_prefix_space=False),
+        "metaspace": pre_tokenizers.Metaspace,
+        "bert": pre_tokenizers.BertPreTokenizer,
+    }
+    if pre in splitters:
+        backend.pre_tokenizer = splitters[pre]()
+    backend.decoder = _decoder(cfg.algorithm, pre, decoders)
+    return backend
+
+
+def _decoder(algorithm: str, pre: str, decoders: Any) -> Any:
+    """How ids become text again: byte-level bytes, metaspace's ▁, WordPiece's ##; BPE over
+    whitespace words has no marker for spaces, so its words are joined by nothing."""
+    if pre == "byte_level":
+        return decoders.ByteLevel()
+    if pre == "metaspace":
+        return decoders.Metaspace()
+    if algorithm == "wordpiece":
+        return decoders.WordPiece()
+    return decoders.BPEDecoder()
+
+
+def _trainer(cfg: TrainConfig) -> Any:
+    from tokenizers import pre_tokenizers, trainers
+
+    special = list(dict.fromkeys(TEMPLATES[cfg.template].values()))
+    common: dict[str, Any] = dict(vocab_size=cfg.vocab_size, special_tokens=special, show_progress=False)
+    if cfg.algorithm == "unigram":
+        return trainers.UnigramTrainer(unk_token=TEMPLATES[cfg.template]["unk"], **common)
+    common["min_frequency"] = cfg.min_frequency
+    if cfg.algorithm == "wordpiece":
+        return trainers.WordPieceTrainer(**common)
+    if cfg.algorithm == "byte_bpe":
+        return trainers.BpeTrainer(initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), **common)
+    return trainers.BpeTrainer(**common)
+
+
+def _template(backend: Any, template: str) -> None:
+    """[CLS] A [SEP] B [SEP] with token_type_ids 0/1, or <s> A </s></s> B </s>."""
+    from tokenizers.processors import TemplateProcessing
+
+    names = TEMPLATES[template]
+    first, sep = (names["cls"], names["sep"]) if template == "bert" else (names["bos"], names["eos"])
+    ids = {t: backend.token_to_id(t) for t in (first, sep)}
+    if template == "bert":
+        single, pair = f"{first} $A {sep}", f"{first} $A {sep} $B:1 {sep}:1"
+    else:
+        single, pair = f"{first} $A {sep}", f"{first} $A {sep} {sep} $B {sep}"
+    backend.post_processor = TemplateProcessing(single=single, pair=pair, special_tokens=list(ids.items()))
