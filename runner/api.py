@@ -190,6 +190,24 @@ class Run:
         return table
 
     @functools.cached_property
+    def tokenizer(self) -> Any:
+        """The tokenizer this run trained (tokenizer.train), loaded from its tokenizer/ artifact:
+        the same ids as in the run, in any process."""
+        from transformers import AutoTokenizer
+
+        names = {Path(a.path).name for a in self._client.list_artifacts(self.id)}
+        if "tokenizer" not in names:
+            raise RunnerError(
+                f"run {self.id}",
+                "logged no tokenizer/",
+                "only a run with tokenizer.train keeps its tokenizer",
+            )
+        folder = Path(tempfile.mkdtemp(prefix="runner-tokenizer-"))
+        return AutoTokenizer.from_pretrained(
+            self._client.download_artifacts(self.id, "tokenizer", str(folder))
+        )
+
+    @functools.cached_property
     def model_config(self) -> dict[str, Any] | None:
         """The model's config.json as loaded (`model_type`, `id2label`, …); None without a model."""
         names = {Path(a.path).name for a in self._client.list_artifacts(self.id)}

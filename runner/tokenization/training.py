@@ -152,19 +152,37 @@ def train(cfg: TrainConfig, texts: Sequence[str]) -> Trained:
     """Train the configured tokenizer on `texts` and save it (the folder is the artifact)."""
     start = time.perf_counter()
     backend, trainer = _backend(cfg), _trainer(cfg)
-    backend.train_from_iterator(texts, trainer=trainer, length=len(texts))
-    if backend.get_vocab_size() <= len(TEMPLATES[cfg.template]):
+    try:
+        backend.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    except Exception as exc:  # unigram: "The vocabulary is not large enough to contain all chars"
+        if "not large enough" not in str(exc):
+            raise
+        raise _too_small(cfg, None) from exc
+    reached = backend.get_vocab_size()
+    if reached <= len(TEMPLATES[cfg.template]):
         raise ConfigError(
             "tokenizer.train.dataset",
             f"{len(texts)} training texts gave no vocabulary beyond the special tokens",
-            "train on more text, or lower tokenizer.train.min_frequency",
+            "train on more text",
         )
+    if reached > cfg.vocab_size:  # bpe, wordpiece: every character (and its ## form) is kept
+        raise _too_small(cfg, reached)
     _template(backend, cfg.template)
     seconds = time.perf_counter() - start
     tok = wrap(backend, cfg)
     folder = Path(tempfile.mkdtemp(prefix="runner-tokenizer-"))
     tok.save_pretrained(folder)
     return Trained(tok, folder, len(texts), sum(map(len, texts)), seconds)
+
+
+def _too_small(cfg: TrainConfig, needed: int | None) -> ConfigError:
+    """The vocabulary cannot hold the training texts' alphabet (Korean has over a thousand syllables)."""
+    need = f": its characters alone take {needed} entries" if needed else ""
+    return ConfigError(
+        f"tokenizer.train.vocab_size={cfg.vocab_size}",
+        f"is smaller than the alphabet of the training texts{need}",
+        f"use a larger vocabulary (over {needed})" if needed else "use a larger vocabulary",
+    )
 
 
 def wrap(backend: Any, cfg: TrainConfig) -> Any:
