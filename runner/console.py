@@ -219,9 +219,9 @@ def first_paragraph(doc: str | None) -> str:
 
 def number(value: Any) -> str:
     """A value as every table of the runner shows it: floats to 4 significant digits, whole
-    numbers whole (38400, not 3.84e+04)."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
+    numbers and anything from 10,000 up as whole numbers (38400, not 3.84e+04)."""
+    if isinstance(value, float) and abs(value) < 1e15 and (value.is_integer() or abs(value) >= 1e4):
+        return str(round(value))
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 

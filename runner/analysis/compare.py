@@ -40,7 +40,19 @@ METRICS = (
     "time/tokenize_s",
     "time/forward_s",
     "time/total_s",
+    "time/train_tokenizer_s",
     "throughput/samples_per_s",
+)
+CURVES = (  # each measure against a numeric sweep axis (tokenizer.train.vocab_size, …)
+    "tokens/fertility",
+    "tokens/chars_per_token",
+    "tokens/bytes_per_token",
+    "tokens/unk_rate",
+    "tokens/split_char_rate",
+    "tokens/renyi_efficiency",
+    "tokens/roundtrip_exact",
+    "tokens/vocab_utilization",
+    "time/train_tokenizer_s",
 )
 TIMES = ("time/tokenize_s", "time/forward_s")  # steps comparable across jobs (loads may be cache hits)
 
@@ -207,6 +219,71 @@ def _plots(runs: list[RunTokens], plt: Any) -> dict[str, bytes]:
     return out
 
 
+def numeric_axes(tracker: Tracker, parent: str, children: list) -> list[str]:
+    """The sweep's axes whose every child logged a number as its value (vocab_size, max_length)."""
+    axes = str(tracker.client.get_run(parent).data.tags.get("sweep.axes", "")).split(" × ")
+    out = []
+    for axis in axes:
+        values = [c.data.params.get(axis) for c in children]
+        if len(set(values)) > 1 and all(_number(v) is not None for v in values):
+            out.append(axis)
+    return out
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def curves(children: list, names: dict[str, str], axes: list[str]) -> dict[str, bytes]:
+    """Per numeric axis, `curves_<axis>.png`: each measure the runs logged against the axis's
+    value, one line per value of the other axes (the run name less this axis's part)."""
+    if not axes:
+        return {}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"font.family": font_families()}):
+        return {f"curves_{axis.rsplit('.', 1)[-1]}.png": _curves(children, names, axis, plt) for axis in axes}
+
+
+def _curves(children: list, names: dict[str, str], axis: str, plt: Any) -> bytes:
+    from runner.config.naming import label
+
+    part = f"{label(axis)}="
+    lines: dict[str, list[tuple[float, Any]]] = {}
+    for c in children:
+        line = " · ".join(p for p in names[c.info.run_id].split(" · ") if not p.startswith(part)) or "runs"
+        lines.setdefault(line, []).append((float(c.data.params[axis]), c))
+    measures = [m for m in CURVES if any(m in c.data.metrics for c in children)]
+    cols = 3
+    rows = -(-len(measures) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, measure in zip(grid.flat, measures, strict=False):
+        for line, points in lines.items():
+            points.sort(key=lambda p: p[0])
+            xs = [x for x, c in points if measure in c.data.metrics]
+            ys = [c.data.metrics[measure] for x, c in points if measure in c.data.metrics]
+            ax.plot(xs, ys, marker="o", label=line)
+        ax.set(title=measure, xlabel=label(axis))
+        ticks = sorted({float(c.data.params[axis]) for c in children})
+        if ticks[-1] >= 4 * ticks[0] > 0:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks, [console.number(t) for t in ticks], fontsize=8)
+        ax.minorticks_off()
+    for ax in list(grid.flat)[len(measures) :]:
+        ax.axis("off")
+    grid.flat[0].legend(fontsize=7)
+    fig.suptitle(f"Every measure against {label(axis)}")
+    png = _png(fig)
+    plt.close(fig)
+    return png
+
+
 def _suffixed(runs: list[RunTokens], prefix: str, suffix: str) -> list[str]:
     """The middle parts of metric names `prefix<part>suffix` that any run logged, in first-seen order."""
     seen: dict[str, None] = {}
@@ -285,6 +362,7 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
         spread = report.differing_first(report.example_keys(runs), runs)
         order = agreement.disagreeing_first(spread, lowest)
         images = plots(runs)
+        images.update(curves(children, names, numeric_axes(tracker, parent, children)))
         page = report.render(rows, runs, images, order, (pairs, lowest))
         out = out_dir or Path(tmp) / "comparison"
         out.mkdir(parents=True, exist_ok=True)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +44,9 @@ def comparability_key(cfg: RunConfig, texts: sources.Texts) -> str:
         m.id2label,
         m.problem_type,
     ]
-    source = cfg.tokenizer.name_or_path or m.name_or_path
+    source: Any = cfg.tokenizer.name_or_path or m.name_or_path
+    if cfg.tokenizer.train is not None:  # a trained tokenizer is its training config's
+        source = asdict(cfg.tokenizer.train)
     key = json.dumps([rows, source, model if m.forward else None], default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:16]
 
