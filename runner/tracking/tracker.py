@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -337,9 +338,15 @@ def _cell(value: Any) -> Any:
     return value if isinstance(value, (str, int, float, bool, list, dict)) or value is None else str(value)
 
 
+PARAM_KEY = re.compile(r"[\w\-. :/]+")  # what MLflow accepts in a param's name
+
+
 def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
-    """Nested config → dotted keys; lists become JSON strings."""
+    """Nested config → dotted keys; lists become JSON strings. A dict whose keys MLflow cannot
+    name a param with (`<|endoftext|>` in tokenizer.tiktoken.special_tokens) is one JSON value."""
     if isinstance(obj, dict):
+        if not all(PARAM_KEY.fullmatch(str(k)) for k in obj):
+            return {prefix[:-1]: json.dumps(obj, ensure_ascii=False, default=str)}
         out: dict[str, str] = {}
         for k, v in obj.items():
             out.update(flatten(v, f"{prefix}{k}."))

@@ -54,7 +54,9 @@ def test_eight_parallel_joblib_workers_on_sqlite_lose_nothing(tmp_path):
     assert len(children) == 8 and all(r.info.status == "FINISHED" for r in children)
     for child in children:
         inputs = client.get_run(child.info.run_id).inputs.dataset_inputs
-        assert len(inputs) == 1 and inputs[0].dataset.name == "inline:train", child.info.run_name
+        assert len(inputs) == 1 and inputs[0].dataset.name == "sample", (
+            child.info.run_name
+        )  # the dataset config
         assert {"tokens/total", "time/total_s", "data/rows"} <= set(child.data.metrics)
         names = {Path(a.path).name for a in client.list_artifacts(child.info.run_id)}
         assert {"config.yaml", "tokens.json", "token_hashes.npy"} <= names
