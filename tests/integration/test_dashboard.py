@@ -33,6 +33,7 @@ def sweep(tmp_path_factory, assets_dir):
         "model=none",
         "tokenizer=bert_base_uncased,roberta_base",  # the real tokenizers, bundled
         "padding=longest,do_not_pad",
+        "stats.roundtrip=true",  # the report's round-trip section, Korean loss shown by code point
         f"tracking.uri={uri}",
         cwd=tmp,
         env={"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
@@ -217,6 +218,10 @@ def test_dashboard_tour_in_a_real_browser(sweep, ui):
         alone.locator("section.ex", has_text="서울은 대한민국의 수도입니다.").first.screenshot(
             path=SHOTS / "5-report-korean.png"
         )
+        # bert-base-uncased gives 오늘 back as jamo (NFD): the loss is named by code point
+        losses = alone.locator("ul.losses li", has_text="U+C624 U+B298").first
+        assert "[NFC U+C624 U+B298 → NFD U+110B U+1169 U+1102 U+1173 U+11AF]" in losses.inner_text()
+        losses.screenshot(path=SHOTS / "6-report-roundtrip.png")
         browser.close()
 
 

@@ -14,7 +14,10 @@ pytestmark = pytest.mark.integration
 
 # Examples another test runs as written, and checks more closely: each line is that test's
 # README_EXAMPLE (asserted below), so it is not run twice.
-RUN_ELSEWHERE = {"runner experiment=invariance model=tiny_bert": "test_invariance"}
+RUN_ELSEWHERE = {
+    "runner experiment=invariance model=tiny_bert": "test_invariance",
+    "runner experiment=vocab_size": "test_training",
+}
 
 
 def examples() -> list[str]:
