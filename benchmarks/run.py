@@ -16,10 +16,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT / "tests" / "fixtures"  # vendored KLUE samples
 HUB = ROOT / "runner" / "assets" / "hub"  # the bundled real tokenizers
+KLUE_NER = ROOT / "runner" / "assets" / "klue-ner" / "klue-ner-v1.1_dev.sentences.jsonl"
 RUNNER = [sys.executable, "-m", "runner"]
 
 
@@ -340,6 +342,59 @@ def corpus(texts: list[str], rows: int) -> list[tuple]:
     ]
 
 
+def training(sentences: int) -> list[tuple]:
+    """tokenizer.train inside the runner — the corpus from the bundled KLUE NER sentences less the
+    evaluation texts, its digest, the training, the wrap, the saved files — vs the same trainer
+    called directly on the same texts (tokenizers' own pieces, nothing saved)."""
+    from runner.cli import compose
+
+    texts = [json.loads(x)["sentence"] for x in KLUE_NER.read_text(encoding="utf-8").splitlines()]
+    texts = texts[:sentences]
+    out = []
+    for algorithm in ("bpe", "unigram"):
+        config = compose("model=none", "tokenizer=train", f"tokenizer.train.algorithm={algorithm}")
+        config.tokenizer.train.vocab_size = 8000
+        config.tokenizer.train.dataset.limit = sentences
+        runner_s = direct_s = float("inf")
+        for _ in range(3):  # interleaved, best of 3
+            runner_s = min(runner_s, _train_inside(config))
+            direct_s = min(direct_s, _train_directly(algorithm, texts))
+        name = f"tokenizer.train ({algorithm}, {sentences:,} sentences): runner vs direct trainer"
+        out.append((f"{name} (lower is better)", runner_s, direct_s, 1.1))
+    return out
+
+
+def _train_directly(algorithm: str, texts: list[str]) -> float:
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    start = time.perf_counter()
+    bpe = algorithm == "bpe"
+    tok = Tokenizer(models.BPE(unk_token="[UNK]") if bpe else models.Unigram())
+    tok.normalizer = normalizers.NFC()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace() if bpe else pre_tokenizers.Metaspace()
+    trainer = (
+        trainers.BpeTrainer(vocab_size=8000, min_frequency=2, special_tokens=special)
+        if bpe
+        else trainers.UnigramTrainer(vocab_size=8000, special_tokens=special, unk_token="[UNK]")
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    return time.perf_counter() - start
+
+
+def _train_inside(config: Any) -> float:
+    """The runner's training step, its data already loaded (load times are the data's)."""
+    from runner.data import sources
+    from runner.engine import pipeline as runner_pipeline
+    from runner.engine.result import RunResult
+
+    evaluation = sources.load(config.dataset, 0)
+    result = RunResult()
+    start = time.perf_counter()
+    runner_pipeline.trained_tokenizer(config, runner_pipeline.Cache(), result, evaluation)
+    return time.perf_counter() - start - result.metrics.get("time/load_data_s", 0.0)
+
+
 def memory(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
     """Peak RSS of a whole run (CLI, text file source) at two sizes: tokenization only, and a
     body run of the tiny model (its embeddings go to outputs.npy as they come)."""
@@ -389,6 +444,7 @@ def main() -> None:
         model = build_model(tmp / "bert-6x384")
         rows += inference(model, texts, 32)
         rows += tokenization(model, texts, 32)
+        rows += training(2000 if args.quick else 5000)
         for n in (10_000,) if args.quick else (100_000, 1_000_000):
             rows += corpus(texts, n)
         rows += startup(tmp)

@@ -103,7 +103,7 @@ def _load_inputs(
         )
     interrupt.check()
     if cfg.tokenizer.train is not None:
-        texts, tok = _trained_tokenizer(cfg, cache, result, texts)
+        texts, tok = trained_tokenizer(cfg, cache, result, texts)
     else:
         with timed(result, "load_tokenizer"):
             tok = cache.get(
@@ -134,7 +134,7 @@ def _uri(cfg: RunConfig) -> str:
     return store.resolve_uri(cfg.tracking.uri)
 
 
-def _trained_tokenizer(
+def trained_tokenizer(
     cfg: RunConfig, cache: Cache, result: RunResult, texts: sources.Texts
 ) -> tuple[sources.Texts, Any]:
     """tokenizer.train: the training texts (another dataset, or the part of this one not held

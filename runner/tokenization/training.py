@@ -10,6 +10,7 @@ runner logs the files as the run's `tokenizer/` artifact and reloads them by
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import tempfile
@@ -50,7 +51,7 @@ class Trained:
     chars: int
     seconds: float
 
-    @property
+    @functools.cached_property
     def vocab_hash(self) -> str:
         """sha256 of the vocabulary (token → id, sorted): equal vocabularies, equal hashes."""
         vocab = json.dumps(sorted(self.tokenizer.get_vocab().items()), ensure_ascii=False)
