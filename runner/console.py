@@ -233,8 +233,8 @@ def interactive() -> bool:
 class Progress:
     """A tqdm bar on stderr that appears only when interactive(); called as progress(done, total)."""
 
-    def __init__(self, desc: str, unit: str) -> None:
-        self.desc, self.unit = desc, unit
+    def __init__(self, desc: str, unit: str, leave: bool = False) -> None:
+        self.desc, self.unit, self.leave = desc, unit, leave  # leave: the finished bar stays
         self.bar: Any = None  # a tqdm bar once shown
 
     def __call__(self, done: int, total: int) -> None:
@@ -243,7 +243,10 @@ class Progress:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, desc=self.desc, unit=self.unit, leave=False, file=sys.stderr)
+            size = _size()
+            self.bar = tqdm(
+                total=total, desc=self.desc, unit=self.unit, leave=self.leave, file=sys.stderr, **size
+            )
         self.bar.update(done - self.bar.n)
         if done >= total:
             self.close()
@@ -252,6 +255,16 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def _size() -> dict[str, int]:
+    """The bar's size where a pseudo-terminal reports 0 × 0 (`script`, some IDE terminals): tqdm
+    then draws nothing at all (its rows come out as -1), so give it 100 × 24; else tqdm's own."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return {"ncols": 100, "nrows": 24}
+    return {} if size.columns and size.lines else {"ncols": 100, "nrows": 24}
 
 
 def pasteable(key: str, value: str) -> str:

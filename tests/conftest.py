@@ -40,6 +40,7 @@ LONGEST_FIRST = (
     "test_cli.py",
     "test_sweeps.py",
     "test_ray.py",
+    "test_training.py",
     "test_readme.py",
     "test_bad_input.py",
     "test_notebook.py",

@@ -139,7 +139,8 @@ class SweepCallback(Callback):
         check_launcher(config)
         self.total, self.done = count_jobs(config), 0
         grid = naming.grid([*sweep_overrides(config), *_inner_axes(config)], _config_loader())
-        self.progress = console.Progress("jobs", "job")
+        self.progress = console.Progress("jobs", "job", leave=True)
+        self.progress(0, self.total)  # shown from the start, not from the first job's end
 
         # a server's parent can move to the local store; the sweep starts only with its server there
         self.tracker = keep.open_tracker(config.tracking.uri, config.tracking.experiment, multirun=False)

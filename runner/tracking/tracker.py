@@ -221,10 +221,19 @@ class Tracker:
         )
 
     def log_config(self, run_id: str, resolved: dict[str, Any]) -> None:
-        """The resolved (redacted) config: flattened as params, whole as config.yaml."""
+        """The resolved (redacted) config: flattened as params, whole as config.yaml. Without a
+        forward pass (model=none) no model is loaded: the params say which tokenizer was, not a
+        model's checkpoint (config.yaml keeps every key, to run it again)."""
         from omegaconf import OmegaConf
 
-        self.log(run_id, params=flatten(resolved))
+        params = flatten(resolved)
+        model = resolved.get("model") or {}
+        if model.get("forward") is False:
+            source = (resolved.get("tokenizer") or {}).get("name_or_path") or model.get("name_or_path")
+            params = {k: v for k, v in params.items() if not k.startswith("model.") or k == "model.forward"}
+            if not (resolved.get("tokenizer") or {}).get("train"):
+                params["tokenizer.name_or_path"] = str(source)
+        self.log(run_id, params=params)
         self.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
 
     def log_result(

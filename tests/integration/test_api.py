@@ -135,3 +135,10 @@ def test_skip_finished_gives_back_the_finished_run(tmp_path, monkeypatch):
     again = runner.run("model=none", "sweep.skip_finished=true")
     assert again.id == first.id and again.status == "FINISHED"
     assert len(_all_runs(f"sqlite:///{tmp_path}/mlflow.db")) == 1
+
+
+def test_a_tokenization_only_run_logs_the_tokenizer_it_used_not_a_model():
+    run = runner.run("model=none", "tokenizer=roberta_base")
+    assert run.params["model.forward"] == "False"
+    assert not [k for k in run.params if k.startswith("model.") and k != "model.forward"]
+    assert run.params["tokenizer.name_or_path"].endswith("roberta-base")

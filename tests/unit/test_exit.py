@@ -55,3 +55,29 @@ def test_a_runner_process_collects_nothing_until_its_imports_are_done(tmp_path):
     assert facts["frozen"] > 300_000  # the imports' objects, out of the collector's sight
     assert len(facts["seen"]) > 0  # the job's own work is collected
     assert [n for n in facts["seen"] if n == 0] == []  # nothing collected before the freeze
+
+
+def test_a_progress_bar_shows_on_a_terminal_that_reports_no_size():
+    """A pseudo-terminal of 0 × 0 (`script`, some IDE terminals): tqdm alone would draw nothing."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main, follower = pty.openpty()  # a new pty reports 0 columns and 0 rows
+    code = "from runner import console\np = console.Progress('jobs', 'job', leave=True)\np(0, 2); p(1, 2); p(2, 2)"
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    proc = subprocess.run([sys.executable, "-c", code], stderr=follower, env=env, timeout=60)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(main, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(main)
+    assert proc.returncode == 0
+    assert b"jobs: 100%" in out and b"2/2" in out
