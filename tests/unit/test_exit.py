@@ -65,7 +65,8 @@ def test_a_progress_bar_shows_on_a_terminal_that_reports_no_size():
     import sys
 
     main, follower = pty.openpty()  # a new pty reports 0 columns and 0 rows
-    code = "from runner import console\np = console.Progress('jobs', 'job', leave=True)\np(0, 2); p(1, 2); p(2, 2)"
+    code = "from runner import console\np = console.Progress('jobs', 'job', leave=True)\n"
+    code += "p(0, 2); p(1, 2); p(2, 2)"
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     proc = subprocess.run([sys.executable, "-c", code], stderr=follower, env=env, timeout=60)
     os.close(follower)
