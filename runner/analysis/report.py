@@ -43,6 +43,7 @@ class Tokens:
     special: list[bool]
     unk: list[bool]
     covers: list[str | None]
+    crosses: list[bool] | None = None  # stats.morphemes: the token spans a morpheme boundary
 
     def labelled(self) -> list[str]:
         """Each piece followed by ⟨the text it stands for⟩ where that is not the piece itself."""
@@ -73,6 +74,7 @@ def content(row: dict[str, Any]) -> Tokens:
     special = row.get("special") or [False] * len(pieces)
     unk = row.get("unk") or [False] * len(pieces)
     covers = row.get("covers") or [None] * len(pieces)
+    crosses = row.get("crosses")
     pick = [k for k, flag in enumerate(keep) if flag]
     return Tokens(
         [pieces[k] for k in pick],
@@ -80,6 +82,7 @@ def content(row: dict[str, Any]) -> Tokens:
         [bool(special[k]) for k in pick],
         [bool(unk[k]) for k in pick],
         [covers[k] for k in pick],
+        [bool(crosses[k]) for k in pick] if crosses and len(crosses) == len(pieces) else None,
     )
 
 
@@ -121,7 +124,7 @@ def comparison_rows(runs: list[RunTokens]) -> list[dict[str, Any]]:
     for k in example_keys(runs):
         first = next(r.rows[k] for r in runs if k in r.rows)
         row: dict[str, Any] = {"index": first["index"], "text": first["text"]}
-        for extra in ("text_pair", "column"):
+        for extra in ("text_pair", "column", "morphemes"):  # morphemes: the reference (stats.morphemes)
             if first.get(extra) is not None:
                 row[extra] = first[extra]
         for run in runs:
@@ -170,8 +173,12 @@ def _spans(tokens: Tokens) -> str:
         zip(tokens.pieces, tokens.partial, tokens.special, tokens.unk, tokens.covers, strict=True)
     ):
         cls = "sp" if spec else "unk" if unk else ("a" if k % 2 == 0 else "b")
+        if tokens.crosses and tokens.crosses[k]:
+            cls += " cross"
         title = (
-            f" title='unknown token for {html.escape(cover or '', quote=True)}'"
+            " title='crosses a morpheme boundary'"
+            if tokens.crosses and tokens.crosses[k] and not (unk or part)
+            else f" title='unknown token for {html.escape(cover or '', quote=True)}'"
             if unk
             else " title='part of a character'"
             if part
@@ -329,6 +336,12 @@ def _example(k: tuple, runs: list[RunTokens], lowest: float | None = None) -> st
             f"<tr><th>{html.escape(run.name)}</th><td class='n'>{count}</td>"
             f"<td class='toks'>{_spans(tokens)}</td></tr>"
         )
+    if first.get("morphemes"):  # the language's own cuts, above every run's tokens
+        lines.insert(
+            0,
+            f"<tr class='morph'><th>morphemes (Kiwi)</th><td class='n'></td>"
+            f"<td>{html.escape(str(first['morphemes']))}</td></tr>",
+        )
     agree = f" <span class='n'>(boundary F1 {lowest:.2f})</span>" if lowest is not None else ""
     head = f"<h3>{column}#{first['index']}: {title}{agree}</h3>"
     return f"<section class='ex'>{head}<table>{''.join(lines)}</table></section>"
@@ -340,7 +353,9 @@ table{border-collapse:collapse;margin:6px 0} td,th{border:1px solid #ddd;padding
 vertical-align:top;font-size:13px} .metrics th{background:#f3f3f3}
 .toks span{display:inline-block;margin:1px 0;padding:1px 2px;border-radius:3px;white-space:pre}
 .toks .a{background:#cfe3ff} .toks .b{background:#ffe2b8} .toks .sp{background:#e6e6e6;color:#666}
-.toks .part{outline:1px dashed #c00} .n{white-space:nowrap;color:#555} .pair{color:#555}
+.toks .part{outline:1px dashed #c00}
+.toks .cross{border-bottom:3px solid #c0392b} .morph td{color:#333}
+.n{white-space:nowrap;color:#555} .pair{color:#555}
 .toks .unk{background:#ffb3b3;color:#900;font-weight:600} .toks .covers{font-size:11px;color:#777;
 margin:0 4px 0 1px;vertical-align:sub} .lost{color:#900;font-size:12px} ins{background:#ffd0d0}
 del{background:#d0f0d0} .cp{font:11px monospace;color:#555;margin:0 3px}

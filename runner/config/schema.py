@@ -182,6 +182,9 @@ class StatsConfig:
     # tokenize time in make bench (docs/performance.md), so on where it is asked for
     # (experiment=bert_vs_roberta turns it on); off, the report says it was not checked
     roundtrip: bool = False
+    # kiwi: tokens against Korean morpheme boundaries (runner.tokenization.morphemes; Kiwi reads a
+    # few hundred to a few thousand sentences a second, once per dataset and process); none: off
+    morphemes: str = "none"
 
 
 @dataclass
@@ -241,6 +244,10 @@ def check(run: RunConfig) -> None:
             "stats.renyi_alpha",
             f"{alpha} is not a Rényi order (> 0 and not 1)",
             "use e.g. stats.renyi_alpha=2.5 (tokens/shannon_entropy is the order-1 case)",
+        )
+    if run.stats.morphemes not in ("none", "kiwi"):
+        raise ConfigError(
+            "stats.morphemes", f"'{run.stats.morphemes}' is not an analyser", "use kiwi (Korean) or none"
         )
     tok.truncation = str(tok.truncation).lower()
     if tok.truncation not in TRUNCATION_VALUES:

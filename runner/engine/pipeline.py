@@ -25,7 +25,7 @@ from runner.errors import DataError
 from runner.model import heads, models
 from runner.model.inference import Predictor
 from runner.model.outputs import OutputSpool
-from runner.tokenization import encoding, token_rows, token_stats, tokenizer, training
+from runner.tokenization import encoding, statistics, token_rows, token_stats, tokenizer, training
 from runner.tokenization.fingerprints import comparability_key, hash_rows, texts_digest
 
 log = logging.getLogger(__name__)
@@ -64,18 +64,29 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | N
     texts, tok, kwargs = _load_inputs(cfg, cache, result)
     predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
     stats = token_stats.TokenStats(tok.unk_token_id, len(tok), cfg.stats.renyi_alpha)
+    context = statistics.Context(
+        cfg, tok, texts, lambda kind, key, build: cache.get(kind, key, build, result)
+    )
+    with timed(result, "statistics_setup"):  # e.g. the morpheme analysis, once per dataset
+        extras = statistics.start(context)
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
     columns: dict[str | None, Sequence[str]] = {None: texts.texts}
     if texts.parallel:
         columns = dict(texts.parallel.items())
     result.tags["invariance.group"] = comparability_key(cfg, texts)
     result.tags["data.digest"] = texts_digest(texts)
-    loop = Loop(cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), dtype=np.uint64))
+    loop = Loop(
+        cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), dtype=np.uint64), extras
+    )
     counts = {column: _batches(loop, values, texts.pairs, column) for column, values in columns.items()}
     if not texts.parallel:
         result.token_hashes = loop.hashes
     with timed(result, "tokenize"):  # the last chunk of statistics
         result.metrics.update(stats.summary())
+        for extra in extras:
+            result.metrics.update(extra.metrics())
+            for row in result.token_rows:
+                row.update(extra.columns(row["index"]))
         excluded = stats.excluded_from_fertility()
         if excluded:
             result.tags["tokens.fertility_excludes"] = excluded
@@ -259,6 +270,7 @@ class Loop:
     predictor: Predictor | None
     progress: Callable | None
     hashes: np.ndarray
+    extras: list[Any]  # the statistics of the registry this run switched on (runner.tokenization.statistics)
 
 
 def _batches(
@@ -285,6 +297,8 @@ def _batches(
             with timed(result, "tokenize"):
                 batch = next(stream)
                 stats.update(batch, batch.texts, batch.pairs, batch.roundtrip)
+                for extra in loop.extras:
+                    extra.update(batch, keep)
                 content += int(np.count_nonzero(batch.special == 0))
                 hash_rows(batch, loop.hashes)
                 real += int(batch.n_tokens.sum())

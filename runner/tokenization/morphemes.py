@@ -1,0 +1,153 @@
+"""Morphemes as the reference (`stats.morphemes=kiwi`): where a tokenizer cuts against where the
+language does. Kiwi (`kiwipiepy`, its model from PyPI, offline) segments every evaluation text
+into morphemes with their surface character spans.
+
+Rules (docs/statistics.md):
+- A **unit** is a morpheme, or several whose surface spans overlap: a contraction whose morphemes
+  share a syllable (봅시다 = 보 + ᆸ시다, 했 = 하 + 었) is one unit, with no boundary inside it.
+- A **morpheme boundary** is a position strictly inside a whitespace word where one unit ends and
+  the next begins; a **token boundary** is the end of a content token (special tokens and empty
+  spans aside) strictly inside a whitespace word. Word edges are never counted.
+- precision = |T ∩ M| / |T|, recall = |T ∩ M| / |M|, F1 = 2·|T ∩ M| / (|T| + |M|), summed over
+  the run's texts (a pair's texts each count). `morph/aligned_token_share`: content tokens whose
+  span starts and ends on a unit edge or word edge — a whole number of morphemes — over content
+  tokens with a span; a token holding part of one character (a byte of a syllable, a jamo) never is.
+- Text in other scripts: Kiwi keeps a Latin word as one morpheme (`cute.` with its final period
+  too) and cuts some punctuation off (`Hello,` = Hello + ,), so English text contributes a few
+  boundaries only; its tokens count toward precision and the aligned share like any other.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runner.errors import ConfigError
+from runner.tokenization.batch import Batch
+from runner.tokenization.token_stats import partial_flags
+
+ANALYSES = [0]  # texts analysed in this process (a test counts them: one analysis per dataset)
+
+
+@functools.cache
+def analyzer() -> Any:
+    """Kiwi (its model loads once per process), or one line naming the key and the install."""
+    try:
+        from kiwipiepy import Kiwi
+    except ImportError as exc:
+        raise ConfigError(
+            "stats.morphemes=kiwi", "needs kiwipiepy", "pip install kiwipiepy (or 'hf-runner[korean]')"
+        ) from exc
+    return Kiwi()
+
+
+def units(tokens: Sequence[Any]) -> list[tuple[int, int]]:
+    """Kiwi's morphemes (start, len) merged where their surface spans overlap."""
+    out: list[tuple[int, int]] = []
+    for t in tokens:
+        start, end = int(t.start), int(t.start + t.len)
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def analyse(texts: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
+    """Each distinct text's units (Kiwi's batch call over the texts)."""
+    distinct = list(dict.fromkeys(texts))
+    kiwi = analyzer()
+    ANALYSES[0] += len(distinct)
+    return {text: units(tokens) for text, tokens in zip(distinct, kiwi.tokenize(distinct), strict=True)}
+
+
+def inside(text: str, position: int) -> bool:
+    """A position strictly inside a whitespace word."""
+    return 0 < position < len(text) and not text[position - 1].isspace() and not text[position].isspace()
+
+
+def boundaries(text: str, spans: list[tuple[int, int]]) -> set[int]:
+    """Where a unit ends or begins strictly inside a whitespace word."""
+    return {e for _, e in spans if inside(text, e)} | {s for s, _ in spans if inside(text, s)}
+
+
+def surface(text: str, spans: list[tuple[int, int]]) -> str:
+    """The segmentation as the text shows it: `토크나이저 | 를 공부 | 하 | 고`."""
+    out, last = [], 0
+    for start, end in spans:
+        if start >= last:
+            gap = text[last:start]
+            out.append((" " if gap.strip() == "" and gap else gap) + text[start:end])
+            last = end
+    joined = ""
+    for n, piece in enumerate(out):
+        joined += piece if n == 0 or piece.startswith(" ") else " | " + piece
+    return joined.strip()
+
+
+@dataclass
+class MorphemeStats:
+    """Token boundaries against morpheme boundaries over a run's batches."""
+
+    segmented: dict[str, list[tuple[int, int]]]
+    both: int = 0
+    token_cuts: int = 0
+    morph_cuts: int = 0
+    aligned: int = 0
+    spanned: int = 0
+    crosses: dict[int, list[bool]] = field(default_factory=dict)  # logged examples: per token
+
+    def update(self, batch: Batch, keep: int) -> None:
+        if batch.offsets is None:
+            return
+        start = 0
+        for j, index in enumerate(batch.indices):
+            n = int(batch.n_tokens[j])
+            offsets, special = batch.offsets[start : start + n], batch.special[start : start + n]
+            second = batch.second[start : start + n] if batch.second is not None else np.zeros(n, bool)
+            start += n
+            cross = [False] * n
+            sequences = [(batch.texts[j], False)]
+            if batch.pairs is not None:
+                sequences.append((batch.pairs[j], True))
+            for text, is_second in sequences:
+                self._sequence(text, offsets, special, second == is_second, cross)
+            if index < keep:  # over the padded row, as tokens.json lists tokens
+                pad = [False] * int(batch.widths[j] - n)
+                self.crosses[index] = pad + cross if batch.left else cross + pad
+
+    def _sequence(
+        self, text: str, offsets: np.ndarray, special: np.ndarray, mine: np.ndarray, cross: list
+    ) -> None:
+        spans = self.segmented.get(text, [])
+        morph = boundaries(text, spans)
+        edges = {0, len(text)} | {s for s, _ in spans} | {e for _, e in spans}
+        edges |= {k for k in range(len(text) + 1) if not inside(text, k)}
+        picked = np.flatnonzero(mine & (special == 0) & (offsets[:, 1] > offsets[:, 0]))
+        starts, ends = offsets[picked, 0], offsets[picked, 1]
+        partial = partial_flags(starts, ends)
+        cuts = {int(e) for e in ends if inside(text, int(e))}
+        self.both += len(cuts & morph)
+        self.token_cuts += len(cuts)
+        self.morph_cuts += len(morph)
+        rows = zip(picked.tolist(), starts.tolist(), ends.tolist(), partial.tolist(), strict=True)
+        for k, s, e, part in rows:
+            self.spanned += 1
+            self.aligned += int(not part and s in edges and e in edges)
+            cross[k] = any(s < b < e for b in morph)
+
+    def metrics(self) -> dict[str, float]:
+        p = self.both / self.token_cuts if self.token_cuts else 0.0
+        r = self.both / self.morph_cuts if self.morph_cuts else 0.0
+        cuts = self.token_cuts + self.morph_cuts
+        return {
+            "morph/boundary_precision": p,
+            "morph/boundary_recall": r,
+            "morph/boundary_f1": 2 * self.both / cuts if cuts else 0.0,
+            "morph/aligned_token_share": self.aligned / self.spanned if self.spanned else 0.0,
+            "morph/boundaries": float(self.morph_cuts),
+        }
