@@ -1,8 +1,10 @@
-"""Regenerates the figures of docs/design.md from a real run: `experiment=vocab_size` in a fresh
-store, its results as the table between the `<!-- figures:vocab_size -->` markers, and a
-screenshot of the report's curves taken in Chromium through a real `mlflow ui`.
+"""Regenerates figures of the docs from real runs in a fresh store: `experiment=korean_tokenizers`
+as the table in docs/statistics.md, `experiment=vocab_size` as the table in docs/design.md (each
+between its `<!-- figures:… -->` markers) and a screenshot of the report's curves taken in
+Chromium through a real `mlflow ui`.
 
-    .venv/bin/python scripts/figures.py
+    .venv/bin/python scripts/figures.py            # both
+    .venv/bin/python scripts/figures.py --korean   # experiment=korean_tokenizers only
 """
 
 from __future__ import annotations
@@ -17,6 +19,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "design.md"
+STATS_DOC = ROOT / "docs" / "statistics.md"
+KOREAN = {
+    "tokens/fertility": "fertility",
+    "script/Hangul/fertility": "Hangul fertility",
+    "tokens/unk_rate": "UNK rate",
+    "script/Hangul/split_char_rate": "Hangul split chars",
+    "script/Hangul/roundtrip_exact": "Hangul round trip",
+    "morph/boundary_precision": "morph P",
+    "morph/boundary_recall": "morph R",
+    "morph/boundary_f1": "morph F1",
+    "morph/aligned_token_share": "aligned share",
+}
 COLUMNS = {
     "tokens/fertility": "fertility",
     "tokens/chars_per_token": "chars/token",
@@ -42,6 +56,24 @@ def table(sweep) -> str:
         rows.append(cells)
     rows.sort(key=lambda c: (c[0], int(c[1])))
     return "\n".join([*lines, *("| " + " | ".join(r) + " |" for r in rows)])
+
+
+def korean_table(sweep) -> str:
+    head = ["tokenizer", "tokens", *KOREAN.values()]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for child in sweep.children:
+        m = child.metrics
+        cells = [child.tags["choice.tokenizer"], f"{m['tokens/total']:.0f}"]
+        cells += [f"{m[k]:.3f}" if k in m else "–" for k in KOREAN]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def replace(doc: Path, marker: str, text: str) -> None:
+    body = doc.read_text(encoding="utf-8")
+    block = f"<!-- figures:{marker} -->\n{text}\n<!-- /figures:{marker} -->"
+    pattern = rf"<!-- figures:{marker} -->.*?<!-- /figures:{marker} -->"
+    doc.write_text(re.sub(pattern, lambda _: block, body, flags=re.S), encoding="utf-8")
 
 
 def screenshot(uri: str, sweep, out: Path) -> None:
@@ -88,13 +120,15 @@ def main() -> None:
         uri = f"sqlite:///{tmp}/mlflow.db"
         os.environ["MLFLOW_TRACKING_URI"] = uri
         os.chdir(tmp)
+        korean = runner.sweep("experiment=korean_tokenizers")
+        replace(STATS_DOC, "korean_tokenizers", korean_table(korean))
+        if "--korean" in sys.argv:
+            print("updated docs/statistics.md")
+            return
         sweep = runner.sweep("experiment=vocab_size")
-        text = DOC.read_text(encoding="utf-8")
-        block = f"<!-- figures:vocab_size -->\n{table(sweep)}\n<!-- /figures:vocab_size -->"
-        text = re.sub(r"<!-- figures:vocab_size -->.*?<!-- /figures:vocab_size -->", block, text, flags=re.S)
-        DOC.write_text(text, encoding="utf-8")
+        replace(DOC, "vocab_size", table(sweep))
         screenshot(uri, sweep, ROOT / "docs" / "design-curves.png")
-    print(f"updated {DOC.relative_to(ROOT)} and docs/design-curves.png")
+    print("updated docs/statistics.md, docs/design.md and docs/design-curves.png")
 
 
 if __name__ == "__main__":

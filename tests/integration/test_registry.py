@@ -63,3 +63,45 @@ def test_a_new_data_source_is_one_entry(tmp_path, monkeypatch):
     monkeypatch.setitem(sources.SOURCES, "gzip_lines", gzip_lines)
     run = runner.run("model=none", "dataset.source=gzip_lines", f"dataset.path={tmp_path}/lines.txt.gz")
     assert run.tokens["text"].tolist() == lines
+
+
+class LongestPiece:
+    """A statistic of one's own: the longest content token of the run, in characters."""
+
+    def __init__(self) -> None:
+        self.longest = 0
+
+    def update(self, batch, keep: int) -> None:
+        content = (batch.special == 0) & (batch.offsets[:, 1] > batch.offsets[:, 0])
+        spans = batch.offsets[content]
+        self.longest = max(self.longest, int((spans[:, 1] - spans[:, 0]).max(initial=0)))
+
+    def metrics(self) -> dict[str, float]:
+        return {"mine/longest_piece_chars": float(self.longest)}
+
+    def columns(self, index: int) -> dict:
+        return {}
+
+
+def test_a_new_statistic_is_one_entry(monkeypatch):
+    from transformers import AutoTokenizer
+
+    from runner.tokenization import statistics
+    from tests.conftest import HUB, compose
+
+    monkeypatch.setitem(statistics.STATISTICS, "longest_piece", lambda context: LongestPiece())
+    run = runner.run("model=none", "tokenizer=roberta_base")
+    tok = AutoTokenizer.from_pretrained(str(HUB / "roberta-base"))
+    texts = list(compose("model=none").dataset.texts)
+    spans = [
+        b - a
+        for t in texts
+        for a, b in tok(t, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    ]
+    assert run.metrics["mine/longest_piece_chars"] == max(spans)
+    try:
+        statistics.register_statistic("longest_piece", lambda context: LongestPiece())
+    except ValueError as exc:  # a name taken twice is refused
+        assert "longest_piece" in str(exc)
+    else:
+        raise AssertionError("a duplicate statistic was accepted")
