@@ -73,3 +73,19 @@ def test_plots_draw_hangul_run_names_as_text():
         warnings.simplefilter("always")
         images = compare.plots(runs)
     assert images and not [w for w in caught if "missing from font" in str(w.message)]
+
+
+def test_a_loss_that_looks_unchanged_is_named_by_code_point():
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFD", "오늘")
+    page = report.marked_difference("오늘 날씨", f"{decomposed} 날씨")
+    assert "<del>오늘</del>" in page and f"<ins>{decomposed}</ins>" in page
+    assert "[NFC U+C624 U+B298 → NFD U+110B U+1169 U+1102 U+1173 U+11AF]" in page
+    assert "U+200B → nothing" in report.marked_difference("a\u200bb", "ab")  # an invisible character
+    assert "class='cp'" not in report.marked_difference("abc", "abd")  # a visible change: no note
+
+
+def test_whitespace_tokens_are_drawn():
+    assert report.visible_space(" ") == "␣" and report.visible_space("\n\t") == "⏎⇥"
+    assert report.visible_space(" <0xEB>") == "␣<0xEB>"

@@ -1,0 +1,31 @@
+"""What the console prints: whole numbers whole, --help descriptions whole, Korean overrides as
+the form to copy."""
+
+from __future__ import annotations
+
+import pytest
+
+from runner import console
+from runner.analysis import compare
+from runner.engine import sync
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(38400.0, "38400"), (12345.678, "12346"), (0.48312, "0.4831"), (3.0, "3"), (7, "7")]
+)
+def test_numbers_print_without_exponents(value, shown):
+    assert console.number(value) == shown
+
+
+def test_help_descriptions_are_whole_sentences():
+    for module in (compare, sync):
+        text = console.first_paragraph(module.__doc__)
+        assert text.endswith(".") and "\n" not in text and len(text) > 60
+
+
+def test_a_bare_korean_value_gets_the_quoted_form_to_copy():
+    from hydra.errors import OverrideParseException
+
+    line = console.describe(OverrideParseException("dataset.text_column=문장", "LexerNoViableAltException"))
+    assert line.startswith("dataset.text_column: ") and "'dataset.text_column=\"문장\"'" in line
+    assert console.exit_code(OverrideParseException("x=문장", "")) == 2
