@@ -93,13 +93,19 @@ def check_path(cfg: DatasetConfig, key: str = "dataset.path") -> None:
     (a config mistake, exit 2), not after the libraries have loaded."""
     if cfg.data_files is not None or not cfg.path or any(c in cfg.path for c in "*?["):
         return  # data_files and glob patterns are the builders' to expand
-    path = Path(cfg.path).expanduser()
+    _missing(cfg.path, key, ConfigError)
+
+
+def _missing(value: str, key: str, error: type[DataError] | type[ConfigError]) -> Path:
+    """The path, or the one line saying it does not exist (as `error`)."""
+    path = Path(value).expanduser()
     if not path.exists():
-        raise ConfigError(
-            f"{key}={cfg.path}",
+        raise error(
+            f"{key}={value}",
             f"no such file ({path.resolve()})",
             "check the path; relative paths start from the directory runner runs in",
         )
+    return path
 
 
 def _existing_path(cfg: DatasetConfig) -> str:
@@ -111,14 +117,7 @@ def _existing_path(cfg: DatasetConfig) -> str:
             f"is empty but dataset.source={cfg.source} reads a file",
             "set dataset.path to the file",
         )
-    path = Path(cfg.path).expanduser()
-    if not path.exists():
-        raise DataError(
-            f"dataset.path={cfg.path}",
-            f"no such file ({path.resolve()})",
-            "check the path; relative paths start from the directory runner runs in",
-        )
-    return str(path)
+    return str(_missing(cfg.path, "dataset.path", DataError))
 
 
 def _raise_if_not_utf8(path: str) -> None:
