@@ -259,18 +259,19 @@ def _curves(children: list, names: dict[str, str], axis: str, plt: Any) -> bytes
     for c in children:
         line = " · ".join(p for p in names[c.info.run_id].split(" · ") if not p.startswith(part)) or "runs"
         lines.setdefault(line, []).append((float(c.data.params[axis]), c))
+    for points in lines.values():
+        points.sort(key=lambda p: p[0])
     measures = [m for m in CURVES if any(m in c.data.metrics for c in children)]
     cols = 3
     rows = -(-len(measures) // cols)
+    ticks = sorted({float(c.data.params[axis]) for c in children})
     fig, grid = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
     for ax, measure in zip(grid.flat, measures, strict=False):
         for line, points in lines.items():
-            points.sort(key=lambda p: p[0])
             xs = [x for x, c in points if measure in c.data.metrics]
             ys = [c.data.metrics[measure] for x, c in points if measure in c.data.metrics]
             ax.plot(xs, ys, marker="o", label=line)
         ax.set(title=measure, xlabel=label(axis))
-        ticks = sorted({float(c.data.params[axis]) for c in children})
         if ticks[-1] >= 4 * ticks[0] > 0:
             ax.set_xscale("log", base=2)
         ax.set_xticks(ticks, [console.number(t) for t in ticks], fontsize=8)
@@ -380,9 +381,7 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="runner-compare", description=(__doc__ or "").split("\n\n")[0].replace("\n", " ")
-    )
+    parser = argparse.ArgumentParser(prog="runner-compare", description=console.first_paragraph(__doc__))
     parser.add_argument("--parent", help="the sweep's parent run id (default: the latest sweep)")
     parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else outputs/mlflow.db")
     parser.add_argument(

@@ -166,9 +166,9 @@ def trained_tokenizer(
                 lambda: sources.load(declared, cfg.runtime.seed, cache.reachable),
                 result,
             )
-    corpus, dropped = corpus_texts.strings(), 0
+    corpus, dropped, evaluation = corpus_texts.strings(), 0, texts.strings()
     if not train.allow_overlap:
-        corpus, dropped = training.without(corpus, texts.strings())
+        corpus, dropped = training.without(corpus, evaluation)
     if not corpus:
         raise DataError(
             "tokenizer.train.dataset", "no training texts left", "train on another dataset, or lower holdout"
@@ -179,13 +179,27 @@ def trained_tokenizer(
         lambda: training.train(train, corpus),
         result,
     )
+    _record_training(result, trained, train.algorithm, evaluation, corpus, dropped)
+    result.train_texts = corpus_texts
+    return texts, trained.tokenizer
+
+
+def _record_training(
+    result: RunResult,
+    trained: training.Trained,
+    algorithm: str,
+    evaluation: list[str],
+    corpus: list[str],
+    dropped: int,
+) -> None:
+    """What a run logs of its training: time, texts, characters, overlap, the vocabulary reached."""
     result.metrics.update(
         {
             "time/train_tokenizer_s": trained.seconds,
             "time/load_tokenizer_s": 0.0,
             "train/texts": float(trained.texts),
             "train/chars": float(trained.chars),
-            "train/overlap": float(training.overlap(texts.strings(), corpus)),
+            "train/overlap": float(training.overlap(evaluation, corpus)),
             "train/dropped_overlap": float(dropped),
         }
     )
@@ -193,12 +207,10 @@ def trained_tokenizer(
         {
             "tokenizer.train.vocab_size_reached": str(len(trained.tokenizer)),
             "tokenizer.train.vocab_hash": trained.vocab_hash,
-            "tokenizer.train.deterministic": str(training.DETERMINISTIC[train.algorithm]).lower(),
+            "tokenizer.train.deterministic": str(training.DETERMINISTIC[algorithm]).lower(),
         }
     )
     result.trained = trained.folder
-    result.train_texts = corpus_texts
-    return texts, trained.tokenizer
 
 
 def _load_model(

@@ -156,9 +156,7 @@ def _compare(remotes: dict, parents: set) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="runner-sync", description=(__doc__ or "").split("\n\n")[0].replace("\n", " ")
-    )
+    parser = argparse.ArgumentParser(prog="runner-sync", description=console.first_paragraph(__doc__))
     parser.add_argument("--dry-run", action="store_true", help="say what would be sent, send nothing")
     parser.add_argument("--store", default=None, help=f"the local store (default: sqlite:///{keep.KEPT_DB})")
     args = parser.parse_args(argv)

@@ -74,8 +74,8 @@ def _morphemes(context: Context) -> Statistic | None:
     mode = context.cfg.stats.morphemes
     if mode == "none" or context.texts.parallel:
         return None
-    strings = context.texts.strings()
-    segmented = context.cached("morphemes", texts_digest(context.texts), lambda: morphemes.analyse(strings))
+    texts = context.texts  # read its strings only when the analysis is not cached yet
+    segmented = context.cached("morphemes", texts_digest(texts), lambda: morphemes.analyse(texts.strings()))
     return Morphemes(segmented)
 
 
