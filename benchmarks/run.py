@@ -342,6 +342,40 @@ def corpus(texts: list[str], rows: int) -> list[tuple]:
     ]
 
 
+def statistics(texts: list[str]) -> list[tuple]:
+    """What the statistics cost inside the tokenize step: every built-in family switched off, and
+    the morpheme analysis (stats.morphemes=kiwi: Kiwi's load and one pass over the texts, paid
+    once per dataset and process) against the step without it."""
+    from runner.cli import compose
+    from runner.engine import pipeline as runner_pipeline
+
+    tokenizer = f"tokenizer.name_or_path={HUB / 'bert-base-uncased'}"
+    plain, bare, kiwi = (
+        compose("model=none", tokenizer, "tokenizer.max_length=128", *overrides)
+        for overrides in (
+            (),
+            ("stats.counts=false", "stats.scripts=false", "stats.fidelity=false", "stats.distribution=false"),
+            ("stats.morphemes=kiwi",),
+        )
+    )
+    for config in (plain, bare, kiwi):
+        config.dataset.texts = texts
+    plain_s = bare_s = float("inf")
+    for _ in range(3):  # interleaved, best of 3
+        plain_s = min(plain_s, runner_pipeline.run(plain).metrics["time/tokenize_s"])
+        bare_s = min(bare_s, runner_pipeline.run(bare).metrics["time/tokenize_s"])
+    analysis = runner_pipeline.run(kiwi).metrics["time/statistics_setup_s"]  # a fresh cache: analysed
+    return [
+        ("  context: tokenize step, every statistics family off vs all on", bare_s, plain_s, None),
+        (
+            f"  context: morpheme analysis of {len(texts):,} texts (Kiwi) vs tokenize step",
+            analysis,
+            plain_s,
+            None,
+        ),
+    ]
+
+
 def training(sentences: int) -> list[tuple]:
     """tokenizer.train inside the runner — the corpus from the bundled KLUE NER sentences less the
     evaluation texts, its digest, the training, the wrap, the saved files — vs the same trainer
@@ -444,6 +478,7 @@ def main() -> None:
         model = build_model(tmp / "bert-6x384")
         rows += inference(model, texts, 32)
         rows += tokenization(model, texts, 32)
+        rows += statistics(texts[:400] if args.quick else texts)
         rows += training(2000 if args.quick else 5000)
         for n in (10_000,) if args.quick else (100_000, 1_000_000):
             rows += corpus(texts, n)

@@ -177,6 +177,11 @@ class RuntimeConfig:
 
 @dataclass
 class StatsConfig:
+    # the built-in families (docs/statistics.md), each on unless switched off
+    counts: bool = True  # tokens/total, …_len, pad_fraction, unk_rate, chars_ and bytes_per_token
+    scripts: bool = True  # tokens/fertility, continued_word_ratio, script/<Script>/…
+    fidelity: bool = True  # tokens/roundtrip_*, split_char_rate, partial_token_share
+    distribution: bool = True  # tokens/shannon_entropy, renyi_efficiency, vocab_used, vocab_utilization
     renyi_alpha: float = 2.5  # order of tokens/renyi_efficiency (Zouhar et al. 2023 use 2.5)
     # decode every example for tokens/roundtrip_* and tokens.json's `roundtrip`: 12–78 % more
     # tokenize time in make bench (docs/performance.md), so on where it is asked for

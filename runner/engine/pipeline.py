@@ -25,7 +25,7 @@ from runner.errors import DataError
 from runner.model import heads, models
 from runner.model.inference import Predictor
 from runner.model.outputs import OutputSpool
-from runner.tokenization import encoding, statistics, token_rows, token_stats, tokenizer, training
+from runner.tokenization import encoding, statistics, token_rows, tokenizer, training
 from runner.tokenization.fingerprints import comparability_key, hash_rows, texts_digest
 
 log = logging.getLogger(__name__)
@@ -63,35 +63,28 @@ def run(cfg: RunConfig, cache: Cache | None = None, progress: Callable | None = 
 def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | None) -> None:
     texts, tok, kwargs = _load_inputs(cfg, cache, result)
     predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
-    stats = token_stats.TokenStats(tok.unk_token_id, len(tok), cfg.stats.renyi_alpha)
     context = statistics.Context(
         cfg, tok, texts, lambda kind, key, build: cache.get(kind, key, build, result)
     )
     with timed(result, "statistics_setup"):  # e.g. the morpheme analysis, once per dataset
-        extras = statistics.start(context)
+        stats = statistics.start(context)
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
     columns: dict[str | None, Sequence[str]] = {None: texts.texts}
     if texts.parallel:
         columns = dict(texts.parallel.items())
     result.tags["invariance.group"] = comparability_key(cfg, texts)
     result.tags["data.digest"] = texts_digest(texts)
-    loop = Loop(
-        cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), dtype=np.uint64), extras
-    )
+    loop = Loop(cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), dtype=np.uint64))
     counts = {column: _batches(loop, values, texts.pairs, column) for column, values in columns.items()}
     if not texts.parallel:
         result.token_hashes = loop.hashes
     with timed(result, "tokenize"):  # the last chunk of statistics
-        result.metrics.update(stats.summary())
-        for extra in extras:
-            result.metrics.update(extra.metrics())
+        for statistic in stats:
+            result.metrics.update(statistic.metrics())
+            result.tags.update(statistic.tags())
             for row in result.token_rows:
-                row.update(extra.columns(row["index"]))
-        excluded = stats.excluded_from_fertility()
-        if excluded:
-            result.tags["tokens.fertility_excludes"] = excluded
-    longer = stats.longer_than(tok.model_max_length)
-    _warn(result, tokenizer.too_long_warning(tok, kwargs, longer, int(result.metrics["tokens/max_len"])))
+                row.update(statistic.columns(row["index"]))
+    _warn(result, tokenizer.too_long_warning(tok, kwargs, loop.longer, loop.longest))
     if texts.parallel:
         _parity(result, counts)
     result.token_rows.sort(key=lambda r: (r.get("column") or "", r["index"]))
@@ -278,11 +271,12 @@ class Loop:
     result: RunResult
     tok: Any
     kwargs: dict[str, Any]
-    stats: token_stats.TokenStats
+    stats: list[statistics.Statistic]  # those this run switched on (runner.tokenization.statistics)
     predictor: Predictor | None
     progress: Callable | None
     hashes: np.ndarray
-    extras: list[Any]  # the statistics of the registry this run switched on (runner.tokenization.statistics)
+    longer: int = 0  # examples longer than the tokenizer's model_max_length
+    longest: int = 0  # real tokens of the longest example
 
 
 def _batches(
@@ -308,9 +302,10 @@ def _batches(
             interrupt.check()  # also right after the model loaded
             with timed(result, "tokenize"):
                 batch = next(stream)
-                stats.update(batch, batch.texts, batch.pairs, batch.roundtrip)
-                for extra in loop.extras:
-                    extra.update(batch, keep)
+                for statistic in stats:
+                    statistic.update(batch, keep)
+                loop.longer += int(np.count_nonzero(batch.n_tokens > tok.model_max_length))
+                loop.longest = max(loop.longest, int(batch.n_tokens.max(initial=0)))
                 content += int(np.count_nonzero(batch.special == 0))
                 hash_rows(batch, loop.hashes)
                 real += int(batch.n_tokens.sum())

@@ -1,11 +1,12 @@
 """Statistics as an extension point: a statistic is fed every batch of encodings (texts, pairs,
 token ids, offsets, special-token masks — runner.tokenization.batch.Batch) as the run goes, then
-gives its metrics and, per logged example, extra columns of tokens.json.
+gives its metrics, tags and, per logged example, extra columns of tokens.json.
 
 `STATISTICS` maps a name to a factory that returns the statistic for a run, or None when the
-run's config leaves it off. The built-in token statistics (counts, per script, fidelity,
-distribution: runner.tokenization.token_stats) run on every run; `morphemes` (stats.morphemes=kiwi)
-is the first entry. Adding one is one entry and its class (docs/extending.md).
+run's config leaves it off. Its entries: the built-in families `counts`, `scripts`, `fidelity`
+and `distribution` (runner.tokenization.token_stats; `stats.<family>=false` switches one off),
+which are fed together so that a chunk's text layout is built once, and `morphemes`
+(stats.morphemes=kiwi). Adding one is one entry and its class (docs/extending.md).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Protocol
 
 from runner.config.schema import RunConfig
 from runner.data import sources
-from runner.tokenization import morphemes
+from runner.tokenization import morphemes, token_stats
 from runner.tokenization.batch import Batch
 from runner.tokenization.fingerprints import texts_digest
 
@@ -31,6 +32,25 @@ class Statistic(Protocol):
     def columns(self, index: int) -> dict[str, Any]:
         """Extra tokens.json columns of a logged example."""
 
+    def tags(self) -> dict[str, str]:
+        """The run's tags, once every batch is in."""
+
+
+class BaseStatistic:
+    """What a statistic need not write: no columns, no tags."""
+
+    def update(self, batch: Batch, keep: int) -> None:
+        raise NotImplementedError
+
+    def metrics(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def columns(self, index: int) -> dict[str, Any]:
+        return {}
+
+    def tags(self) -> dict[str, str]:
+        return {}
+
 
 @dataclass
 class Context:
@@ -43,10 +63,10 @@ class Context:
     cached: Callable[[str, Any, Callable[[], Any]], Any]
 
 
-Factory = Callable[[Context], "Statistic | None"]
+Factory = Callable[[Context], "Statistic | token_stats.Family | None"]
 
 
-class Morphemes:
+class Morphemes(BaseStatistic):
     """stats.morphemes=kiwi: token boundaries against Kiwi's morpheme boundaries."""
 
     def __init__(self, segmented: dict[str, list[tuple[int, int]]]) -> None:
@@ -79,7 +99,17 @@ def _morphemes(context: Context) -> Statistic | None:
     return Morphemes(segmented)
 
 
-STATISTICS: dict[str, Factory] = {"morphemes": _morphemes}
+STATISTICS: dict[str, Factory] = {
+    "counts": lambda c: token_stats.Counts(c.tokenizer.unk_token_id) if c.cfg.stats.counts else None,
+    "scripts": lambda c: token_stats.Scripts(c.tokenizer.unk_token_id) if c.cfg.stats.scripts else None,
+    "fidelity": lambda c: token_stats.Fidelity() if c.cfg.stats.fidelity else None,
+    "distribution": lambda c: (
+        token_stats.Distribution(len(c.tokenizer), c.cfg.stats.renyi_alpha)
+        if c.cfg.stats.distribution
+        else None
+    ),
+    "morphemes": _morphemes,
+}
 
 
 def register_statistic(name: str, factory: Factory) -> None:
@@ -90,5 +120,8 @@ def register_statistic(name: str, factory: Factory) -> None:
 
 
 def start(context: Context) -> list[Statistic]:
-    """The statistics this run switches on."""
-    return [s for s in (factory(context) for factory in STATISTICS.values()) if s is not None]
+    """The statistics this run switches on; the token families among them fed as one."""
+    made = [s for s in (factory(context) for factory in STATISTICS.values()) if s is not None]
+    families = [s for s in made if isinstance(s, token_stats.Family)]
+    others: list[Statistic] = [s for s in made if not isinstance(s, token_stats.Family)]
+    return ([token_stats.Chunked(families)] if families else []) + others

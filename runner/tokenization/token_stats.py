@@ -1,15 +1,21 @@
-"""Token statistics of a run, accumulated over its batches (definitions in docs/statistics.md).
+"""The built-in token statistics, four families of the statistics registry (definitions in
+docs/statistics.md): `counts` (lengths, padding, unknowns, characters and bytes per token),
+`scripts` (whitespace words per script: fertility, continued words), `fidelity` (round trips,
+split characters, partial tokens) and `distribution` (entropy and vocabulary use of the ids).
 
-Batches wait in `pending` until about `chunk_rows` examples have arrived and are then reduced
-together: a few numpy passes per chunk rather than per batch. Only flat arrays of real tokens
-are kept (never encodings), so memory is bounded by the chunk, plus one int per example for
-the length percentiles.
+Batches wait in a `Chunked` group until about `chunk_rows` examples have arrived and are then
+reduced together: a few numpy passes per chunk rather than per batch, and the chunk's text layout
+is built once for every family that reads it. Only flat arrays of real tokens are kept (never
+encodings), so memory is bounded by the chunk, plus one int per example for the length
+percentiles.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from functools import cached_property
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,19 +25,6 @@ from runner.tokenization.unicode_scripts import COMMON, SCRIPTS, UNSPACED_IDS
 
 # str.isspace() code points: Python's notion of whitespace, which str.split() uses for words.
 SPACE_TABLE = np.array([chr(c).isspace() for c in range(0x3100)])  # all whitespace is below U+3100
-
-
-class Pending(NamedTuple):
-    """One batch's flat token arrays (see batch.Batch), kept until the next reduction."""
-
-    ids: np.ndarray
-    special: np.ndarray
-    offsets: np.ndarray | None
-    second: np.ndarray | None
-    n_tokens: np.ndarray
-    texts: list[str]
-    pairs: list[str] | None
-    roundtrip: tuple[np.ndarray, np.ndarray] | None  # per row: exact, up to the normalizer
 
 
 class Layout(NamedTuple):
@@ -82,46 +75,66 @@ def distribution(counts: np.ndarray, vocab_size: int, alpha: float) -> dict[str,
     return out
 
 
+class Chunk:
+    """Batches reduced together: their flat arrays end to end and, built once when a family
+    first reads it, the layout of their texts."""
+
+    def __init__(self, batches: list[Batch]) -> None:
+        self.batches = batches
+        self.ids = np.concatenate([b.ids for b in batches])
+        self.content = np.concatenate([b.special for b in batches]) == 0  # not template tokens
+        self.rows = sum(len(b.texts) for b in batches)
+        self.has_offsets = all(b.offsets is not None for b in batches)
+        self.has_roundtrip = all(b.roundtrip is not None for b in batches)
+
+    def unk(self, unk_id: int | None) -> np.ndarray:
+        """Content tokens that are the unknown token."""
+        return self.content & (self.ids == unk_id) if unk_id is not None else np.zeros_like(self.content)
+
+    @cached_property
+    def layout(self) -> Layout:
+        return _layout(self.batches)
+
+    @cached_property
+    def row_scripts(self) -> np.ndarray:
+        """Each example's script: the majority of the letters of its text (and pair)."""
+        per_row = 2 if self.batches[0].pairs is not None else 1
+        layout = self.layout
+        return unicode_scripts.word_scripts(layout.codes, layout.segment // per_row, layout.space, self.rows)
+
+
+class Family:
+    """One family of token statistics: `add` sees every batch, `reduce` every chunk of them;
+    `metrics` and `tags` give the run's results once every chunk is in."""
+
+    def add(self, batch: Batch) -> None:
+        """One batch, as it comes (cheap per-example sums)."""
+
+    def reduce(self, chunk: Chunk) -> None:
+        """One chunk of batches (numpy passes over their flat arrays)."""
+
+    def metrics(self) -> dict[str, float]:
+        raise NotImplementedError
+
+    def tags(self) -> dict[str, str]:
+        return {}
+
+
 @dataclass
-class TokenStats:
+class Counts(Family):
+    """tokens/total, …_len, pad_fraction, unk_rate, chars_per_token, bytes_per_token, truncated_fraction."""
+
     unk_id: int | None
-    vocab_size: int = 1  # len(tokenizer): the denominator of vocabulary utilisation
-    renyi_alpha: float = 2.5
-    chunk_rows: int = 256  # measured: much bigger chunks fall out of the CPU cache
     lengths: list[np.ndarray] = field(default_factory=list)
     positions: int = 0  # padded positions
-    content: int = 0  # real tokens that are not template (special) tokens
-    unk: int = 0
+    truncated: int = 0
     chars: int = 0
     utf8_bytes: int = 0
-    # Per script (index: unicode_scripts.SCRIPTS), over whitespace words that received a token:
-    words: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))
-    word_tokens: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))
-    continued: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))  # ≥ 2 tokens
-    word_unk: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))
-    word_chars: np.ndarray = field(default_factory=lambda: np.zeros(len(SCRIPTS), np.int64))
-    # What is lost (runner.tokenization.fidelity): examples that round-trip, per script of the example
-    rows: np.ndarray = field(default_factory=_zeros)
-    roundtrip_exact: np.ndarray = field(default_factory=_zeros)
-    roundtrip_normalized: np.ndarray = field(default_factory=_zeros)
-    has_roundtrip: bool = True
-    # Non-whitespace characters, and those covered by two or more content tokens, per script
-    text_chars: np.ndarray = field(default_factory=_zeros)
-    split: np.ndarray = field(default_factory=_zeros)
-    partial_tokens: int = 0
-    id_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    truncated: int = 0
-    has_offsets: bool = True
-    pending: list[Pending] = field(default_factory=list)
-    pending_rows: int = 0
+    content: int = 0  # real tokens that are not template (special) tokens
+    unk: int = 0
 
-    def update(
-        self,
-        batch: Batch,
-        texts: list[str],
-        pairs: list[str] | None,
-        roundtrip: tuple[np.ndarray, np.ndarray] | None = None,
-    ) -> None:
+    def add(self, batch: Batch) -> None:
+        texts, pairs = batch.texts, batch.pairs
         self.lengths.append(batch.n_tokens.astype(np.int32))
         self.positions += int(batch.widths.sum())
         self.truncated += int(batch.truncated.sum())
@@ -129,77 +142,48 @@ class TokenStats:
         self.utf8_bytes += sum(len(t.encode()) for t in texts) + (
             sum(len(t.encode()) for t in pairs) if pairs else 0
         )
-        self.has_offsets &= batch.offsets is not None
-        self.has_roundtrip &= roundtrip is not None
-        self.pending.append(
-            Pending(
-                batch.ids, batch.special, batch.offsets, batch.second, batch.n_tokens, texts, pairs, roundtrip
-            )
-        )
-        self.pending_rows += len(texts)
-        if self.pending_rows >= self.chunk_rows:
-            self.flush()
 
-    def flush(self) -> None:
-        """Reduce the pending batches."""
-        if not self.pending:
-            return
-        pending, self.pending, self.pending_rows = self.pending, [], 0
-        content = np.concatenate([p.special for p in pending]) == 0
-        self.content += int(np.count_nonzero(content))
-        ids = np.concatenate([p.ids for p in pending])
-        self._count_ids(ids[content])
-        unk = np.zeros_like(content)
-        if self.unk_id is not None:
-            unk = content & (ids == self.unk_id)
-            self.unk += int(np.count_nonzero(unk))
+    def reduce(self, chunk: Chunk) -> None:
+        self.content += int(np.count_nonzero(chunk.content))
+        self.unk += int(np.count_nonzero(chunk.unk(self.unk_id)))
+
+    def metrics(self) -> dict[str, float]:
+        lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(1, dtype=np.int32)
+        total = float(lengths.sum())
+        return {
+            "tokens/total": total,
+            "tokens/mean_len": float(lengths.mean()),
+            "tokens/p50_len": float(np.percentile(lengths, 50)),
+            "tokens/p95_len": float(np.percentile(lengths, 95)),
+            "tokens/max_len": float(lengths.max()),
+            "tokens/pad_fraction": 1.0 - total / self.positions if self.positions else 0.0,
+            "tokens/unk_rate": self.unk / self.content if self.content else 0.0,
+            "tokens/chars_per_token": self.chars / self.content if self.content else 0.0,
+            "tokens/bytes_per_token": self.utf8_bytes / self.content if self.content else 0.0,
+            "tokens/truncated_fraction": self.truncated / len(lengths),
+        }
+
+
+@dataclass
+class Scripts(Family):
+    """Whitespace words per script (index: unicode_scripts.SCRIPTS), over words that received a
+    token: tokens/fertility, tokens/continued_word_ratio and script/<Script>/…"""
+
+    unk_id: int | None
+    words: np.ndarray = field(default_factory=_zeros)
+    word_tokens: np.ndarray = field(default_factory=_zeros)
+    continued: np.ndarray = field(default_factory=_zeros)  # words of ≥ 2 tokens
+    word_unk: np.ndarray = field(default_factory=_zeros)
+    word_chars: np.ndarray = field(default_factory=_zeros)
+    has_offsets: bool = True
+
+    def reduce(self, chunk: Chunk) -> None:
+        self.has_offsets &= chunk.has_offsets
         if not self.has_offsets:
-            if self.has_roundtrip:  # no text layout: totals only, under Common
-                self._roundtrip(pending, np.zeros(sum(len(p.texts) for p in pending), np.int64))
             return
-        layout = _layout(pending)
-        self._words(layout, content, unk)
-        self._splits(layout, content)
-        if self.has_roundtrip:
-            self._roundtrip(pending, self._row_scripts(layout, pending))
-
-    def _count_ids(self, ids: np.ndarray) -> None:
-        counts = np.bincount(ids, minlength=max(self.vocab_size, len(self.id_counts)))
-        if len(counts) > len(self.id_counts):
-            counts[: len(self.id_counts)] += self.id_counts
-            self.id_counts = counts
-        else:
-            self.id_counts += counts
-
-    def _splits(self, layout: Layout, content: np.ndarray) -> None:
-        """Characters covered by two or more content tokens, and tokens holding part of one."""
-        spans = content & (layout.end > layout.start)
-        start, end = layout.start[spans], layout.end[spans]
-        self.partial_tokens += int(np.count_nonzero(partial_flags(start, end)))
-        split = split_chars(start, end, len(layout.codes))
-        script = unicode_scripts.char_scripts(layout.codes)
-        script = np.where(script < 0, COMMON, script)  # digits, punctuation: Common
-        text = ~layout.space
-        self.text_chars += np.bincount(script[text], minlength=len(SCRIPTS))
-        self.split += np.bincount(script[text & split], minlength=len(SCRIPTS))
-
-    def _row_scripts(self, layout: Layout, pending: list[Pending]) -> np.ndarray:
-        """Each example's script: the majority of the letters of its text (and pair)."""
-        per_row = 2 if pending[0].pairs is not None else 1
-        n_rows = sum(len(p.texts) for p in pending)
-        return unicode_scripts.word_scripts(layout.codes, layout.segment // per_row, layout.space, n_rows)
-
-    def _roundtrip(self, pending: list[Pending], scripts: np.ndarray) -> None:
-        exact = np.concatenate([p.roundtrip[0] for p in pending if p.roundtrip is not None])
-        normalized = np.concatenate([p.roundtrip[1] for p in pending if p.roundtrip is not None])
-        k = len(SCRIPTS)
-        self.rows += np.bincount(scripts, minlength=k)
-        self.roundtrip_exact += np.bincount(scripts, weights=exact, minlength=k).astype(np.int64)
-        self.roundtrip_normalized += np.bincount(scripts, weights=normalized, minlength=k).astype(np.int64)
-
-    def _words(self, layout: Layout, content: np.ndarray, unk: np.ndarray) -> None:
         # Number the whitespace words of the joined string; each token then belongs to the word
         # holding its last character (that skips the leading space of byte-level BPE tokens).
+        layout, content, unk = chunk.layout, chunk.content, chunk.unk(self.unk_id)
         codes, space = layout.codes, layout.space
         starts = ~space & np.concatenate(([True], space[:-1]))
         word_of_char = np.cumsum(starts) - 1
@@ -219,56 +203,15 @@ class TokenStats:
         self.word_unk += np.bincount(script, weights=unks[got], minlength=k).astype(np.int64)
         self.word_chars += np.bincount(script, weights=chars[got], minlength=k).astype(np.int64)
 
-    def summary(self) -> dict[str, float]:
-        self.flush()
-        lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(1, dtype=np.int32)
-        total = float(lengths.sum())
-        metrics = {
-            "tokens/total": total,
-            "tokens/mean_len": float(lengths.mean()),
-            "tokens/p50_len": float(np.percentile(lengths, 50)),
-            "tokens/p95_len": float(np.percentile(lengths, 95)),
-            "tokens/max_len": float(lengths.max()),
-            "tokens/pad_fraction": 1.0 - total / self.positions if self.positions else 0.0,
-            "tokens/unk_rate": self.unk / self.content if self.content else 0.0,
-            "tokens/chars_per_token": self.chars / self.content if self.content else 0.0,
-            "tokens/bytes_per_token": self.utf8_bytes / self.content if self.content else 0.0,
-            "tokens/truncated_fraction": self.truncated / len(lengths),
-            **distribution(self.id_counts, self.vocab_size, self.renyi_alpha),
+    def metrics(self) -> dict[str, float]:
+        if not self.has_offsets:
+            return {}
+        spaced = ~UNSPACED_IDS  # fertility counts only words of scripts written with spaces
+        words = int(self.words[spaced].sum())
+        out = {
+            "tokens/fertility": int(self.word_tokens[spaced].sum()) / words if words else 0.0,
+            "tokens/continued_word_ratio": int(self.continued[spaced].sum()) / words if words else 0.0,
         }
-        metrics.update(self._losses())
-        if self.has_offsets:
-            spaced = ~UNSPACED_IDS  # fertility counts only words of scripts written with spaces
-            words = int(self.words[spaced].sum())
-            metrics["tokens/fertility"] = int(self.word_tokens[spaced].sum()) / words if words else 0.0
-            metrics["tokens/continued_word_ratio"] = (
-                int(self.continued[spaced].sum()) / words if words else 0.0
-            )
-            metrics.update(self._scripts())
-        return metrics
-
-    def _losses(self) -> dict[str, float]:
-        """Round trips, split characters and partial tokens (definitions in the docs)."""
-        out = {}
-        rows = int(self.rows.sum())
-        if self.has_roundtrip and rows:
-            out["tokens/roundtrip_exact"] = int(self.roundtrip_exact.sum()) / rows
-            out["tokens/roundtrip_normalized"] = int(self.roundtrip_normalized.sum()) / rows
-        chars = int(self.text_chars.sum())
-        if self.has_offsets and chars:
-            out["tokens/split_char_rate"] = int(self.split.sum()) / chars
-            out["tokens/partial_token_share"] = self.partial_tokens / self.content if self.content else 0.0
-        return out
-
-    def _scripts(self) -> dict[str, float]:
-        """script/<Script>/… for every script with at least one word (definitions in docs/statistics.md)."""
-        out = {}
-        for i in np.flatnonzero(self.rows if self.has_roundtrip else []):
-            rows = int(self.rows[i])
-            out[f"script/{SCRIPTS[i]}/roundtrip_exact"] = int(self.roundtrip_exact[i]) / rows
-            out[f"script/{SCRIPTS[i]}/roundtrip_normalized"] = int(self.roundtrip_normalized[i]) / rows
-        for i in np.flatnonzero(self.text_chars):
-            out[f"script/{SCRIPTS[i]}/split_char_rate"] = int(self.split[i]) / int(self.text_chars[i])
         for i in np.flatnonzero(self.words):
             name, words, tokens = SCRIPTS[i], int(self.words[i]), int(self.word_tokens[i])
             out[f"script/{name}/words"] = float(words)
@@ -279,23 +222,158 @@ class TokenStats:
                 out[f"script/{name}/continued_word_ratio"] = int(self.continued[i]) / words
         return out
 
-    def longer_than(self, limit: int) -> int:
-        """Examples with more than `limit` real tokens."""
-        return sum(int(np.count_nonzero(n > limit)) for n in self.lengths)
-
-    def excluded_from_fertility(self) -> str | None:
+    def tags(self) -> dict[str, str]:
         """The unspaced scripts whose words tokens/fertility leaves out, e.g. `Han (12 words)`."""
         left = [
             f"{SCRIPTS[i]} ({int(self.words[i])} words)"
             for i in np.flatnonzero((self.words > 0) & UNSPACED_IDS)
         ]
-        return ", ".join(left) or None
+        return {"tokens.fertility_excludes": ", ".join(left)} if left else {}
 
 
-def _layout(pending: list[Pending]) -> Layout:
+@dataclass
+class Fidelity(Family):
+    """What is lost (runner.tokenization.fidelity): examples that round-trip, per script of the
+    example; non-whitespace characters covered by two or more content tokens, per script; and
+    content tokens holding part of a character."""
+
+    rows: np.ndarray = field(default_factory=_zeros)
+    roundtrip_exact: np.ndarray = field(default_factory=_zeros)
+    roundtrip_normalized: np.ndarray = field(default_factory=_zeros)
+    text_chars: np.ndarray = field(default_factory=_zeros)
+    split: np.ndarray = field(default_factory=_zeros)
+    partial_tokens: int = 0
+    content: int = 0
+    has_offsets: bool = True
+    has_roundtrip: bool = True
+
+    def reduce(self, chunk: Chunk) -> None:
+        self.content += int(np.count_nonzero(chunk.content))
+        self.has_offsets &= chunk.has_offsets
+        self.has_roundtrip &= chunk.has_roundtrip
+        if not self.has_offsets:
+            if self.has_roundtrip:  # no text layout: totals only, under Common
+                self._roundtrip(chunk, np.zeros(chunk.rows, np.int64))
+            return
+        self._splits(chunk)
+        if self.has_roundtrip:
+            self._roundtrip(chunk, chunk.row_scripts)
+
+    def _splits(self, chunk: Chunk) -> None:
+        layout = chunk.layout
+        spans = chunk.content & (layout.end > layout.start)
+        start, end = layout.start[spans], layout.end[spans]
+        self.partial_tokens += int(np.count_nonzero(partial_flags(start, end)))
+        split = split_chars(start, end, len(layout.codes))
+        script = unicode_scripts.char_scripts(layout.codes)
+        script = np.where(script < 0, COMMON, script)  # digits, punctuation: Common
+        text = ~layout.space
+        self.text_chars += np.bincount(script[text], minlength=len(SCRIPTS))
+        self.split += np.bincount(script[text & split], minlength=len(SCRIPTS))
+
+    def _roundtrip(self, chunk: Chunk, scripts: np.ndarray) -> None:
+        trips = [b.roundtrip for b in chunk.batches if b.roundtrip is not None]
+        exact = np.concatenate([t[0] for t in trips])
+        normalized = np.concatenate([t[1] for t in trips])
+        k = len(SCRIPTS)
+        self.rows += np.bincount(scripts, minlength=k)
+        self.roundtrip_exact += np.bincount(scripts, weights=exact, minlength=k).astype(np.int64)
+        self.roundtrip_normalized += np.bincount(scripts, weights=normalized, minlength=k).astype(np.int64)
+
+    def metrics(self) -> dict[str, float]:
+        out = {}
+        rows = int(self.rows.sum())
+        if self.has_roundtrip and rows:
+            out["tokens/roundtrip_exact"] = int(self.roundtrip_exact.sum()) / rows
+            out["tokens/roundtrip_normalized"] = int(self.roundtrip_normalized.sum()) / rows
+        chars = int(self.text_chars.sum())
+        if self.has_offsets and chars:
+            out["tokens/split_char_rate"] = int(self.split.sum()) / chars
+            out["tokens/partial_token_share"] = self.partial_tokens / self.content if self.content else 0.0
+        if not self.has_offsets:
+            return out
+        for i in np.flatnonzero(self.rows if self.has_roundtrip else []):
+            rows = int(self.rows[i])
+            out[f"script/{SCRIPTS[i]}/roundtrip_exact"] = int(self.roundtrip_exact[i]) / rows
+            out[f"script/{SCRIPTS[i]}/roundtrip_normalized"] = int(self.roundtrip_normalized[i]) / rows
+        for i in np.flatnonzero(self.text_chars):
+            out[f"script/{SCRIPTS[i]}/split_char_rate"] = int(self.split[i]) / int(self.text_chars[i])
+        return out
+
+
+@dataclass
+class Distribution(Family):
+    """The unigram distribution of content token ids: entropy and vocabulary use."""
+
+    vocab_size: int = 1  # len(tokenizer): the denominator of vocabulary utilisation
+    renyi_alpha: float = 2.5
+    id_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def reduce(self, chunk: Chunk) -> None:
+        ids = chunk.ids[chunk.content]
+        counts = np.bincount(ids, minlength=max(self.vocab_size, len(self.id_counts)))
+        if len(counts) > len(self.id_counts):
+            counts[: len(self.id_counts)] += self.id_counts
+            self.id_counts = counts
+        else:
+            self.id_counts += counts
+
+    def metrics(self) -> dict[str, float]:
+        return distribution(self.id_counts, self.vocab_size, self.renyi_alpha)
+
+
+@dataclass
+class Chunked:
+    """The families a run switched on, fed together: one pending list, one chunk (and its
+    layout) per `chunk_rows` examples. A statistic of the registry like any other."""
+
+    families: list[Family]
+    chunk_rows: int = 256  # measured: much bigger chunks fall out of the CPU cache
+    pending: list[Batch] = field(default_factory=list)
+    pending_rows: int = 0
+
+    def update(self, batch: Batch, keep: int = 0) -> None:
+        for family in self.families:
+            family.add(batch)
+        self.pending.append(batch)
+        self.pending_rows += len(batch.texts)
+        if self.pending_rows >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        chunk = Chunk(self.pending)
+        self.pending, self.pending_rows = [], 0
+        for family in self.families:
+            family.reduce(chunk)
+
+    def metrics(self) -> dict[str, float]:
+        self.flush()
+        return {k: v for family in self.families for k, v in family.metrics().items()}
+
+    def columns(self, index: int) -> dict[str, Any]:
+        return {}
+
+    def tags(self) -> dict[str, str]:
+        self.flush()
+        return {k: v for family in self.families for k, v in family.tags().items()}
+
+    def family(self, kind: type[Family]) -> Any:
+        """The family of that class (tests read its sums)."""
+        return next(f for f in self.families if isinstance(f, kind))
+
+
+def all_families(tok: Any, renyi_alpha: float = 2.5) -> Chunked:
+    """Every built-in family for a tokenizer, fed together."""
+    unk = tok.unk_token_id
+    return Chunked([Counts(unk), Scripts(unk), Fidelity(), Distribution(len(tok), renyi_alpha)])
+
+
+def _layout(batches: Sequence[Batch]) -> Layout:
     """Lay every text (and pair) of the chunk end to end, separated by a space."""
     segments: list[str] = []
-    for p in pending:
+    for p in batches:
         if p.pairs is None:
             segments += p.texts
         else:
@@ -308,7 +386,7 @@ def _layout(pending: list[Pending]) -> Layout:
     segment = np.repeat(np.arange(len(segments)), lengths)[: len(codes)]
     bases = np.concatenate(([0], np.cumsum(lengths)[:-1]))  # where each segment begins
     parts, first = [], 0
-    for p in pending:  # each token's segment start
+    for p in batches:  # each token's segment start
         rows = len(p.texts)
         if p.second is None:
             parts.append(np.repeat(bases[first : first + rows], p.n_tokens))
@@ -317,6 +395,6 @@ def _layout(pending: list[Pending]) -> Layout:
             own = np.repeat(bases[first : first + 2 * rows].reshape(-1, 2), p.n_tokens, axis=0)
             parts.append(np.where(p.second, own[:, 1], own[:, 0]))
             first += 2 * rows
-    offsets = np.concatenate([p.offsets for p in pending])
+    offsets = np.concatenate([p.offsets for p in batches])
     base = np.concatenate(parts)
     return Layout(codes, space, segment, offsets[:, 0] + base, offsets[:, 1] + base)

@@ -10,6 +10,7 @@ import numpy as np
 import runner
 from runner.data import sources
 from runner.model import heads
+from runner.tokenization import statistics
 
 
 def max_pooled(step: heads.Step) -> list[np.ndarray]:
@@ -65,7 +66,7 @@ def test_a_new_data_source_is_one_entry(tmp_path, monkeypatch):
     assert run.tokens["text"].tolist() == lines
 
 
-class LongestPiece:
+class LongestPiece(statistics.BaseStatistic):
     """A statistic of one's own: the longest content token of the run, in characters."""
 
     def __init__(self) -> None:
@@ -79,14 +80,10 @@ class LongestPiece:
     def metrics(self) -> dict[str, float]:
         return {"mine/longest_piece_chars": float(self.longest)}
 
-    def columns(self, index: int) -> dict:
-        return {}
-
 
 def test_a_new_statistic_is_one_entry(monkeypatch):
     from transformers import AutoTokenizer
 
-    from runner.tokenization import statistics
     from tests.conftest import HUB, compose
 
     monkeypatch.setitem(statistics.STATISTICS, "longest_piece", lambda context: LongestPiece())
@@ -105,3 +102,16 @@ def test_a_new_statistic_is_one_entry(monkeypatch):
         assert "longest_piece" in str(exc)
     else:
         raise AssertionError("a duplicate statistic was accepted")
+
+
+def test_a_family_switched_off_leaves_the_others_unchanged():
+    whole = runner.run("model=none", "tokenizer=roberta_base")
+    part = runner.run(
+        "model=none", "tokenizer=roberta_base", "stats.scripts=false", "stats.distribution=false"
+    )
+    gone = {k for k in whole.metrics if k.startswith("script/") and not k.endswith("split_char_rate")}
+    gone |= {"tokens/fertility", "tokens/continued_word_ratio", "tokens/shannon_entropy", "tokens/vocab_used"}
+    assert gone <= set(whole.metrics) and not gone & set(part.metrics)
+    kept = {k for k in part.metrics if k.startswith(("tokens/", "script/"))}
+    assert len(kept) >= 12
+    assert {k: part.metrics[k] for k in kept} == {k: whole.metrics[k] for k in kept}

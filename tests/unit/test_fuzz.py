@@ -34,8 +34,8 @@ def encode_all(tok, texts, pairs, strategy, max_length):
     cfg = TokenizerConfig(max_length=max_length)
     kwargs = tokenizer.call_kwargs(tok, cfg, PaddingConfig(strategy=strategy))
     batch = next(encoding.Encoder(tok, kwargs).stream(texts, pairs, len(texts), sort=False))
-    stats = token_stats.TokenStats(unk_id=tok.unk_token_id)
-    stats.update(batch, texts, pairs)
+    stats = token_stats.all_families(tok)
+    stats.update(batch)
     rows = token_rows.example_rows(tok, batch, list(range(len(texts))), None)
     return batch, stats, rows
 
@@ -47,18 +47,19 @@ def encode_all(tok, texts, pairs, strategy, max_length):
 def test_statistics_invariants(tok, texts, strategy, with_pairs, data):
     pairs = data.draw(st.lists(TEXT, min_size=len(texts), max_size=len(texts))) if with_pairs else None
     batch, stats, rows = encode_all(tok, texts, pairs, strategy, 32)
-    metrics = stats.summary()
+    metrics = stats.metrics()
+    scripts, counts = stats.family(token_stats.Scripts), stats.family(token_stats.Counts)
     assert 0.0 <= metrics["tokens/pad_fraction"] <= 1.0
     assert 0.0 <= metrics["tokens/unk_rate"] <= 1.0
     assert 0.0 <= metrics["tokens/continued_word_ratio"] <= 1.0
     assert 0.0 <= metrics["tokens/truncated_fraction"] <= 1.0
     assert metrics["tokens/total"] == sum(r["n_tokens"] for r in rows)
     assert metrics["tokens/max_len"] <= 32
-    assert stats.words.sum() <= sum(
+    assert scripts.words.sum() <= sum(
         len((t + " " + (p or "")).split()) for t, p in zip(texts, pairs or [None] * len(texts), strict=True)
     )
-    assert stats.word_tokens.sum() <= stats.content
-    assert (stats.word_unk <= stats.word_tokens).all() and (stats.continued <= stats.words).all()
+    assert scripts.word_tokens.sum() <= counts.content
+    assert (scripts.word_unk <= scripts.word_tokens).all() and (scripts.continued <= scripts.words).all()
     for key, value in metrics.items():
         if key.endswith(("unk_rate", "continued_word_ratio")):
             assert 0.0 <= value <= 1.0, key
