@@ -202,10 +202,11 @@ class Run:
                 "logged no tokenizer/",
                 "only a run with tokenizer.train keeps its tokenizer",
             )
+        from runner.tokenization import morphemes
+
         folder = Path(tempfile.mkdtemp(prefix="runner-tokenizer-"))
-        return AutoTokenizer.from_pretrained(
-            self._client.download_artifacts(self.id, "tokenizer", str(folder))
-        )
+        files = self._client.download_artifacts(self.id, "tokenizer", str(folder))
+        return morphemes.restore(AutoTokenizer.from_pretrained(files), files)
 
     @functools.cached_property
     def model_config(self) -> dict[str, Any] | None:

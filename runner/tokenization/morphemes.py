@@ -20,8 +20,10 @@ Rules (docs/statistics.md):
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,17 +33,22 @@ from runner.tokenization.batch import Batch
 from runner.tokenization.token_stats import partial_flags
 
 ANALYSES = [0]  # texts analysed in this process (a test counts them: one analysis per dataset)
+KNOWN: dict[str, list[tuple[int, int]]] = {}  # every text analysed in this process: its units
+MARKER = "runner_pre_tokenizer.json"  # in a trained tokenizer's folder: its pre-tokenizer is `morphemes`
+
+
+def analyzer(key: str = "stats.morphemes=kiwi") -> Any:
+    """Kiwi (its model loads once per process), or one line naming the key and the install."""
+    try:
+        return _kiwi()
+    except ImportError as exc:
+        raise ConfigError(key, "needs kiwipiepy", "pip install kiwipiepy (or 'hf-runner[korean]')") from exc
 
 
 @functools.cache
-def analyzer() -> Any:
-    """Kiwi (its model loads once per process), or one line naming the key and the install."""
-    try:
-        from kiwipiepy import Kiwi
-    except ImportError as exc:
-        raise ConfigError(
-            "stats.morphemes=kiwi", "needs kiwipiepy", "pip install kiwipiepy (or 'hf-runner[korean]')"
-        ) from exc
+def _kiwi() -> Any:
+    from kiwipiepy import Kiwi
+
     return Kiwi()
 
 
@@ -58,11 +65,55 @@ def units(tokens: Sequence[Any]) -> list[tuple[int, int]]:
 
 
 def analyse(texts: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
-    """Each distinct text's units (Kiwi's batch call over the texts)."""
+    """Each distinct text's units (Kiwi's batch call over the texts not analysed yet in this process)."""
     distinct = list(dict.fromkeys(texts))
-    kiwi = analyzer()
-    ANALYSES[0] += len(distinct)
-    return {text: units(tokens) for text, tokens in zip(distinct, kiwi.tokenize(distinct), strict=True)}
+    new = [t for t in distinct if t not in KNOWN]
+    if new:
+        kiwi = analyzer()
+        ANALYSES[0] += len(new)
+        KNOWN.update({text: units(tokens) for text, tokens in zip(new, kiwi.tokenize(new), strict=True)})
+    return {text: KNOWN[text] for text in distinct}
+
+
+class MorphemeCut:
+    """The `morphemes` pre-tokenizer's first step (a `tokenizers` custom pre-tokenizer): each text
+    cut at its morpheme boundaries inside whitespace words. The pieces are slices of the
+    tokenizer's NormalizedString, so every offset still points into the original text."""
+
+    def pre_tokenize(self, pretok: Any) -> None:
+        pretok.split(self._split)
+
+    @staticmethod
+    def _split(_: int, normalized: Any) -> list[Any]:
+        text = normalized.normalized
+        edges = [0, *sorted(boundaries(text, analyse([text])[text])), len(text)]
+        return [normalized[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
+
+
+def base_pre_tokenizer() -> Any:
+    """What follows the cut, and what tokenizer.json keeps (a custom step cannot be saved):
+    metaspace, ▁ only where the text has a space (and at its start), so pieces join back."""
+    from tokenizers import pre_tokenizers
+
+    return pre_tokenizers.Metaspace(prepend_scheme="first")
+
+
+def pre_tokenizer() -> Any:
+    """Morpheme cuts, then metaspace (tokenizer.train.pre_tokenizer=morphemes)."""
+    from tokenizers import pre_tokenizers
+
+    analyzer("tokenizer.train.pre_tokenizer=morphemes")  # one line naming the install when missing
+    custom = pre_tokenizers.PreTokenizer.custom(MorphemeCut())
+    return pre_tokenizers.Sequence([custom, base_pre_tokenizer()])
+
+
+def restore(tok: Any, folder: str | Path) -> Any:
+    """A trained tokenizer loaded from its files, its morpheme cut put back where the folder
+    says it had one (tokenizer.json alone, loaded elsewhere, splits at whitespace only)."""
+    marker = Path(folder) / MARKER
+    if tok.is_fast and marker.exists() and json.loads(marker.read_text())["pre_tokenizer"] == "morphemes":
+        tok.backend_tokenizer.pre_tokenizer = pre_tokenizer()
+    return tok
 
 
 def inside(text: str, position: int) -> bool:
@@ -79,7 +130,7 @@ def surface(text: str, spans: list[tuple[int, int]]) -> str:
     """The segmentation as the text shows it: `토크나이저 | 를 공부 | 하 | 고`."""
     out, last = [], 0
     for start, end in spans:
-        if start >= last:
+        if start >= last and end > start:  # a morpheme with no surface (Kiwi's 이 in 터라) shows nothing
             gap = text[last:start]
             out.append((" " if gap.strip() == "" and gap else gap) + text[start:end])
             last = end

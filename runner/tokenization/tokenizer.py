@@ -5,12 +5,13 @@ encoding.py; tokens.json rows: token_rows.py; statistics: token_stats.py."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from runner import hub
 from runner.config.schema import ModelConfig, PaddingConfig, PaddingStrategy, TokenizerConfig
 from runner.errors import ModelError, first_line
-from runner.tokenization import tiktoken_files
+from runner.tokenization import morphemes, tiktoken_files
 
 HUGE = 1_000_000  # transformers' "no limit" model_max_length is ~1e30
 SPECIAL_ROLES = ("bos", "eos", "unk", "sep", "pad", "cls", "mask")
@@ -46,7 +47,9 @@ def load_tokenizer(
         raise ModelError(
             f"{key}={source}", f"cannot load a tokenizer: {first_line(exc)}", hub.load_fix()
         ) from exc
-    return tok if cfg.use_fast or not tok.is_fast else _python_tokenizer(tok, source, revision)
+    if not cfg.use_fast and tok.is_fast:
+        return _python_tokenizer(tok, source, revision)
+    return morphemes.restore(tok, source) if Path(source).is_dir() else tok
 
 
 def from_run(key: str, uri: str, tracking_uri: str | None) -> str:

@@ -22,13 +22,15 @@ from typing import Any
 
 from runner.config.schema import TrainConfig
 from runner.errors import ConfigError
+from runner.tokenization import morphemes
 
 ALGORITHMS = ("bpe", "byte_bpe", "wordpiece", "unigram")
 # Measured: the same config trained in two processes gives the same files (bpe, byte_bpe) or not
 # (wordpiece, unigram: huggingface/tokenizers#1794) — tests/unit/test_training.py, docs/design.md.
 DETERMINISTIC = {"bpe": True, "byte_bpe": True, "wordpiece": False, "unigram": False}
 NORMALIZERS = ("nfc", "nfd", "nfkc", "nfkd", "lowercase", "strip_accents", "bert")
-PRE_TOKENIZERS = ("whitespace", "whitespace_split", "byte_level", "metaspace", "bert", "none")
+# morphemes: Kiwi's morpheme cuts inside words, then metaspace (runner.tokenization.morphemes)
+PRE_TOKENIZERS = ("whitespace", "whitespace_split", "byte_level", "metaspace", "morphemes", "bert", "none")
 USUAL_PRE_TOKENIZER = {
     "bpe": "whitespace",
     "byte_bpe": "byte_level",
@@ -153,6 +155,10 @@ def train(cfg: TrainConfig, texts: Sequence[str]) -> Trained:
     """Train the configured tokenizer on `texts` and save it (the folder is the artifact)."""
     start = time.perf_counter()
     backend, trainer = _backend(cfg), _trainer(cfg)
+    cut = pre_tokenizer_name(cfg) == "morphemes"
+    if cut:  # every training text analysed in one batched Kiwi call, then cut as it is read
+        morphemes.analyse(texts)
+        backend.pre_tokenizer = morphemes.pre_tokenizer()
     try:
         backend.train_from_iterator(texts, trainer=trainer, length=len(texts))
     except Exception as exc:  # unigram: "The vocabulary is not large enough to contain all chars"
@@ -170,10 +176,15 @@ def train(cfg: TrainConfig, texts: Sequence[str]) -> Trained:
         raise _too_small(cfg, reached)
     _template(backend, cfg.template)
     seconds = time.perf_counter() - start
+    if cut:  # a custom step cannot be copied or saved: the files keep metaspace and a marker
+        backend.pre_tokenizer = morphemes.base_pre_tokenizer()
     tok = wrap(backend, cfg)
     folder = Path(tempfile.mkdtemp(prefix="runner-tokenizer-"))
     tok.save_pretrained(folder)
-    return Trained(tok, folder, len(texts), sum(map(len, texts)), seconds)
+    if cut:
+        marker = {"pre_tokenizer": "morphemes", "then": "metaspace", "analyser": "kiwipiepy"}
+        (folder / morphemes.MARKER).write_text(json.dumps(marker), encoding="utf-8")
+    return Trained(morphemes.restore(tok, folder), folder, len(texts), sum(map(len, texts)), seconds)
 
 
 def _too_small(cfg: TrainConfig, needed: int | None) -> ConfigError:
@@ -231,6 +242,7 @@ def _backend(cfg: TrainConfig) -> Any:
         "whitespace_split": pre_tokenizers.WhitespaceSplit,
         "byte_level": lambda: pre_tokenizers.ByteLevel(add_prefix_space=False),
         "metaspace": pre_tokenizers.Metaspace,
+        "morphemes": morphemes.base_pre_tokenizer,
         "bert": pre_tokenizers.BertPreTokenizer,
     }
     if pre in splitters:
@@ -246,6 +258,8 @@ def _decoder(algorithm: str, pre: str, decoders: Any) -> Any:
         return decoders.ByteLevel()
     if pre == "metaspace":
         return decoders.Metaspace()
+    if pre == "morphemes":  # ▁ where the text had a space (and at its start): pieces join back
+        return decoders.Metaspace(prepend_scheme="first")
     if algorithm == "wordpiece":
         return decoders.WordPiece()
     return decoders.BPEDecoder()

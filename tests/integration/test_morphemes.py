@@ -81,6 +81,7 @@ def test_every_morph_metric_equals_a_direct_computation(kind, name):
 
 
 def test_a_sweep_over_four_tokenizers_analyses_its_dataset_once():
+    morphemes.KNOWN.clear()  # texts an earlier test analysed in this process
     before = morphemes.ANALYSES[0]
     sweep = runner.sweep(
         "model=none",
@@ -91,3 +92,19 @@ def test_a_sweep_over_four_tokenizers_analyses_its_dataset_once():
     assert morphemes.ANALYSES[0] - before == 10  # the sample's ten texts, analysed once
     table = sweep.comparison
     assert "morphemes" in table.columns and table["morphemes"].str.contains(" \\| ").any()
+
+
+def test_the_korean_study_composes_six_tokenizers_one_of_them_morpheme_aware():
+    from omegaconf import OmegaConf
+
+    from tests.conftest import ROOT, compose
+
+    study = OmegaConf.load(ROOT / "conf" / "experiment" / "korean_tokenizers.yaml")
+    names = study.hydra.sweeper.params.tokenizer.split(",")
+    chosen = {n: compose("experiment=korean_tokenizers", f"tokenizer={n}") for n in names}
+    assert len(chosen) == 6 and all(
+        c.stats.morphemes == "kiwi" and c.stats.roundtrip for c in chosen.values()
+    )
+    trained = {n for n, c in chosen.items() if c.tokenizer.train is not None}
+    assert trained == {"klue_wordpiece", "klue_unigram", "klue_morpheme_bpe"}
+    assert chosen["klue_morpheme_bpe"].tokenizer.train.pre_tokenizer == "morphemes"

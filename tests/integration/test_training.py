@@ -156,3 +156,43 @@ def test_the_vocab_size_experiment_trains_each_combination_once_and_draws_curves
     page = Path(client.download_artifacts(parent.info.run_id, "comparison/report.html", str(tmp_path)))
     assert "alt='curves_vocab_size.png'" in page.read_text(encoding="utf-8")
     assert "invariance: not applicable" in proc.stdout  # nine tokenizers: nothing to hold equal
+
+
+def test_morpheme_bpe_in_a_run_shows_only_the_texts_characters_and_reloads_with_its_cut(tmp_path):
+    """tokenizer=klue_morpheme_bpe: its pieces and covers refer to the original text, its files
+    carry the cut (a marker beside tokenizer.json) back into `runs:/` and `Run.tokenizer`."""
+    from collections import Counter
+
+    from transformers import AutoTokenizer
+
+    trained = runner.run(
+        "model=none",
+        "tokenizer=klue_morpheme_bpe",
+        "tokenizer.train.dataset.limit=1500",
+        "tokenizer.train.vocab_size=3000",
+        "dataset=klue_ner",
+        "dataset.limit=60",
+        "tracking.max_logged_examples=60",
+        "stats.morphemes=kiwi",
+    )
+    rows = trained.tokens.to_dict("records")
+    assert len(rows) == 60 and trained.metrics["train/overlap"] == 0
+    for row in rows:
+        content = [p for p, s in zip(row["pieces"], row["span"], strict=True) if s is not None]
+        shown, text = Counter("".join(content)), Counter(row["text"])
+        assert all(shown[c] <= n for c, n in text.items()), row["text"]
+        assert "".join(c for c in row["covers"] if c) == row["text"]  # every character, once
+    assert trained.metrics["morph/boundary_recall"] == 1.0  # it cuts wherever Kiwi does
+    assert trained.metrics["morph/boundary_precision"] < 1.0  # and where BPE does besides
+    source = f"tokenizer.name_or_path=runs:/{trained.id}/tokenizer"
+    again = runner.run(
+        "model=none", source, "dataset=klue_ner", "dataset.limit=60", "tracking.max_logged_examples=60"
+    )
+    assert again.tokens["input_ids"].tolist() == trained.tokens["input_ids"].tolist()
+    texts = trained.tokens["text"].tolist()
+    tok = trained.tokenizer
+    unpadded = [[i for i in ids if i != tok.pad_token_id] for ids in trained.tokens["input_ids"]]
+    assert tok(texts)["input_ids"] == unpadded
+    folder = trained._client.download_artifacts(trained.id, "tokenizer", str(tmp_path))
+    plain = AutoTokenizer.from_pretrained(folder)  # the files alone: metaspace, no cut
+    assert plain(texts)["input_ids"] != tok(texts)["input_ids"]

@@ -146,3 +146,55 @@ def test_bpe_trains_the_same_files_in_two_processes():
     ]
     assert runs[0]["bpe"] == runs[1]["bpe"] and runs[0]["byte_bpe"] == runs[1]["byte_bpe"]
     assert training.DETERMINISTIC == {"bpe": True, "byte_bpe": True, "wordpiece": False, "unigram": False}
+
+
+def kiwi_cuts(kiwi, text: str) -> set[int]:
+    """Morpheme boundaries strictly inside whitespace words, from kiwipiepy here: morphemes whose
+    surface spans overlap (a contraction) are one unit."""
+    units: list[list[int]] = []
+    for t in kiwi.tokenize(text):
+        if units and t.start < units[-1][1]:
+            units[-1][1] = max(units[-1][1], t.start + t.len)
+        else:
+            units.append([t.start, t.start + t.len])
+    edges = {p for unit in units for p in unit}
+    return {p for p in edges if 0 < p < len(text) and not text[p - 1].isspace() and not text[p].isspace()}
+
+
+def test_morpheme_bpe_cuts_at_every_morpheme_boundary_and_its_offsets_stay_in_the_text():
+    from kiwipiepy import Kiwi
+
+    texts = sentences(860)
+    cfg = TrainConfig(algorithm="bpe", vocab_size=3000, pre_tokenizer="morphemes")
+    tok = training.train(cfg, texts[:800]).tokenizer
+    kiwi, checked, decoded = Kiwi(), 0, 0
+    for text in texts[800:]:
+        encoded = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+        offsets, tokens = encoded["offset_mapping"], encoded.tokens()
+        assert len(offsets) == len(tokens) > 0
+        ends = {b for _, b in offsets}
+        cuts = kiwi_cuts(kiwi, text)
+        checked += len(cuts)
+        assert cuts <= ends, text  # every morpheme boundary inside a word is a token boundary
+        assert not any(a < c < b for a, b in offsets for c in cuts)
+        for token, (a, b) in zip(tokens, offsets, strict=True):  # ▁ stands for the space it covers
+            if token == "[UNK]" or (token == "▁" and a == 0):  # ▁ put before the text: aligned to char 0
+                continue
+            assert token.replace("▁", " ").lstrip(" ") == text[a:b].lstrip(" "), (token, text[a:b])
+        if "[UNK]" not in tokens:  # metaspace: the pieces join back
+            assert tok.decode(encoded["input_ids"]) == text
+            decoded += 1
+    assert checked > 500 and decoded > 40
+
+
+def test_a_morpheme_pre_tokenizer_without_kiwipiepy_is_one_line(monkeypatch):
+    from runner.tokenization import morphemes
+
+    monkeypatch.setitem(sys.modules, "kiwipiepy", None)
+    morphemes._kiwi.cache_clear()
+    try:
+        with pytest.raises(ConfigError) as info:
+            training.train(TrainConfig(pre_tokenizer="morphemes"), sentences(50))
+    finally:
+        morphemes._kiwi.cache_clear()
+    assert info.value.key == "tokenizer.train.pre_tokenizer=morphemes" and "kiwipiepy" in info.value.fix
