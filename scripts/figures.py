@@ -1,5 +1,6 @@
 """Regenerates figures of the docs from real runs in a fresh store: `experiment=korean_tokenizers`
-as the table in docs/statistics.md, `experiment=vocab_size` as the table in docs/design.md (each
+as the table in docs/statistics.md and a screenshot of its report at a Korean sentence,
+`experiment=vocab_size` as the table in docs/design.md (each
 between its `<!-- figures:… -->` markers) and a screenshot of the report's curves taken in
 Chromium through a real `mlflow ui`.
 
@@ -76,7 +77,27 @@ def replace(doc: Path, marker: str, text: str) -> None:
     doc.write_text(re.sub(pattern, lambda _: block, body, flags=re.S), encoding="utf-8")
 
 
-def screenshot(uri: str, sweep, out: Path) -> None:
+def curves(frame, out: Path) -> None:
+    """The report's curves over vocab_size."""
+    image = frame.locator("img[alt='curves_vocab_size.png']")
+    image.wait_for(timeout=60_000)
+    image.screenshot(path=str(out))
+
+
+def korean_example(page, out: Path) -> None:
+    """The report at its shortest Korean example: Kiwi's morphemes above each tokenizer's pieces
+    (the page the dashboard frames, opened whole from the same server so the example fits)."""
+    sections = page.locator("section.ex")
+    sections.first.wait_for(timeout=60_000)
+    titles = sections.evaluate_all("s => s.map(e => e.querySelector('h3, h4, h2').innerText)")
+    korean = [i for i, t in enumerate(titles) if re.search("[가-힣]", t) and "‖" not in t]
+    shortest = min(korean, key=lambda i: len(titles[i]))
+    sections.nth(shortest).screenshot(path=str(out))
+
+
+def screenshot(uri: str, sweep, out: Path, shoot, whole: bool = False) -> None:
+    """`shoot` the sweep's report inside the dashboard (its frame), or with `whole` the report
+    page itself as the same `mlflow ui` serves it."""
     from playwright.sync_api import sync_playwright
 
     port = 5077
@@ -99,12 +120,14 @@ def screenshot(uri: str, sweep, out: Path) -> None:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.goto(page_url)
-            page.wait_for_selector("iframe", timeout=60_000)
-            frame = page.frame_locator("iframe").first
-            curves = frame.locator("img[alt='curves_vocab_size.png']")
-            curves.wait_for(timeout=60_000)
-            curves.screenshot(path=str(out))
+            if whole:
+                served = f"{url}/get-artifact?path=comparison/report.html&run_uuid={sweep.id}"
+                page.set_content(urllib.request.urlopen(served, timeout=60).read().decode())  # served as a download
+                shoot(page, out)
+            else:
+                page.goto(page_url)
+                page.wait_for_selector("iframe", timeout=60_000)
+                shoot(page.frame_locator("iframe").first, out)
             browser.close()
     finally:
         ui.terminate()
@@ -122,13 +145,14 @@ def main() -> None:
         os.chdir(tmp)
         korean = runner.sweep("experiment=korean_tokenizers")
         replace(STATS_DOC, "korean_tokenizers", korean_table(korean))
+        screenshot(uri, korean, ROOT / "docs" / "morphemes-report.png", korean_example, whole=True)
         if "--korean" in sys.argv:
-            print("updated docs/statistics.md")
+            print("updated docs/statistics.md and docs/morphemes-report.png")
             return
         sweep = runner.sweep("experiment=vocab_size")
         replace(DOC, "vocab_size", table(sweep))
-        screenshot(uri, sweep, ROOT / "docs" / "design-curves.png")
-    print("updated docs/statistics.md, docs/design.md and docs/design-curves.png")
+        screenshot(uri, sweep, ROOT / "docs" / "design-curves.png", curves)
+    print("updated docs/statistics.md, docs/morphemes-report.png, docs/design.md and docs/design-curves.png")
 
 
 if __name__ == "__main__":
