@@ -4,7 +4,7 @@ example with a reference child that saw the same rows, tokenizer source, model w
 else the group's first. Runs of different models or data are never compared.
 
 Per child: `invariance/max_abs_diff` (max over examples of the max |difference| of the outputs),
-`invariance/mean_abs_diff`, `invariance/label_flips` (heads: examples whose top label differs),
+`invariance/mean_abs_diff`, `invariance/label_flips` (labelled heads: examples whose top label differs),
 `invariance/token_diff_rows` (examples whose non-pad token ids differ). The parent gets the
 maxima, `invariance/report.json` and a verdict line.
 """
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from runner.analysis.compare import token_rows
-from runner.model import outputs
+from runner.model import heads, outputs
 from runner.tracking.tracker import Tracker
 
 AXES = (
@@ -41,8 +41,10 @@ class Loaded:
     hashes: np.ndarray | None
 
     @property
-    def head(self) -> str:
-        return self.run.data.params.get("model.head", "none")
+    def labelled(self) -> bool:
+        """Its outputs are labels (a head of that kind), so a different argmax is a label flip."""
+        head = heads.of(self.run.data.params.get("model.head"))
+        return head is not None and head.labelled
 
     def example(self, i: int) -> np.ndarray:
         if self.values is None or self.offsets is None:
@@ -92,11 +94,11 @@ def compare(ref: Loaded, other: Loaded) -> dict[str, float]:
         if diff.max() > worst or worst_i < 0:
             worst, worst_i = float(diff.max()), i
         total, count = total + float(diff.sum()), count + diff.size
-        if ref.head != "none" and a.shape[-1] > 1:
+        if ref.labelled and a.shape[-1] > 1:
             flips += bool((a.argmax(-1) != b.argmax(-1)).any())
     out["invariance/max_abs_diff"] = worst
     out["invariance/mean_abs_diff"] = total / count if count else 0.0
-    if ref.head != "none":
+    if ref.labelled:
         out["invariance/label_flips"] = float(flips)
     out["worst_index"] = float(worst_i)
     return out

@@ -267,12 +267,6 @@ def check(run: RunConfig) -> None:
             "max_length needs a length to pad to",
             "also set tokenizer.max_length (e.g. tokenizer.max_length=128)",
         )
-    if run.model.head != "none" and not run.model.forward:
-        raise ConfigError(
-            "model.head",
-            f"{run.model.head} needs a model",
-            "drop model=none or set model.head=none",
-        )
     _check_train(run)
     parallel = run.dataset.parallel_columns
     if parallel is not None and (len(parallel) < 2 or run.dataset.text_pair_column):

@@ -11,6 +11,7 @@ from runner import console, hub
 from runner.config.schema import DatasetConfig
 from runner.data import data_files
 from runner.errors import ConfigError, DataError, first_line
+from runner.registry import Registry
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -245,15 +246,20 @@ Loader = Callable[[DatasetConfig, Callable[[], bool]], "Dataset"]
 # dataset.source → its loader: the config in, a datasets.Dataset (or IterableDataset) out. The
 # second argument asks whether the hub answers (probed once per Session). Adding a source is one
 # entry and its function (docs: "Adding a head or a data source").
-SOURCES: dict[str, Loader] = {
-    "inline": _inline,
-    "csv": _file,
-    "json": _file,
-    "parquet": _file,
-    "text": _file,
-    "pandas": _file,
-    "hub": _hub,
-}
+SOURCES: Registry[Loader] = Registry(
+    "runner.sources",
+    "source",
+    {
+        "inline": _inline,
+        "csv": _file,
+        "json": _file,
+        "parquet": _file,
+        "text": _file,
+        "pandas": _file,
+        "hub": _hub,
+    },
+)
+register_source = SOURCES.register
 
 
 def check(source: str) -> Loader:

@@ -24,7 +24,7 @@ from runner.engine import interrupt, sweep
 from runner.engine.session import Session, Started
 from runner.errors import Stop
 from runner.model import heads
-from runner.tokenization import training
+from runner.tokenization import statistics, training
 from runner.tracking import store
 
 if TYPE_CHECKING:
@@ -95,7 +95,9 @@ def typed(cfg: DictConfig) -> schema.RunConfig:
     """The composed config as a checked RunConfig: the schema's rules, then the registries' (a
     registered model.head and dataset.source) — before any run opens."""
     run = schema.to_run_config(cfg)
-    heads.check(run.model.head, run.tokenizer.use_fast)
+    for registry in (heads.HEADS, sources.SOURCES, statistics.STATISTICS):
+        registry.discover()  # installed packages' entry points, in this process
+    heads.check(run.model.head, run.tokenizer.use_fast, run.model.forward)
     sources.check(run.dataset.source)
     if run.tokenizer.train is not None:
         training.check(run.tokenizer.train)
@@ -141,9 +143,9 @@ def _execute(
         return
     url = store.run_url(tracker.uri, tracker.experiment_id, run_id)
     console.summary(run_id, tracker.uri, store.ui_command(tracker.uri), url, result.metrics, "FINISHED")
-    if result.prediction_rows and result.texts is not None and run_cfg.model.head != "none":
-        answer = heads.HEADS[run_cfg.model.head].answer
-        console.predictions(result.prediction_rows, result.texts.texts, answer)  # a head's first answers
+    head = heads.HEADS[run_cfg.model.head]
+    if result.prediction_rows and result.texts is not None and not head.body:
+        console.predictions(result.prediction_rows, result.texts.texts, head.answer)  # a head's first answers
 
 
 def _tracked(

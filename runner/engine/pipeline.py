@@ -238,7 +238,7 @@ def _load_model(
         )
     models.check_positions(loaded, kwargs)
     _warn(result, models.left_padding_warning(loaded, tok, kwargs))
-    result.tags.update(models.facts(loaded, head=cfg.model.head != "none"))
+    result.tags.update(models.facts(loaded, labelled=heads.HEADS[cfg.model.head].labelled))
     result.model_config = loaded.model.config.to_dict()
     result.missing_keys = loaded.missing_keys
     if loaded.head_initialized:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 import numpy as np
 
 from runner.config.schema import PredictConfig
 from runner.errors import ConfigError, ModelError
+from runner.registry import Registry
 from runner.tokenization.batch import Batch
 
 Row = dict[str, Any]
@@ -211,12 +213,26 @@ class Step:
 Wanted = list[tuple[int, int]]  # (row in the forward pass, row in the batch) of each reported example
 
 
+class Kind(Enum):
+    """What a head is, and so what the runner logs and checks for it."""
+
+    BODY = "body"  # hidden states, no labels: no label tags, no label flips
+    LABELS = "labels"  # a label per example (id2label, num_labels, problem_type)
+    TOKEN_LABELS = "token_labels"  # a label per token
+    SPANS = "spans"  # answer spans in a context
+    FILLS = "fills"  # vocabulary entries at masked positions
+
+
+LABELLED = (Kind.LABELS, Kind.TOKEN_LABELS)
+
+
 @dataclass(frozen=True)
 class Head:
-    """One `model.head`: the transformers class that loads it, the mapping that lists the
-    architectures having it, each example's comparable output (outputs.npy/.npz, invariance), the
-    answers of the reported examples (predictions.json), and its rules."""
+    """One `model.head`: what it is (`kind`), the transformers class that loads it, the mapping
+    that lists the architectures having it, each example's comparable output (outputs.npy/.npz,
+    invariance), the answers of the reported examples (predictions.json), and its rules."""
 
+    kind: Kind
     auto_class: str  # AutoModel or an AutoModelFor… class of transformers
     mapping: str  # transformers' config → model mapping behind that class
     outputs: Callable[[Step], list[np.ndarray]]
@@ -224,6 +240,16 @@ class Head:
     answer: str = "label"  # the key of a row the console shows as its answer
     accuracy: bool = False  # compared with dataset.label_column, one class id per example
     needs_offsets: bool = False  # maps tokens back to characters: fast tokenizers only
+
+    @property
+    def labelled(self) -> bool:
+        """Its outputs are labels: id2label, num_labels and problem_type mean something, and a
+        different argmax between two runs is a label flip."""
+        return self.kind in LABELLED
+
+    @property
+    def body(self) -> bool:
+        return self.kind is Kind.BODY
 
 
 def _numpy(tensor: Any) -> np.ndarray:
@@ -310,40 +336,62 @@ def _fills(step: Step, wanted: Wanted, values: list[np.ndarray]) -> list[Row]:
     )
 
 
-HEADS: dict[str, Head] = {
-    "none": Head("AutoModel", "MODEL_MAPPING", _pooled, _body, answer="embedding_norm"),
-    "sequence_classification": Head(
-        "AutoModelForSequenceClassification",
-        "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING",
-        _logits,
-        _sequence,
-        accuracy=True,
-    ),
-    "token_classification": Head(
-        "AutoModelForTokenClassification",
-        "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING",
-        _per_token,
-        _tokens,
-        answer="word_labels",
-    ),
-    "question_answering": Head(
-        "AutoModelForQuestionAnswering",
-        "MODEL_FOR_QUESTION_ANSWERING_MAPPING",
-        _spans,
-        _answers,
-        answer="answer",
-        needs_offsets=True,
-    ),
-    "masked_lm": Head(
-        "AutoModelForMaskedLM", "MODEL_FOR_MASKED_LM_MAPPING", _at_masks, _fills, answer="fills"
-    ),
-}
+BODY = "none"  # model.head for the model's body (AutoModel), the default
+
+HEADS: Registry[Head] = Registry(
+    "runner.heads",
+    "head",
+    {
+        BODY: Head(Kind.BODY, "AutoModel", "MODEL_MAPPING", _pooled, _body, answer="embedding_norm"),
+        "sequence_classification": Head(
+            Kind.LABELS,
+            "AutoModelForSequenceClassification",
+            "MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING",
+            _logits,
+            _sequence,
+            accuracy=True,
+        ),
+        "token_classification": Head(
+            Kind.TOKEN_LABELS,
+            "AutoModelForTokenClassification",
+            "MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING",
+            _per_token,
+            _tokens,
+            answer="word_labels",
+        ),
+        "question_answering": Head(
+            Kind.SPANS,
+            "AutoModelForQuestionAnswering",
+            "MODEL_FOR_QUESTION_ANSWERING_MAPPING",
+            _spans,
+            _answers,
+            answer="answer",
+            needs_offsets=True,
+        ),
+        "masked_lm": Head(
+            Kind.FILLS,
+            "AutoModelForMaskedLM",
+            "MODEL_FOR_MASKED_LM_MAPPING",
+            _at_masks,
+            _fills,
+            answer="fills",
+        ),
+    },
+)
+register_head = HEADS.register
 
 
-def check(head: str, use_fast: bool) -> Head:
+def of(name: str | None) -> Head | None:
+    """The head a run's `model.head` names (a logged param: None for tokenization-only runs)."""
+    return HEADS.get(name if name is not None else BODY)
+
+
+def check(head: str, use_fast: bool, forward: bool = True) -> Head:
     """The registered head for `model.head`, or one line naming the key and the heads there are."""
     if head not in HEADS:
         raise ConfigError("model.head", f"'{head}' is not a head", f"use one of: {', '.join(HEADS)}")
+    if not HEADS[head].body and not forward:
+        raise ConfigError("model.head", f"{head} needs a model", f"drop model=none or set model.head={BODY}")
     if HEADS[head].needs_offsets and not use_fast:
         raise ConfigError(
             "tokenizer.use_fast=false",

@@ -57,7 +57,7 @@ def load(cfg: ModelConfig, device: str, reachable: Callable[[], bool] | None = N
     }
     if cfg.dtype is not DType.auto:
         kwargs["dtype"] = getattr(__import__("torch"), cfg.dtype.value)
-    if cfg.head != "none":
+    if HEADS[cfg.head].labelled:
         if cfg.id2label is not None:
             kwargs["id2label"] = {int(k): v for k, v in cfg.id2label.items()}
             kwargs["label2id"] = {v: int(k) for k, v in cfg.id2label.items()}
@@ -115,9 +115,9 @@ def _supported_heads(cfg: ModelConfig) -> list[str]:
     return supported
 
 
-def facts(loaded: Loaded, head: bool) -> dict[str, str]:
-    """Model facts logged as tags: type, architecture, sizes, labels (heads only: a body has no
-    labels, whatever its config's default says), parameters, dtype, device."""
+def facts(loaded: Loaded, labelled: bool) -> dict[str, str]:
+    """Model facts logged as tags: type, architecture, sizes, labels (heads whose outputs are
+    labels only: a body has none, whatever its config's default says), parameters, dtype, device."""
     model, c = loaded.model, loaded.model.config
     out = {
         "model.model_type": c.model_type,
@@ -129,8 +129,8 @@ def facts(loaded: Loaded, head: bool) -> dict[str, str]:
         "model.vocab_size": c.vocab_size,
         "model.max_position_embeddings": getattr(c, "max_position_embeddings", None),
         "model.type_vocab_size": getattr(c, "type_vocab_size", None),
-        "model.num_labels": c.num_labels if head else None,
-        "model.problem_type": c.problem_type if head else None,
+        "model.num_labels": c.num_labels if labelled else None,
+        "model.problem_type": c.problem_type if labelled else None,
         "model.parameters": sum(p.numel() for p in model.parameters()),
         "model.dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
         "model.device": loaded.device,

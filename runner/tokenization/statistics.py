@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from runner.config.schema import RunConfig
 from runner.data import sources
+from runner.registry import Registry
 from runner.tokenization import morphemes, token_stats
 from runner.tokenization.batch import Batch
 from runner.tokenization.fingerprints import texts_digest
@@ -99,24 +100,24 @@ def _morphemes(context: Context) -> Statistic | None:
     return Morphemes(segmented)
 
 
-STATISTICS: dict[str, Factory] = {
-    "counts": lambda c: token_stats.Counts(c.tokenizer.unk_token_id) if c.cfg.stats.counts else None,
-    "scripts": lambda c: token_stats.Scripts(c.tokenizer.unk_token_id) if c.cfg.stats.scripts else None,
-    "fidelity": lambda c: token_stats.Fidelity() if c.cfg.stats.fidelity else None,
-    "distribution": lambda c: (
-        token_stats.Distribution(len(c.tokenizer), c.cfg.stats.renyi_alpha)
-        if c.cfg.stats.distribution
-        else None
-    ),
-    "morphemes": _morphemes,
-}
+STATISTICS: Registry[Factory] = Registry(
+    "runner.statistics",
+    "statistic",
+    {
+        "counts": lambda c: token_stats.Counts(c.tokenizer.unk_token_id) if c.cfg.stats.counts else None,
+        "scripts": lambda c: token_stats.Scripts(c.tokenizer.unk_token_id) if c.cfg.stats.scripts else None,
+        "fidelity": lambda c: token_stats.Fidelity() if c.cfg.stats.fidelity else None,
+        "distribution": lambda c: (
+            token_stats.Distribution(len(c.tokenizer), c.cfg.stats.renyi_alpha)
+            if c.cfg.stats.distribution
+            else None
+        ),
+        "morphemes": _morphemes,
+    },
+)
 
 
-def register_statistic(name: str, factory: Factory) -> None:
-    """Add a statistic; a name already taken is an error (two packages must not shadow each other)."""
-    if name in STATISTICS:
-        raise ValueError(f"a statistic named {name!r} is registered already")
-    STATISTICS[name] = factory
+register_statistic = STATISTICS.register
 
 
 def start(context: Context) -> list[Statistic]:

@@ -37,10 +37,11 @@ def test_a_new_head_is_one_entry(tmp_path, monkeypatch):
     from tests.conftest import compose
 
     monkeypatch.chdir(tmp_path)
-    entry = heads.Head("AutoModel", "MODEL_MAPPING", max_pooled, peak_rows, answer="peak")
+    entry = heads.Head(heads.Kind.BODY, "AutoModel", "MODEL_MAPPING", max_pooled, peak_rows, answer="peak")
     monkeypatch.setitem(heads.HEADS, "max_pool", entry)
     run = runner.run("model=tiny_bert", "model.head=max_pool")
     assert run.status == "FINISHED" and run.params["model.head"] == "max_pool"
+    assert "model.num_labels" not in run.tags and "model.problem_type" not in run.tags  # a body
 
     cfg = compose("model=tiny_bert")
     texts = list(cfg.dataset.texts)

@@ -24,7 +24,12 @@ def test_every_group_has_options():
 def test_option_composes(group, option):
     # Hub presets compose too: their name_or_path is a plain id, resolved only when loading.
     # A trained tokenizer's ids are no model's: it composes with model=none (and not without).
-    trains = group == "tokenizer" and option in ("train", "klue_wordpiece", "klue_unigram")
+    trains = group == "tokenizer" and option in (
+        "train",
+        "klue_wordpiece",
+        "klue_unigram",
+        "klue_morpheme_bpe",
+    )
     companions = ["model=none"] if trains else []
     assert isinstance(compose(f"{group}={option}", *companions), schema.RunConfig)
 
