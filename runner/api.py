@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from runner import console
+from runner import errors
 from runner.engine.session import Session
-from runner.errors import ConfigError, Escalated, RunnerError, Stop, TrackingError
+from runner.errors import ConfigError, RunnerError, Stop, TrackingError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -67,7 +66,8 @@ def _launch(overrides: tuple[str, ...], multirun: bool) -> Session:
     session = Session()
     task = functools.partial(job.execute, session=session)
     try:
-        with session.active(), initialize_config_module("runner.conf", version_base="1.3"):
+        module = "runner.conf"
+        with session.active(), session.failures(), initialize_config_module(module, version_base="1.3"):
             hydra = GlobalHydra.instance().hydra
             assert hydra is not None
             args = [*overrides, _mode(hydra.get_mode("config", list(overrides)), multirun)]
@@ -75,13 +75,8 @@ def _launch(overrides: tuple[str, ...], multirun: bool) -> Session:
             launch("config", task, args, with_log_configuration=False)
     except Stop as stop:
         _stopped(stop, session)
-    except KeyboardInterrupt:
-        session.close_open("KILLED", "interrupted (SIGINT/SIGTERM)")
-        raise
-    except (Exception, Escalated) as caught:
-        error = caught.error if isinstance(caught, Escalated) else caught
-        session.close_open("FAILED", console.describe(error))
-        raise as_runner_error(error) from error
+    except Exception as error:  # the session closed what was open (Session.failures)
+        raise errors.as_runner_error(error) from error
     return session
 
 
@@ -103,7 +98,7 @@ def _stopped(stop: Stop, session: Session) -> None:
     from runner.tracking import keep
 
     if stop.error is not None:
-        raise as_runner_error(stop.error) from stop.error
+        raise errors.as_runner_error(stop.error) from stop.error
     if stop.code == keep.EXIT_KEPT:
         raise TrackingError(
             "tracking.uri",
@@ -112,23 +107,6 @@ def _stopped(stop: Stop, session: Session) -> None:
         )
     if not any(s.sweep for s in session.started):
         raise RunnerError("sweep", f"stopped with exit code {stop.code}", "see the lines above")
-
-
-def as_runner_error(error: BaseException) -> BaseException:
-    """A config error of Hydra or OmegaConf as a ConfigError (key, problem, fix: the line the CLI
-    prints); the runner's own errors and a run's failures as they are."""
-    if isinstance(error, RunnerError) or not console.is_config_error(error):
-        return error
-    text = console.describe(error)
-    missing = re.search(r"Could not find '(.+)/([^/']+)'", text)
-    if missing:  # a group option that does not exist: `padding=nope`
-        key, text = missing[1].replace("/", "."), f"no option '{missing[2]}'{text[missing.end() :]}"
-    elif ": " in text.split(" — ")[0]:
-        key, _, text = text.partition(": ")
-    else:
-        key = "config"
-    problem, _, fix = text.partition(" — ")
-    return ConfigError(key, problem, fix or "`runner --cfg job` shows the composed config")
 
 
 @dataclass

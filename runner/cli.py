@@ -13,11 +13,10 @@ from collections.abc import Callable
 import hydra
 from omegaconf import DictConfig
 
-from runner import console
+from runner import console, errors
 from runner.config import schema
-from runner.engine import interrupt
 from runner.engine.session import Session
-from runner.errors import Escalated, Stop
+from runner.errors import Stop
 
 
 def _hydra_main(session: Session) -> Callable[[], None]:
@@ -53,22 +52,19 @@ def main() -> None:
     session = Session.for_process()
     stdout, sys.stdout = sys.stdout, console.Stdout(sys.stdout)  # a reader that goes stops no run
     try:
-        with session.active():
+        with session.active(), session.failures():
             _hydra_main(session)()
     except Stop as stop:  # its reason is on the console already
         sys.exit(stop.code)
     except KeyboardInterrupt as exc:
-        session.close_open("KILLED", "interrupted (SIGINT/SIGTERM)")
-        code = interrupt.exit_code(exc)
+        code = errors.interrupt_code(exc)
         console.line(f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}): stopped")
         sys.exit(code)
-    except (Exception, Escalated) as caught:
-        error = caught.error if isinstance(caught, Escalated) else caught
-        session.close_open("FAILED", console.describe(error))
+    except Exception as error:
         if user_full_error:
-            raise error from None
+            raise
         console.error(error)
-        sys.exit(console.exit_code(error))
+        sys.exit(errors.exit_code(error))
     finally:
         session.settle()  # `--cfg job`, `--help` and config errors end before any warm-up
         sys.stdout = stdout

@@ -1,15 +1,15 @@
-"""User-facing console output in one place: one-line errors, the run summary, the sweep table."""
+"""User-facing console output in one place: one-line errors (worded by runner.errors), the run
+summary, the sweep table, progress."""
 
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from runner.errors import RunnerError
+from runner.errors import describe
 
 _UID = f"{secrets.token_hex(3)}"
 KEY_METRICS = (
@@ -63,119 +63,9 @@ class Stdout:
         return getattr(self.stream, name)
 
 
-def exit_code(exc: BaseException) -> int:
-    """The exit code of an error: 2 for the config, 1 for a failed run (the README's table)."""
-    return 2 if is_config_error(exc) else 1
-
-
-def is_config_error(exc: BaseException) -> bool:
-    """Exit 2 for every config error (Hydra, OmegaConf, the cross-field checks); 1 for a failed run."""
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-    from yaml import YAMLError
-
-    from runner.errors import ConfigError
-
-    config = (HydraException, OmegaConfBaseException, ConfigError, YAMLError)
-    return isinstance(exc, config) or isinstance(exc.__cause__, (OmegaConfBaseException, ConfigError))
-
-
 def error(exc: BaseException) -> None:
-    """Print one line naming the key and the fix (no traceback)."""
+    """Print one line naming the key and the fix (no traceback; runner.errors.describe)."""
     line(f"error: {describe(exc)}")
-
-
-def describe(exc: BaseException) -> str:
-    if isinstance(exc, RunnerError):
-        return str(exc)
-    from hydra.errors import MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
-
-    cause = exc if isinstance(exc, OmegaConfBaseException) else exc.__cause__
-    if isinstance(cause, RunnerError):
-        return str(cause)
-    if isinstance(cause, OmegaConfBaseException):
-        key = getattr(cause, "full_key", None) or ""
-        msg = _one_line(getattr(cause, "msg", None) or str(cause))
-        if "not in" in msg and key:
-            msg += f" — {_did_you_mean(key)}check the spelling; `runner --cfg job` lists the keys"
-        elif "Invalid value" in msg:
-            msg += " — use one of those"
-        elif "could not be converted to" in msg:
-            wanted = msg.rsplit(" ", 1)[-1]
-            msg += f" — give {CONVERSIONS.get(wanted, 'a ' + wanted)}, e.g. {key}={EXAMPLES.get(wanted, '…')}"
-        return f"{key}: {msg}" if key else msg
-    if isinstance(exc, MissingConfigException):
-        text = str(exc)
-        options = re.findall(r"^\t(\S+)$", text, flags=re.M)
-        head = _one_line(text.split("Available options")[0])
-        return f"{head} — available: {', '.join(options)}" if options else head
-    bare = _bare_non_ascii(exc)
-    if bare:
-        return bare
-    import yaml
-
-    if isinstance(exc, yaml.YAMLError):
-        return f"malformed YAML: {_one_line(str(exc))} — fix the file's syntax"
-    if isinstance(exc, OSError) and exc.filename:
-        return _os_error(exc)
-    if 'Could not detect "srun"' in str(exc):
-        return (
-            "hydra/launcher=slurm: SLURM is not available here (no srun) — run from a SLURM login "
-            "node, or use hydra/launcher=submitit_local, hydra/launcher=joblib or the default launcher"
-        )
-    return f"{type(exc).__name__}: {_one_line(str(exc))} (HYDRA_FULL_ERROR=1 shows the traceback)"
-
-
-def _bare_non_ascii(exc: BaseException) -> str | None:
-    """Hydra's override grammar takes unquoted values in ASCII only: `dataset.text_column=문장`
-    fails to parse. The line to copy instead, with the value quoted for Hydra and the shell."""
-    from hydra.errors import OverrideParseException
-
-    if not isinstance(exc, OverrideParseException):
-        return None
-    override = getattr(exc, "override", None) or ""
-    key, sep, value = override.partition("=")
-    if not sep or value.isascii():
-        return None
-    return (
-        f"{key}: Hydra reads a value outside ASCII only inside quotes — write it as {pasteable(key, value)}"
-    )
-
-
-def _os_error(exc: OSError) -> str:
-    """Blame outputs/ only for a path inside it; any other path is named as it is."""
-    from pathlib import Path
-
-    path = Path(str(exc.filename)).resolve()
-    if Path("outputs").resolve() in (path, *path.parents):
-        return (
-            f"hydra.run.dir / outputs: cannot write {exc.filename} ({exc.strerror}) — make outputs/ "
-            "a writable directory, or run from another directory"
-        )
-    return (
-        f"cannot access {exc.filename} ({exc.strerror}) — check that the path in the config "
-        "(dataset.path, tokenizer.name_or_path, model.name_or_path) exists and is readable"
-    )
-
-
-CONVERSIONS = {"Integer": "a whole number", "Float": "a number", "Boolean": "true or false"}
-EXAMPLES = {"Integer": "32", "Float": "0.5", "Boolean": "true"}
-
-
-def _did_you_mean(key: str) -> str:
-    """`did you mean `model`? ` when the unknown key is close to a real one at its level."""
-    import difflib
-
-    from runner.config import schema
-
-    parent, _, last = key.rpartition(".")
-    close = difflib.get_close_matches(last, schema.keys_at(parent), n=1)
-    return f"did you mean `{(parent + '.' if parent else '') + close[0]}`? " if close else ""
-
-
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text.strip().split("\n    full_key")[0]).strip()[:500]
 
 
 def dashboard(ui: str | None, links: dict[str, str]) -> str:
@@ -265,21 +155,3 @@ def _size() -> dict[str, int]:
     except (OSError, ValueError):
         return {"ncols": 100, "nrows": 24}
     return {} if size.columns and size.lines else {"ncols": 100, "nrows": 24}
-
-
-def pasteable(key: str, value: str) -> str:
-    """`key=value` as it pastes into a shell and parses in Hydra: the value double-quoted for
-    Hydra when its grammar does not read the bare value back as that same string (Hangul,
-    brackets), the whole override quoted for the shell where it needs it (`'key="문장"'`)."""
-    import shlex
-
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    override = f"{key}={value}"
-    try:
-        bare = OverridesParser.create().parse_override(override).value() == value
-    except Exception:  # Hydra's grammar error: the bare value does not parse
-        bare = False
-    if not bare:
-        override = f'{key}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-    return shlex.quote(override)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from runner import console, hub
+from runner import errors, hub
 from runner.config.schema import DatasetConfig
 from runner.data import data_files
 from runner.errors import ConfigError, DataError, first_line
@@ -216,7 +216,7 @@ def _columns(ds: Dataset, cfg: DatasetConfig) -> Dataset:
         ds = ds.flatten()  # struct fields become dotted columns: labels.label
     for key, column in keyed:
         if column and column not in ds.column_names:
-            options = ", ".join(console.pasteable(key, c) for c in ds.column_names)
+            options = ", ".join(errors.pasteable(key, c) for c in ds.column_names)
             raise DataError(f"{key}={column}", "no such column", f"use one of: {options}")
     return ds.select_columns(wanted)
 

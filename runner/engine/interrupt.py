@@ -12,21 +12,15 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from runner.errors import Interrupted
+
 _requested: int | None = None  # the signal received, until the run has stopped
 
 
 def check() -> None:
-    """Raise KeyboardInterrupt if a stop was asked for since the job started."""
+    """Raise Interrupted (a KeyboardInterrupt) if a stop was asked for since the job started."""
     if _requested is not None:
-        raise KeyboardInterrupt(f"signal {_requested}")
-
-
-def exit_code(exc: BaseException) -> int:
-    """The shell's code for a run stopped by a signal: 128 + its number (130 SIGINT, 143 SIGTERM)."""
-    text = str(exc)
-    if text.startswith("signal ") and text[7:].isdigit():
-        return 128 + int(text[7:])
-    return 128 + signal.SIGINT
+        raise Interrupted(_requested)
 
 
 class handled:
@@ -40,7 +34,7 @@ class handled:
         def ask(signum: int, frame: Any) -> None:
             global _requested
             if _requested is not None:  # the second signal: stop now
-                raise KeyboardInterrupt(f"signal {signum}")
+                raise Interrupted(signum)
             _requested = signum
 
         self._saved: dict[int, Any] = {}
@@ -58,4 +52,4 @@ class handled:
             signal.signal(signum, previous)
         pending, _requested = _requested, None
         if pending is not None and kind is None:  # asked to stop after the last check
-            raise KeyboardInterrupt(f"signal {pending}")
+            raise Interrupted(pending)

@@ -16,11 +16,12 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from runner import console
+from runner import console, errors
 from runner.config import naming, packing, schema
 from runner.config.redact import redact_config
 from runner.data import sources
 from runner.engine import interrupt, sweep
+from runner.engine.result import RunResult
 from runner.engine.session import Session, Started
 from runner.errors import Stop
 from runner.model import heads
@@ -28,7 +29,6 @@ from runner.tokenization import statistics, training
 from runner.tracking import store
 
 if TYPE_CHECKING:
-    from runner.engine.result import RunResult
     from runner.tracking.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,8 @@ def execute(cfg: DictConfig, session: Session) -> None:
     except Exception as exc:  # a grid Hydra cannot parse, a config that does not compose
         console.error(exc)
         if hc.sweep.dir and packing.JobContext.of(hc).multirun:
-            sweep.abort(str(hc.sweep.dir), console.describe(exc))
-        raise Stop(console.exit_code(exc), exc) from None
+            sweep.abort(str(hc.sweep.dir), errors.describe(exc))
+        raise Stop(errors.exit_code(exc), exc) from None
     for job_cfg, context in jobs:
         _job(job_cfg, context, session)
 
@@ -80,8 +80,8 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
         if context.multirun and not fail_fast:
             return
         if context.sweep_dir is not None:
-            sweep.abort(context.sweep_dir, f"fail_fast: {console.describe(exc)}")
-        raise Stop(console.exit_code(exc), exc) from None
+            sweep.abort(context.sweep_dir, f"fail_fast: {errors.describe(exc)}")
+        raise Stop(errors.exit_code(exc), exc) from None
 
 
 def _check_paths(run_cfg: schema.RunConfig) -> None:
@@ -163,6 +163,7 @@ def _tracked(
 
     name = dataset_name(run_cfg, context.choices.get("dataset"))
     trained_on = train_name(run_cfg, context.choices.get("dataset"))
+    result = RunResult()  # the pipeline fills it: what was done is logged even when a step fails
     try:
         warmed = warmup.warm_up(run_cfg.model if run_cfg.model.forward else None, session.warmed)
         session.settle()  # the process's imports are done (Session.for_process)
@@ -170,16 +171,16 @@ def _tracked(
             tracker.log(parent or run_id, metrics={"time/process_warmup_s": warmed})
         tracker.log_config(run_id, resolved)
         interrupt.check()
-        result = pipeline.run(run_cfg, session.loads(), console.Progress("rows", "row"))
-    except KeyboardInterrupt as exc:
-        tracker.log_result(run_id, getattr(exc, "partial_result", None), name, trained_on)
+        pipeline.run(run_cfg, session.loads(), console.Progress("rows", "row"), result)
+    except KeyboardInterrupt:
+        tracker.log_result(run_id, result, name, trained_on)
         tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")
         console.line(f"interrupted: run {run_id} marked KILLED; what it logged is kept")
         raise
     except Exception as exc:
-        tracker.log_result(run_id, getattr(exc, "partial_result", None), name, trained_on)
+        tracker.log_result(run_id, result, name, trained_on)
         tracker.log_text(run_id, traceback.format_exc(), "error/traceback.txt")
-        tracker.finish(run_id, "FAILED", console.describe(exc))
+        tracker.finish(run_id, "FAILED", errors.describe(exc))
         raise
     tracker.log_result(run_id, result, name, trained_on)
     return result

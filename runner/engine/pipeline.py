@@ -47,15 +47,17 @@ class Cache:
         return self._items[k]
 
 
-def run(cfg: RunConfig, cache: Cache | None = None, progress: Callable | None = None) -> RunResult:
-    """Run one combination. On failure the exception carries what was done as `partial_result`."""
-    result = RunResult()
-    try:
-        with timed(result, "total"), captured_warnings(result):
-            _run(cfg, cache or Cache(), result, progress)
-    except BaseException as exc:
-        exc.partial_result = result  # type: ignore[attr-defined]
-        raise
+def run(
+    cfg: RunConfig,
+    cache: Cache | None = None,
+    progress: Callable | None = None,
+    result: RunResult | None = None,
+) -> RunResult:
+    """Run one combination, filling `result` (the caller's, so that what was done is still there
+    when a step fails: the job logs it)."""
+    result = result if result is not None else RunResult()
+    with timed(result, "total"), captured_warnings(result):
+        _run(cfg, cache or Cache(), result, progress)
     result.metrics["warnings/count"] = float(len(result.warnings))
     return result
 

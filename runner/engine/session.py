@@ -23,6 +23,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from runner import console
+from runner.errors import Escalated, Stop, describe
 
 _ACTIVE: ContextVar[Session | None] = ContextVar("runner_session", default=None)
 
@@ -98,8 +99,32 @@ class Session:
 
     @staticmethod
     def current() -> Session:
-        """The active Session; a fresh one where none is (the conf used outside the runner)."""
-        return _ACTIVE.get() or Session()
+        """The active Session (the runner's sweep callback reads it); none is an error."""
+        session = _ACTIVE.get()
+        if session is None:
+            raise RuntimeError(
+                "no runner Session is active: run the conf through `runner`, runner.run or runner.sweep"
+            )
+        return session
+
+    @contextmanager
+    def failures(self) -> Iterator[None]:
+        """A job's failure handling, the same for the CLI and the API: a sweep that dies outside
+        its jobs ends its parent KILLED (a signal) or FAILED (an error, worded once, re-raised as
+        the error itself when Hydra carried it out of a callback). Stop passes: its reason is said."""
+        try:
+            yield
+        except Stop:
+            raise
+        except KeyboardInterrupt:
+            self.close_open("KILLED", "interrupted (SIGINT/SIGTERM)")
+            raise
+        except Escalated as escalated:
+            self.close_open("FAILED", describe(escalated.error))
+            raise escalated.error from None
+        except Exception as error:
+            self.close_open("FAILED", describe(error))
+            raise
 
     @staticmethod
     def register_config() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from runner import console
+from runner import console, errors
 from runner.analysis import ending
 from runner.config import naming
 from runner.engine.session import Session, Started
@@ -236,7 +236,7 @@ class SweepCallback(Callback):
         try:
             return compare.build(self.tracker, self.parent)[0]
         except Exception as exc:
-            why = GONE if self._gone() else console.describe(exc)
+            why = GONE if self._gone() else errors.describe(exc)
             console.line(f"warning: comparison not logged: {why}")
             return ""
 
@@ -253,7 +253,7 @@ class SweepCallback(Callback):
                 print(verdict, flush=True)
                 return verdict, passed
             except Exception as exc:
-                why = GONE if self._gone() else console.describe(exc)
+                why = GONE if self._gone() else errors.describe(exc)
         console.line(f"warning: invariance not checked: {why}")
         return "invariance: not checked", not bool(config.invariance.fail)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from runner import console
+from runner import console, errors
 from runner.errors import RunnerError
 from runner.tracking import keep, store
 
@@ -152,7 +152,7 @@ def _compare(remotes: dict, parents: set) -> None:
             print(f"comparison rebuilt on sweep parent {parent}", flush=True)
             print(verdict, flush=True)
         except Exception as exc:
-            console.line(f"warning: comparison not rebuilt on {parent}: {console.describe(exc)}")
+            console.line(f"warning: comparison not rebuilt on {parent}: {errors.describe(exc)}")
 
 
 def main(argv: list[str] | None = None) -> None:

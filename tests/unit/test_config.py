@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hydra.errors import ConfigCompositionException, MissingConfigException
 
-from runner import console
+from runner import errors
 from runner.config import schema
 from runner.errors import ConfigError
 from tests.conftest import ROOT, compose
@@ -43,7 +43,7 @@ def test_option_files_start_with_a_comment():
 def _compose_error(*overrides: str) -> str:
     with pytest.raises((ConfigCompositionException, MissingConfigException)) as info:
         compose(*overrides)
-    return console.describe(info.value)
+    return errors.describe(info.value)
 
 
 def test_unknown_enum_value_names_key_and_allowed_values():
@@ -140,23 +140,20 @@ def test_slurm_launcher_preset_has_the_usual_knobs():
 
 
 def test_an_unreadable_input_file_does_not_blame_outputs(tmp_path, monkeypatch):
-    from runner import console
 
     monkeypatch.chdir(tmp_path)
-    outside = console.describe(PermissionError(13, "Permission denied", str(tmp_path / "in.csv")))
+    outside = errors.describe(PermissionError(13, "Permission denied", str(tmp_path / "in.csv")))
     assert "outputs" not in outside.split("—")[0] and "in.csv" in outside
-    inside = console.describe(PermissionError(13, "Permission denied", "outputs/runs/x/.hydra"))
+    inside = errors.describe(PermissionError(13, "Permission denied", "outputs/runs/x/.hydra"))
     assert inside.startswith("hydra.run.dir / outputs: cannot write")
 
 
-@pytest.mark.parametrize(
-    ("signal_text", "code", "name"), [("signal 15", 143, "SIGTERM"), ("signal 2", 130, "SIGINT")]
-)
-def test_an_interrupt_before_any_run_claims_no_killed_run(monkeypatch, capsys, signal_text, code, name):
+@pytest.mark.parametrize(("signum", "code", "name"), [(15, 143, "SIGTERM"), (2, 130, "SIGINT")])
+def test_an_interrupt_before_any_run_claims_no_killed_run(monkeypatch, capsys, signum, code, name):
     from runner import cli
 
     def interrupted():
-        raise KeyboardInterrupt(signal_text)
+        raise errors.Interrupted(signum)
 
     monkeypatch.setattr(cli, "_hydra_main", lambda session: interrupted)
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")  # main() sets it to 1: restored after the test

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import console
+from runner import console, errors
 from runner.analysis import compare
 from runner.engine import sync
 
@@ -26,6 +26,6 @@ def test_help_descriptions_are_whole_sentences():
 def test_a_bare_korean_value_gets_the_quoted_form_to_copy():
     from hydra.errors import OverrideParseException
 
-    line = console.describe(OverrideParseException("dataset.text_column=문장", "LexerNoViableAltException"))
+    line = errors.describe(OverrideParseException("dataset.text_column=문장", "LexerNoViableAltException"))
     assert line.startswith("dataset.text_column: ") and "'dataset.text_column=\"문장\"'" in line
-    assert console.exit_code(OverrideParseException("x=문장", "")) == 2
+    assert errors.exit_code(OverrideParseException("x=문장", "")) == 2
