@@ -14,8 +14,6 @@ opens); nothing here calls sys.exit or ends the process.
 from __future__ import annotations
 
 import functools
-import json
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from runner import errors
 from runner.engine.session import Session
 from runner.errors import ConfigError, RunnerError, Stop, TrackingError
+from runner.tracking import readback
 
 if TYPE_CHECKING:
     import numpy as np
@@ -121,12 +120,7 @@ class Run:
 
     @functools.cached_property
     def _client(self) -> Any:
-        from mlflow import MlflowClient
-
-        from runner.tracking.tracker import quiet
-
-        quiet()  # no download progress bars in a notebook
-        return MlflowClient(tracking_uri=self.tracking_uri)
+        return readback.client(self.tracking_uri)
 
     @functools.cached_property
     def _mlflow(self) -> Any:
@@ -173,8 +167,7 @@ class Run:
         the same ids as in the run, in any process."""
         from transformers import AutoTokenizer
 
-        names = {Path(a.path).name for a in self._client.list_artifacts(self.id)}
-        if "tokenizer" not in names:
+        if not readback.has(self._client, self.id, "tokenizer"):
             raise RunnerError(
                 f"run {self.id}",
                 "logged no tokenizer/",
@@ -182,19 +175,13 @@ class Run:
             )
         from runner.tokenization import morphemes
 
-        folder = Path(tempfile.mkdtemp(prefix="runner-tokenizer-"))
-        files = self._client.download_artifacts(self.id, "tokenizer", str(folder))
+        files = readback.download(self._client, self.id, "tokenizer")
         return morphemes.restore(AutoTokenizer.from_pretrained(files), files)
 
     @functools.cached_property
     def model_config(self) -> dict[str, Any] | None:
         """The model's config.json as loaded (`model_type`, `id2label`, …); None without a model."""
-        names = {Path(a.path).name for a in self._client.list_artifacts(self.id)}
-        if "model_config.json" not in names:
-            return None
-        with tempfile.TemporaryDirectory() as tmp:
-            path = self._client.download_artifacts(self.id, "model_config.json", tmp)
-            found: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+        found: dict[str, Any] | None = readback.json_file(self._client, self.id, "model_config.json")
         return found
 
     @functools.cached_property
@@ -207,31 +194,18 @@ class Run:
         """The model's outputs per example, in input order: outputs.npy as one array (a body's
         pooled embeddings, sequence logits); outputs.npz (per-token outputs) as one array per
         example. None when the run had no forward pass."""
-        import numpy as np
-
-        names = {Path(a.path).name for a in self._client.list_artifacts(self.id)}
-        name = next((n for n in ("outputs.npy", "outputs.npz") if n in names), None)
-        if name is None:
+        logged = readback.outputs(self._client, self.id)
+        if logged is None:
             return None
-        with tempfile.TemporaryDirectory() as tmp:
-            path = self._client.download_artifacts(self.id, name, tmp)
-            if name.endswith(".npy"):
-                return np.load(path)
-            with np.load(path) as packed:
-                values, offsets = packed["values"], packed["offsets"]
-                return [values[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+        values, offsets = logged
+        if readback.has(self._client, self.id, "outputs.npy"):
+            return values
+        return [values[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 
     def table(self, artifact: str) -> pd.DataFrame | None:
         """An MLflow table this run logged (pandas' split JSON), as a DataFrame; None if absent."""
-        import pandas as pd
-
-        folder, _, name = artifact.rpartition("/")
-        if name not in {Path(a.path).name for a in self._client.list_artifacts(self.id, folder or None)}:
-            return None
-        with tempfile.TemporaryDirectory() as tmp:
-            path = self._client.download_artifacts(self.id, artifact, tmp)
-            table = json.loads(Path(path).read_text(encoding="utf-8"))
-        return pd.DataFrame(table["data"], columns=table["columns"])
+        found: pd.DataFrame | None = readback.table(self._client, self.id, artifact)
+        return found
 
 
 @dataclass
@@ -276,7 +250,10 @@ class Sweep:
         return out
 
     def _per_dataset(self) -> list[str]:
-        return [a.path for a in self.parent._client.list_artifacts(self.id, "comparison/tokens")]
+        return [
+            f"comparison/tokens/{name}"
+            for name in sorted(readback.names(self.parent._client, self.id, "comparison/tokens"))
+        ]
 
     @functools.cached_property
     def comparison(self) -> pd.DataFrame | None:

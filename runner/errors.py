@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+from typing import Any
 
 
 class RunnerError(Exception):
@@ -105,7 +106,8 @@ def describe(exc: BaseException) -> str:
         key = getattr(cause, "full_key", None) or ""
         msg = _one_line(getattr(cause, "msg", None) or str(cause))
         if "not in" in msg and key:
-            msg += f" — {_did_you_mean(key)}check the spelling; `runner --cfg job` lists the keys"
+            level = getattr(cause, "object_type", None)  # the config class the key was looked up in
+            msg += f" — {_did_you_mean(key, level)}check the spelling; `runner --cfg job` lists the keys"
         elif "Invalid value" in msg:
             msg += " — use one of those"
         elif "could not be converted to" in msg:
@@ -170,14 +172,16 @@ CONVERSIONS = {"Integer": "a whole number", "Float": "a number", "Boolean": "tru
 EXAMPLES = {"Integer": "32", "Float": "0.5", "Boolean": "true"}
 
 
-def _did_you_mean(key: str) -> str:
-    """`did you mean `model`? ` when the unknown key is close to a real one at its level."""
+def _did_you_mean(key: str, level: Any) -> str:
+    """`did you mean `model`? ` when the unknown key is close to a field of the config class it
+    was looked up in (OmegaConf's `object_type`)."""
+    import dataclasses
     import difflib
 
-    from runner.config import schema
-
+    if not isinstance(level, type) or not dataclasses.is_dataclass(level):
+        return ""
     parent, _, last = key.rpartition(".")
-    close = difflib.get_close_matches(last, schema.keys_at(parent), n=1)
+    close = difflib.get_close_matches(last, [f.name for f in dataclasses.fields(level)], n=1)
     return f"did you mean `{(parent + '.' if parent else '') + close[0]}`? " if close else ""
 
 

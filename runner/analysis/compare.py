@@ -1,24 +1,24 @@
 """A sweep's runs side by side, read back from MLflow: the terminal table, and on the parent
 run `comparison/tokens.json` (one row per example, each run's pieces) and a self-contained
-`comparison/report.html` with plots. Called at the end of every sweep (runner.engine.sweep) and by
-`runner-compare` for an older one. Everything is keyed by run id; run names only head columns.
+`comparison/report.html` with plots. Called at the end of every sweep (runner.engine.sweep) and,
+through runner.analysis.ending, by `runner-compare` for an older one. Everything is keyed by run
+id; run names only head columns.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
-import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from runner import console
-from runner.analysis import agreement, ending, report
+from runner.analysis import agreement, report
 from runner.analysis.report import RunTokens
 from runner.errors import RunnerError
-from runner.tracking.tracker import Tracker
+from runner.tracking import readback
+from runner.tracking import tracker as mlflow_store
+from runner.tracking.base import Tracker
 
 METRICS = (
     "tokens/mean_len",
@@ -75,23 +75,18 @@ def parent_tracker(uri: str | None, experiment: str | None, parent: str | None) 
     """The tracker of the parent's own experiment (a sweep of experiment=bert_vs_roberta logs to
     its own), else of --experiment (default: runner)."""
     if parent and not experiment:
-        experiment = Tracker.experiment_of(uri, parent)
+        experiment = mlflow_store.Tracker.experiment_of(uri, parent)
         if experiment is None:
             raise RunnerError(
                 f"--parent {parent}", "no such run in this store", "check the id and --tracking-uri"
             )
-    return Tracker(uri, experiment or "runner")
+    return mlflow_store.Tracker(uri, experiment or "runner")
 
 
-def token_rows(tracker: Tracker, run_id: str, out: Path, dataset: str = "") -> dict[tuple, dict[str, Any]]:
-    """A run's tokens.json rows keyed by what they hold (report.keyed); empty when it logged none."""
-    try:
-        path = tracker.client.download_artifacts(run_id, "tokens.json", str(out))
-    except Exception:  # a run that failed before tokenizing has no table
-        return {}
-    table = json.loads(Path(path).read_text(encoding="utf-8"))
-    rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
-    return report.keyed(rows, dataset)
+def token_rows(tracker: Tracker, run_id: str, dataset: str = "") -> dict[tuple, dict[str, Any]]:
+    """A run's tokens.json rows keyed by what they hold (report.keyed); empty when it logged none
+    (a run that failed before tokenizing)."""
+    return report.keyed(readback.table_rows(tracker.client, run_id, "tokens.json") or [], dataset)
 
 
 def dataset_labels(children: list) -> dict[str, str]:
@@ -352,7 +347,7 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
                 c.info.run_id,
                 names[c.info.run_id],
                 c.data.metrics,
-                token_rows(tracker, c.info.run_id, Path(tmp) / c.info.run_id, labels[c.info.run_id]),
+                token_rows(tracker, c.info.run_id, labels[c.info.run_id]),
                 labels[c.info.run_id],
             )
             for c in children
@@ -378,27 +373,3 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
         if pairs:
             tracker.log_table(parent, pairs, "comparison/agreement.json")
     return console.table(rows, list(rows[0])), out / "report.html"
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="runner-compare", description=console.first_paragraph(__doc__))
-    parser.add_argument("--parent", help="the sweep's parent run id (default: the latest sweep)")
-    parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else outputs/mlflow.db")
-    parser.add_argument(
-        "--experiment", help="MLflow experiment (default: the parent's own, or runner for the latest sweep)"
-    )
-    parser.add_argument("--out", default="outputs/compare", help="folder for report.html and PNGs")
-    args = parser.parse_args(argv)
-    try:
-        tracker = parent_tracker(args.tracking_uri, args.experiment, args.parent)
-        text, verdict, page = ending.rebuild(tracker, args.parent or latest_sweep(tracker), Path(args.out))
-    except RunnerError as exc:
-        console.error(exc)
-        sys.exit(1)
-    print(text)
-    print(verdict)
-    print(f"report: {page.resolve()}")
-
-
-if __name__ == "__main__":
-    main()

@@ -7,17 +7,20 @@ the verdict, the jobs table and the metrics side by side.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 from runner import console
+from runner.analysis import compare, invariance
+from runner.errors import RunnerError
+from runner.tracking.base import Tracker
 
 
-def rebuild(tracker: Any, parent: str, out_dir: Path | None = None) -> tuple[str, str, Path]:
+def rebuild(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[str, str, Path]:
     """The whole end of an existing sweep again: comparison, invariance check at the tolerance
     its jobs ran with, jobs table, counts, description. Returns (side by side, verdict, report)."""
-    from runner.analysis import compare, invariance
-
     children = tracker.children(parent)  # read once, for the tolerance and the jobs table
     side_by_side, page = compare.build(tracker, parent, out_dir)
     verdict = invariance.check(tracker, parent, tolerance(children))[1]
@@ -56,7 +59,7 @@ def summary(children: list) -> tuple[list[dict[str, Any]], str]:
     return rows, console.table(rows, ["job", "run", "status", *shown, "error"])
 
 
-def record(tracker: Any, parent: str, rows: list, text: str, verdict: str, side_by_side: str) -> int:
+def record(tracker: Tracker, parent: str, rows: list, text: str, verdict: str, side_by_side: str) -> int:
     """What a sweep's end logs on its parent (here, or runner-sync once the parent's runs reach
     the server): the jobs table, the description, the job counts. Returns the failed count."""
     failed = sum(r["status"] != "FINISHED" for r in rows)
@@ -81,3 +84,32 @@ def _description(verdict: str, summary: str, side_by_side: str) -> str:
     if dropped:
         parts.append("(larger tables: sweep_summary.json and comparison/report.html)")
     return "\n\n".join(parts)
+
+
+COMPARE_DOC = """Render an older sweep's end again: its runs side by side (comparison/tokens.json and
+comparison/report.html on the parent run, with plots), the invariance check, the jobs table and
+the description — what the sweep's own end writes."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="runner-compare", description=console.first_paragraph(COMPARE_DOC))
+    parser.add_argument("--parent", help="the sweep's parent run id (default: the latest sweep)")
+    parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else outputs/mlflow.db")
+    parser.add_argument(
+        "--experiment", help="MLflow experiment (default: the parent's own, or runner for the latest sweep)"
+    )
+    parser.add_argument("--out", default="outputs/compare", help="folder for report.html and PNGs")
+    args = parser.parse_args(argv)
+    try:
+        tracker = compare.parent_tracker(args.tracking_uri, args.experiment, args.parent)
+        text, verdict, page = rebuild(tracker, args.parent or compare.latest_sweep(tracker), Path(args.out))
+    except RunnerError as exc:
+        console.error(exc)
+        sys.exit(1)
+    print(text)
+    print(verdict)
+    print(f"report: {page.resolve()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,16 +11,15 @@ maxima, `invariance/report.json` and a verdict line.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from runner.analysis.compare import token_rows
-from runner.model import heads, outputs
-from runner.tracking.tracker import Tracker
+from runner.model import heads
+from runner.tracking import readback
+from runner.tracking.base import Tracker
 
 AXES = (
     "padding.strategy",
@@ -52,15 +51,11 @@ class Loaded:
         return self.values[self.offsets[i] : self.offsets[i + 1]]
 
 
-def _download(tracker: Tracker, run: Any, tmp: Path) -> Loaded:
-    names = {Path(a.path).name for a in tracker.client.list_artifacts(run.info.run_id)}
-    values = offsets = hashes = None
-    for name in ("outputs.npy", "outputs.npz"):
-        if name in names:
-            values, offsets = outputs.load(tracker.client.download_artifacts(run.info.run_id, name, str(tmp)))
-    if "token_hashes.npy" in names:
-        hashes = np.load(tracker.client.download_artifacts(run.info.run_id, "token_hashes.npy", str(tmp)))
-    return Loaded(run, values, offsets, hashes)
+def _download(tracker: Tracker, run: Any) -> Loaded:
+    run_id = run.info.run_id
+    logged = readback.outputs(tracker.client, run_id)
+    values, offsets = logged if logged is not None else (None, None)
+    return Loaded(run, values, offsets, readback.array(tracker.client, run_id, "token_hashes.npy"))
 
 
 def reference_of(group: list) -> Any:
@@ -118,27 +113,24 @@ def check(tracker: Tracker, parent: str, tolerance: float) -> tuple[list[dict[st
         groups.setdefault(child.data.tags.get("invariance.group", child.info.run_id), []).append(child)
     rows: list[dict[str, Any]] = []
     maxima: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for members in groups.values():
-            ref_run = reference_of(members)
-            ref = _download(tracker, ref_run, Path(tmp) / ref_run.info.run_id)
-            logged = token_rows(tracker, ref_run.info.run_id, Path(tmp) / "texts")
-            texts = {row["index"]: row["text"] for row in logged.values()}
-            if len(members) == 1:
-                rows.append(
-                    _row(ref_run, ref_run, None, "not comparable: no other run with this model and data")
-                )
+    for members in groups.values():
+        ref_run = reference_of(members)
+        ref = _download(tracker, ref_run)
+        logged = token_rows(tracker, ref_run.info.run_id)
+        texts = {row["index"]: row["text"] for row in logged.values()}
+        if len(members) == 1:
+            rows.append(_row(ref_run, ref_run, None, "not comparable: no other run with this model and data"))
+            continue
+        for run in members:
+            if run is ref_run:
+                rows.append(_row(run, ref_run, None, "reference"))
                 continue
-            for run in members:
-                if run is ref_run:
-                    rows.append(_row(run, ref_run, None, "reference"))
-                    continue
-                metrics = compare(ref, _download(tracker, run, Path(tmp) / run.info.run_id))
-                worst = int(metrics.pop("worst_index", -1))
-                tracker.log(run.info.run_id, metrics=metrics)
-                for k, v in metrics.items():
-                    maxima[k] = max(maxima.get(k, 0.0), v)
-                rows.append(_row(run, ref_run, metrics, "compared", worst, texts.get(worst, "")))
+            metrics = compare(ref, _download(tracker, run))
+            worst = int(metrics.pop("worst_index", -1))
+            tracker.log(run.info.run_id, metrics=metrics)
+            for k, v in metrics.items():
+                maxima[k] = max(maxima.get(k, 0.0), v)
+            rows.append(_row(run, ref_run, metrics, "compared", worst, texts.get(worst, "")))
     passed = maxima.get("invariance/max_abs_diff", 0.0) <= tolerance and not maxima.get(
         "invariance/label_flips"
     )

@@ -304,17 +304,3 @@ def _check_train(run: RunConfig) -> None:
         raise ConfigError(
             "tokenizer.use_fast", "false with tokenizer.train", "a trained tokenizer is a fast one: drop it"
         )
-
-
-def keys_at(path: str) -> list[str]:
-    """The config keys one level below `path` ("" = the top: model, tokenizer, …)."""
-    import dataclasses
-    import typing
-
-    cls: Any = RunConfig
-    for part in [p for p in path.split(".") if p]:
-        hints = typing.get_type_hints(cls)
-        if part not in hints or not dataclasses.is_dataclass(hints[part]):
-            return []
-        cls = hints[part]
-    return [f.name for f in dataclasses.fields(cls)]

@@ -29,7 +29,7 @@ from runner.tokenization import statistics, training
 from runner.tracking import store
 
 if TYPE_CHECKING:
-    from runner.tracking.tracker import Tracker
+    from runner.tracking.base import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +186,13 @@ def _tracked(
     return result
 
 
-def _kept(tracker: Any, multirun: bool, context: packing.JobContext, name: str) -> bool:
+def _kept(tracker: Tracker, multirun: bool, context: packing.JobContext, name: str) -> bool:
     """The server went away during the run: its results wait in the local store (runner.tracking.keep).
     A sweep's job says so in a line and the sweep goes on; a single run ends with the line and
     its own exit code."""
     from runner.tracking import keep
 
-    if not getattr(tracker, "kept", None) or not tracker.kept():
+    if not tracker.kept():
         return False
     if multirun:
         console.line(f"job {context.num} FINISHED, kept locally (tracking server unreachable): {name}")

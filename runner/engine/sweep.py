@@ -218,7 +218,7 @@ class SweepCallback(Callback):
 
     def _gone(self) -> bool:
         """The server stopped answering during this sweep's end (runner.tracking.keep)."""
-        return bool(getattr(self.tracker, "gone", False))
+        return self.tracker.gone
 
     def _kept_parent(self) -> None:
         """The server went away after the jobs, while the parent's tables were logged: the

@@ -2,5 +2,6 @@
 windows and batches (encoding, window, batch), the rows of tokens.json (token_rows), the
 statistics (token_stats, fidelity, unicode_scripts) and per-example fingerprints (fingerprints).
 
-May import: runner.config, runner.data, runner.errors, runner.hub.
+May import: runner.config, runner.data, runner.errors, runner.hub, runner.registry, and
+runner.tracking.readback (a `runs:/` tokenizer).
 """

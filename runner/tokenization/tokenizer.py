@@ -54,10 +54,10 @@ def load_tokenizer(
 
 def from_run(key: str, uri: str, tracking_uri: str | None) -> str:
     """A local copy of a run's artifact folder (`runs:/<run_id>/tokenizer`)."""
-    from mlflow.artifacts import download_artifacts
+    from runner.tracking import readback
 
     try:
-        return str(download_artifacts(artifact_uri=uri, tracking_uri=tracking_uri))
+        return str(readback.runs_uri(uri, tracking_uri))
     except Exception as exc:
         raise ModelError(
             f"{key}={uri}",

@@ -1,7 +1,8 @@
 """Nothing lost when the tracking server goes away: a run logging to a server keeps its results
 in a local MLflow store when the server stops answering, and `runner-sync` sends them later.
 
-`KeepingTracker` wraps the server's `Tracker`. Every write for a run it opened is remembered
+`KeepingTracker` wraps the server's `Tracker` and implements the same protocol
+(runner.tracking.base.Tracker) method by method. Every write for a run it opened is remembered
 (the call and its arguments — the RunResult, whose files live as long as it does). When a
 write fails because the server cannot be reached (after MLflow's own retries, bounded for
 servers in `tracking.bounded_http`), the run moves to the local store `outputs/unsynced/`
@@ -15,10 +16,16 @@ other runs (a sweep parent's warm-up metric) are dropped and reads answer empty.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.tracking import store
+from runner.errors import TrackingError
+from runner.tracking import base, readback, store
+from runner.tracking.tracker import Tracker
+
+if TYPE_CHECKING:
+    from runner.engine.result import RunResult
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +36,6 @@ TARGET, EXPERIMENT, REMOTE_ID, PARENT = (
     "runner.sync.experiment",
     "runner.sync.remote_run_id",
     "runner.sync.parent",
-)
-WRITES = (
-    "log",
-    "log_text",
-    "log_json",
-    "log_table",
-    "log_file",
-    "log_array",
-    "log_config",
-    "log_dataset",
-    "log_result",
-    "set_description",
-    "finish",
 )
 UNREACHABLE = (
     "max retries exceeded",
@@ -56,17 +50,14 @@ UNREACHABLE = (
 )
 
 
-def open_tracker(uri: str | None, experiment: str, multirun: bool) -> Any:
+def open_tracker(uri: str | None, experiment: str, multirun: bool) -> base.Tracker:
     """The job's tracker: a server's is a KeepingTracker (the server may go away), any other
     store a plain Tracker. A sweep's job that starts while its server is away keeps its run
     locally; a single run starts only with its server there (one line, exit 1)."""
-    from runner.errors import TrackingError
-    from runner.tracking.tracker import Tracker
-
     if not store.is_server(store.resolve_uri(uri)):
         return Tracker(uri, experiment)
     try:
-        return KeepingTracker(Tracker(uri, experiment))
+        return KeepingTracker.around(Tracker(uri, experiment))
     except TrackingError:
         if not multirun:
             raise
@@ -85,40 +76,53 @@ def unreachable(exc: BaseException) -> bool:
     return any(marker in text for marker in UNREACHABLE)
 
 
+Write = Callable[[Tracker, str], None]  # one write, replayable on another tracker's run
+
+
 class KeepingTracker:
     """A server's Tracker whose runs move to the local store when the server goes away."""
 
-    def __init__(self, remote: Any) -> None:
-        self.remote = remote
-        self.uri, self.experiment_id = remote.uri, remote.experiment_id
-        self.experiment = remote.experiment
-        self.journal: dict[str, list[tuple[str, tuple, dict]]] = {}
+    def __init__(self, remote: Tracker | None, uri: str, experiment: str) -> None:
+        self.remote = remote  # None: a sweep's job that started while the server was away
+        self.uri, self.experiment = uri, experiment
+        self.experiment_id = remote.experiment_id if remote is not None else ""
+        self.journal: dict[str, list[Write]] = {}
         self.started: dict[str, tuple[str, dict[str, str], str | None]] = {}
         self.moved: dict[str, str] = {}  # server run id → local run id
-        self.local: Any = None
-        self.gone = False
+        self.local: Tracker | None = None
+        self._gone = remote is None
+
+    @classmethod
+    def around(cls, remote: Tracker) -> KeepingTracker:
+        return cls(remote, remote.uri, remote.experiment)
 
     @classmethod
     def away(cls, uri: str, experiment: str) -> KeepingTracker:
         """A sweep's job that starts while the server is away: every run of it is kept locally."""
-        tracker = cls.__new__(cls)
-        tracker.remote, tracker.uri, tracker.experiment_id, tracker.experiment = None, uri, "", experiment
-        tracker.journal, tracker.started, tracker.moved, tracker.local = {}, {}, {}, None
-        tracker.gone = True
-        return tracker
+        return cls(None, uri, experiment)
 
     @property
     def client(self) -> Any:
+        if self.remote is None:
+            raise RuntimeError("the tracking server was away when this job started")
         return self.remote.client
 
+    @property
+    def gone(self) -> bool:
+        return self._gone
+
+    def kept(self) -> list[str]:
+        """Server run ids (or local ids, for runs the server never saw) kept locally."""
+        return list(self.moved)
+
     def start(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str:
-        if not self.gone:
+        if self.remote is not None and not self._gone:
             try:
                 run_id = self.remote.start(run_name, tags, parent_run_id)
             except Exception as exc:
                 if not unreachable(exc):
                     raise
-                self.gone = True
+                self._gone = True
             else:
                 self.started[run_id] = (run_name, tags, parent_run_id)
                 self.journal[run_id] = []
@@ -127,31 +131,83 @@ class KeepingTracker:
         self.moved[local_id] = local_id  # never on the server: its own id is the local one
         return local_id
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or "remote" not in self.__dict__:  # pickling (launchers ship it)
-            raise AttributeError(name)
-        if name in WRITES:
-            return lambda run_id, *args, **kwargs: self._write(name, run_id, args, kwargs)
-        if self.remote is None:
-            raise AttributeError(name)
-        return getattr(self.remote, name)
+    def log(
+        self,
+        run_id: str,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self._write(run_id, "log", lambda t, r: t.log(r, params, metrics, tags))
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        self._write(run_id, "log_text", lambda t, r: t.log_text(r, text, artifact_file))
+
+    def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
+        self._write(run_id, "log_json", lambda t, r: t.log_json(r, obj, artifact_file))
+
+    def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None:
+        self._write(run_id, "log_table", lambda t, r: t.log_table(r, rows, artifact_file))
+
+    def log_file(self, run_id: str, path: str, artifact_path: str | None = None) -> None:
+        self._write(run_id, "log_file", lambda t, r: t.log_file(r, path, artifact_path))
+
+    def log_array(self, run_id: str, array: Any, artifact_file: str) -> None:
+        self._write(run_id, "log_array", lambda t, r: t.log_array(r, array, artifact_file))
+
+    def log_dataset(
+        self, run_id: str, dataset: Any, name: str, lineage: dict[str, str], context: str = "inference"
+    ) -> None:
+        self._write(run_id, "log_dataset", lambda t, r: t.log_dataset(r, dataset, name, lineage, context))
+
+    def log_config(self, run_id: str, resolved: dict[str, Any]) -> None:
+        self._write(run_id, "log_config", lambda t, r: t.log_config(r, resolved))
+
+    def log_result(
+        self, run_id: str, result: RunResult | None, dataset_name: str, train_name: str = "training"
+    ) -> None:
+        self._write(run_id, "log_result", lambda t, r: t.log_result(r, result, dataset_name, train_name))
+
+    def set_description(self, run_id: str, text: str) -> None:
+        self._write(run_id, "set_description", lambda t, r: t.set_description(r, text))
+
+    def finish(self, run_id: str, status: str, error: str | None = None) -> None:
+        self._write(run_id, "finish", lambda t, r: t.finish(r, status, error))
 
     def finished_with_hash(self, config_hash: str) -> str | None:
-        return None if self.gone else self.remote.finished_with_hash(config_hash)
+        return None if self.remote is None or self._gone else self.remote.finished_with_hash(config_hash)
 
-    def _write(self, name: str, run_id: str, args: tuple, kwargs: dict) -> None:
+    def children(self, parent_run_id: str) -> list[Any]:
+        """The parent's runs on the server; none once it is gone (a sweep's end may be the first
+        call to find it away: the parent then moves at its next write)."""
+        if self.remote is None or self._gone:
+            return []
+        try:
+            return self.remote.children(parent_run_id)
+        except Exception as exc:
+            if not unreachable(exc):
+                raise
+            self._gone = True
+            return []
+
+    def end_dead_runs(self, spare: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        if self.remote is None or self._gone:
+            return []
+        return self.remote.end_dead_runs(spare=set(spare) | kept_remote_ids())
+
+    def _write(self, run_id: str, name: str, write: Write) -> None:
         """To the server while it answers; once it is gone (found by this write or by an earlier
         call, a read included), a run this tracker started moves to the local store."""
-        if run_id not in self.moved and not self.gone:
+        if run_id not in self.moved and self.remote is not None and not self._gone:
             try:
-                getattr(self.remote, name)(run_id, *args, **kwargs)
+                write(self.remote, run_id)
             except Exception as exc:
                 if not unreachable(exc):
                     raise
-                self.gone = True
+                self._gone = True
             else:
                 if run_id in self.journal:
-                    self.journal[run_id].append((name, args, kwargs))
+                    self.journal[run_id].append(write)
                 return
         if run_id not in self.moved:
             if run_id not in self.started:
@@ -160,19 +216,19 @@ class KeepingTracker:
                 )
                 return
             self._move(run_id)
-        getattr(self.local, name)(self.moved[run_id], *args, **kwargs)
+        assert self.local is not None  # made by _move or by start
+        write(self.local, self.moved[run_id])
 
     def _move(self, run_id: str) -> None:
         """The run and everything written to it so far, into the local store."""
         name, tags, parent = self.started[run_id]
         local_id = self._local_run(name, tags, parent, run_id)
         self.moved[run_id] = local_id
-        for method, args, kwargs in self.journal.pop(run_id, []):
-            getattr(self.local, method)(local_id, *args, **kwargs)
+        assert self.local is not None
+        for write in self.journal.pop(run_id, []):
+            write(self.local, local_id)
 
     def _local_run(self, name: str, tags: dict[str, str], parent: str | None, remote_id: str | None) -> str:
-        from runner.tracking.tracker import Tracker
-
         if self.local is None:
             self.local = Tracker(kept_uri(), self.experiment)
         sync = {TARGET: self.uri, EXPERIMENT: self.experiment}
@@ -182,55 +238,22 @@ class KeepingTracker:
             sync[PARENT] = parent
         return self.local.start(name, {**tags, **sync})
 
-    def kept(self) -> list[str]:
-        """Server run ids (or local ids, for runs the server never saw) kept locally."""
-        return list(self.moved)
-
-    def children(self, parent: str) -> list:
-        """The parent's runs on the server; none once it is gone (a sweep's end may be the first
-        call to find it away: the parent then moves at its next write)."""
-        if self.gone:
-            return []
-        try:
-            return self.remote.children(parent)
-        except Exception as exc:
-            if not unreachable(exc):
-                raise
-            self.gone = True
-            return []
-
-    def end_dead_runs(self) -> list[str]:
-        return [] if self.gone else self.remote.end_dead_runs()
-
 
 def kept_remote_ids() -> set[str]:
     """Server run ids whose results wait in the local store (the reaper leaves them RUNNING)."""
-    db = store.sqlite_path(kept_uri())
-    if db is None or not db.exists():
-        return set()
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=kept_uri())
-    ids = set()
-    for experiment in client.search_experiments():
-        for run in client.search_runs([experiment.experiment_id], f"tags.`{REMOTE_ID}` != ''"):
-            ids.add(run.data.tags[REMOTE_ID])
-    return ids
+    return {run.data.tags[REMOTE_ID] for run in _kept_runs(f"tags.`{REMOTE_ID}` != ''")}
 
 
 def kept_children(parent: str) -> list[Any]:
     """The runs of a sweep's parent (a server run id) kept in the local store."""
+    return _kept_runs(f"tags.`{PARENT}` = '{parent}'")
+
+
+def _kept_runs(filter_string: str) -> list[Any]:
     db = store.sqlite_path(kept_uri())
     if db is None or not db.exists():
         return []
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=kept_uri())
-    return [
-        run
-        for experiment in client.search_experiments()
-        for run in client.search_runs([experiment.experiment_id], f"tags.`{PARENT}` = '{parent}'")
-    ]
+    return readback.search(kept_uri(), filter_string)
 
 
 def kept_line(uri: str, count: int) -> str:

@@ -1,6 +1,7 @@
 """Everything MLflow: the store, runs and parent runs, params, tags, metrics, tables, artifacts.
 
-The only module that imports mlflow. A `Tracker` holds an `MlflowClient` and explicit run ids —
+With readback and sync, the modules that import mlflow. A `Tracker` (a runner.tracking.base.Tracker)
+holds an `MlflowClient` and explicit run ids —
 never a global active run — so jobs in other processes can nest under a sweep's parent.
 """
 
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.config.redact import redact_text
 from runner.errors import TrackingError, first_line
-from runner.tracking import keep, store
+from runner.tracking import store
 
 if TYPE_CHECKING:
     from runner.engine.result import RunResult
@@ -66,7 +67,10 @@ def bounded_http() -> None:
 
 
 class Tracker:
-    """One MLflow store and experiment; opens, fills and closes runs by explicit id."""
+    """One MLflow store and experiment; opens, fills and closes runs by explicit id (a
+    runner.tracking.base.Tracker: it keeps nothing locally and is never gone)."""
+
+    gone = False
 
     def __init__(self, uri: str | None, experiment: str) -> None:
         from mlflow import MlflowClient
@@ -83,6 +87,9 @@ class Tracker:
         with store.creation_lock(db):  # MlflowClient creates (migrates) the store as it is built
             self.client = MlflowClient(tracking_uri=self.uri)
             self.experiment_id = self._experiment(experiment, db)
+
+    def kept(self) -> list[str]:
+        return []
 
     @staticmethod
     def experiment_of(uri: str | None, run_id: str) -> str | None:
@@ -279,9 +286,10 @@ class Tracker:
             store.retry(self.client.set_tag, run_id, "error", _truncate(redact_text(error), 5000))
         store.retry(self.client.set_terminated, run_id, status)
 
-    def end_dead_runs(self) -> list[str]:
+    def end_dead_runs(self, spare: set[str] | frozenset[str] = frozenset()) -> list[str]:
         """RUNNING runs of this host whose process is gone (kill -9, OOM, power loss) end KILLED,
-        keeping what they logged; runs of other hosts and of live processes are left alone."""
+        keeping what they logged; runs of other hosts and of live processes are left alone, and
+        so are the `spare` ones (their results wait in the local store for runner-sync)."""
         import socket
 
         host = socket.gethostname().replace("'", "")
@@ -291,9 +299,8 @@ class Tracker:
             max_results=1000,
         )
         ended = []
-        kept = keep.kept_remote_ids() if store.is_server(self.uri) else set()
         for run in runs:
-            if run.info.run_id in kept:  # its results wait locally for runner-sync: not dead
+            if run.info.run_id in spare:
                 continue
             tags = run.data.tags
             pid = int(tags.get("runner.pid", "0") or 0)

@@ -91,7 +91,7 @@ def wait_for(predicate, seconds: float, what: str) -> None:
 
 def sync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """`runner-sync ARGS` run in this process from `cwd` (its exit code and output captured)."""
-    from runner.engine import sync as runner_sync
+    from runner.tracking import sync as runner_sync
 
     return invoke(*args, cwd=cwd, main=runner_sync.main)
 
@@ -167,7 +167,7 @@ def test_a_run_outlives_its_server_and_syncs_once(tmp_path, shared_server):
 def test_an_interrupted_sync_run_again_leaves_no_duplicates(
     tmp_path, monkeypatch, interrupted_at, shared_server
 ):
-    from runner.engine import sync as runner_sync
+    from runner.tracking import sync as runner_sync
     from runner.tracking.tracker import Tracker
 
     server, experiment = shared_server.ensure(), f"runner-{interrupted_at}"

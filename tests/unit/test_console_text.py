@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from runner import console, errors
-from runner.analysis import compare
-from runner.engine import sync
+from runner.analysis import ending
+from runner.tracking import sync
 
 
 @pytest.mark.parametrize(
@@ -18,8 +18,8 @@ def test_numbers_print_without_exponents(value, shown):
 
 
 def test_help_descriptions_are_whole_sentences():
-    for module in (compare, sync):
-        text = console.first_paragraph(module.__doc__)
+    for doc in (ending.COMPARE_DOC, sync.__doc__):
+        text = console.first_paragraph(doc)
         assert text.endswith(".") and "\n" not in text and len(text) > 60
 
 

@@ -30,7 +30,7 @@ class Flaky:
 
 def test_writes_before_and_after_the_outage_reach_the_local_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    tracker = keep.KeepingTracker(Flaky(answers=1))
+    tracker = keep.KeepingTracker.around(Flaky(answers=1))
     run = tracker.start("a run", {"x": "1"}, parent_run_id="server-parent")
     tracker.log(run, params={"p": 1})  # reaches the server
     tracker.log(run, metrics={"m": 2.0})  # the server is gone: the run moves, both writes replayed
@@ -65,7 +65,7 @@ def test_a_read_that_finds_the_server_gone_moves_the_run_at_its_next_write(tmp_p
     """A sweep's end reads its children first: a server that went away while the last job ran
     answers that read with nothing, and the parent moves to the local store when it finishes."""
     monkeypatch.chdir(tmp_path)
-    tracker = keep.KeepingTracker(Flaky(answers=1))
+    tracker = keep.KeepingTracker.around(Flaky(answers=1))
     parent = tracker.start("a sweep", {"runner.role": "sweep"})
     tracker.log(parent, params={"p": 1})  # reaches the server
     assert tracker.children(parent) == [] and tracker.gone  # the read finds the server away

@@ -1,0 +1,70 @@
+"""The tracking boundary: what every tracker offers the rest of the runner (the `Tracker`
+protocol). `tracker.Tracker` is one MLflow store; `keep.KeepingTracker` is a server's Tracker
+whose runs move to a local store when the server goes away. Callers type a tracker as
+`base.Tracker` and never probe for attributes: a plain store simply keeps nothing (`kept()` is
+empty, `gone` is False).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from runner.engine.result import RunResult
+
+
+class Tracker(Protocol):
+    uri: str
+    experiment: str  # the experiment's name
+    experiment_id: str
+
+    @property
+    def client(self) -> Any:
+        """The MlflowClient of the store (reads: runs, artifacts)."""
+
+    @property
+    def gone(self) -> bool:
+        """The server stopped answering during this process (never, for a plain store)."""
+
+    def kept(self) -> list[str]:
+        """Runs whose results wait in the local store for runner-sync."""
+
+    def start(self, run_name: str, tags: dict[str, str], parent_run_id: str | None = None) -> str: ...
+
+    def log(
+        self,
+        run_id: str,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None: ...
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None: ...
+
+    def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None: ...
+
+    def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None: ...
+
+    def log_file(self, run_id: str, path: str, artifact_path: str | None = None) -> None: ...
+
+    def log_array(self, run_id: str, array: Any, artifact_file: str) -> None: ...
+
+    def log_dataset(
+        self, run_id: str, dataset: Any, name: str, lineage: dict[str, str], context: str = "inference"
+    ) -> None: ...
+
+    def log_config(self, run_id: str, resolved: dict[str, Any]) -> None: ...
+
+    def log_result(
+        self, run_id: str, result: RunResult | None, dataset_name: str, train_name: str = "training"
+    ) -> None: ...
+
+    def set_description(self, run_id: str, text: str) -> None: ...
+
+    def finish(self, run_id: str, status: str, error: str | None = None) -> None: ...
+
+    def end_dead_runs(self, spare: set[str] | frozenset[str] = frozenset()) -> list[str]: ...
+
+    def children(self, parent_run_id: str) -> list[Any]: ...
+
+    def finished_with_hash(self, config_hash: str) -> str | None: ...
