@@ -181,8 +181,8 @@ class Run:
     @functools.cached_property
     def model_config(self) -> dict[str, Any] | None:
         """The model's config.json as loaded (`model_type`, `id2label`, …); None without a model."""
-        found: dict[str, Any] | None = readback.json_file(self._client, self.id, "model_config.json")
-        return found
+        found = readback.json_file(self._client, self.id, "model_config.json")
+        return found if isinstance(found, dict) else None
 
     @functools.cached_property
     def predictions(self) -> pd.DataFrame | None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import signal
-from typing import Any
 
 
 class RunnerError(Exception):
@@ -172,7 +171,7 @@ CONVERSIONS = {"Integer": "a whole number", "Float": "a number", "Boolean": "tru
 EXAMPLES = {"Integer": "32", "Float": "0.5", "Boolean": "true"}
 
 
-def _did_you_mean(key: str, level: Any) -> str:
+def _did_you_mean(key: str, level: object) -> str:
     """`did you mean `model`? ` when the unknown key is close to a field of the config class it
     was looked up in (OmegaConf's `object_type`)."""
     import dataclasses

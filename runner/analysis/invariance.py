@@ -55,7 +55,7 @@ def _download(tracker: Tracker, run: Any) -> Loaded:
     run_id = run.info.run_id
     logged = readback.outputs(tracker.client, run_id)
     values, offsets = logged if logged is not None else (None, None)
-    return Loaded(run, values, offsets, readback.array(tracker.client, run_id, "token_hashes.npy"))
+    return Loaded(run, values, offsets, readback.hashes(tracker.client, run_id))
 
 
 def reference_of(group: list) -> Any:

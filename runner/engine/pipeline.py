@@ -31,6 +31,9 @@ from runner.tokenization.fingerprints import comparability_key, hash_rows, texts
 log = logging.getLogger(__name__)
 
 
+Progress = Callable[[int, int], None]  # (rows done, rows in all): a terminal shows rows/s
+
+
 class Cache:
     """Loaded datasets, tokenizers and models of this process, keyed by their load config."""
 
@@ -50,7 +53,7 @@ class Cache:
 def run(
     cfg: RunConfig,
     cache: Cache | None = None,
-    progress: Callable | None = None,
+    progress: Progress | None = None,
     result: RunResult | None = None,
 ) -> RunResult:
     """Run one combination, filling `result` (the caller's, so that what was done is still there
@@ -62,7 +65,7 @@ def run(
     return result
 
 
-def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Callable | None) -> None:
+def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | None) -> None:
     texts, tok, kwargs = _load_inputs(cfg, cache, result)
     predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
     context = statistics.Context(
@@ -275,7 +278,7 @@ class Loop:
     kwargs: dict[str, Any]
     stats: list[statistics.Statistic]  # those this run switched on (runner.tokenization.statistics)
     predictor: Predictor | None
-    progress: Callable | None
+    progress: Progress | None
     hashes: np.ndarray
     longer: int = 0  # examples longer than the tokenizer's model_max_length
     longest: int = 0  # real tokens of the longest example

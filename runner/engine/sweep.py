@@ -14,7 +14,7 @@ import shlex
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -25,6 +25,9 @@ from runner.config import naming
 from runner.engine.session import Session, Started
 from runner.errors import ConfigError, Escalated, Stop
 from runner.tracking import store
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
 
 PARENT_FILE = "mlflow_parent_run_id"
 ENV = "RUNNER_PARENT_RUN_ID"
@@ -197,7 +200,7 @@ class SweepCallback(Callback):
         if failed or gate:
             raise Stop(1)
 
-    def _kept_exit(self, children: list) -> None:
+    def _kept_exit(self, children: list[Run]) -> None:
         """Jobs whose server went away kept their results locally: the sweep ends with one line
         for all of them; runner-sync sends them and rebuilds the comparison on the parent."""
         from runner.tracking import keep

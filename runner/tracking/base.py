@@ -7,10 +7,19 @@ empty, `gone` is False).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 if TYPE_CHECKING:
+    import numpy as np
+    from datasets import Dataset
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
     from runner.engine.result import RunResult
+
+Row = Mapping[str, object]  # one row of a logged table: column → a JSON-able value
+Array: TypeAlias = "np.ndarray[tuple[int, ...], np.dtype[np.uint64]]"  # a logged array: token hashes
 
 
 class Tracker(Protocol):
@@ -19,7 +28,7 @@ class Tracker(Protocol):
     experiment_id: str
 
     @property
-    def client(self) -> Any:
+    def client(self) -> MlflowClient:
         """The MlflowClient of the store (reads: runs, artifacts)."""
 
     @property
@@ -34,26 +43,26 @@ class Tracker(Protocol):
     def log(
         self,
         run_id: str,
-        params: dict[str, Any] | None = None,
-        metrics: dict[str, float] | None = None,
-        tags: dict[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None: ...
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None: ...
 
-    def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None: ...
+    def log_json(self, run_id: str, obj: object, artifact_file: str) -> None: ...
 
-    def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None: ...
+    def log_table(self, run_id: str, rows: Sequence[Row], artifact_file: str) -> None: ...
 
     def log_file(self, run_id: str, path: str, artifact_path: str | None = None) -> None: ...
 
-    def log_array(self, run_id: str, array: Any, artifact_file: str) -> None: ...
+    def log_array(self, run_id: str, array: Array, artifact_file: str) -> None: ...
 
     def log_dataset(
-        self, run_id: str, dataset: Any, name: str, lineage: dict[str, str], context: str = "inference"
+        self, run_id: str, dataset: Dataset, name: str, lineage: dict[str, str], context: str = "inference"
     ) -> None: ...
 
-    def log_config(self, run_id: str, resolved: dict[str, Any]) -> None: ...
+    def log_config(self, run_id: str, resolved: dict[str, object]) -> None: ...
 
     def log_result(
         self, run_id: str, result: RunResult | None, dataset_name: str, train_name: str = "training"
@@ -65,6 +74,6 @@ class Tracker(Protocol):
 
     def end_dead_runs(self, spare: set[str] | frozenset[str] = frozenset()) -> list[str]: ...
 
-    def children(self, parent_run_id: str) -> list[Any]: ...
+    def children(self, parent_run_id: str) -> list[Run]: ...
 
     def finished_with_hash(self, config_hash: str) -> str | None: ...

@@ -16,16 +16,21 @@ other runs (a sweep parent's warm-up metric) are dropped and reads answer empty.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runner.errors import TrackingError
 from runner.tracking import base, readback, store
 from runner.tracking.tracker import Tracker
 
 if TYPE_CHECKING:
+    from datasets import Dataset
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
     from runner.engine.result import RunResult
+    from runner.tracking.base import Array, Row
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +107,7 @@ class KeepingTracker:
         return cls(None, uri, experiment)
 
     @property
-    def client(self) -> Any:
+    def client(self) -> MlflowClient:
         if self.remote is None:
             raise RuntimeError("the tracking server was away when this job started")
         return self.remote.client
@@ -134,33 +139,33 @@ class KeepingTracker:
     def log(
         self,
         run_id: str,
-        params: dict[str, Any] | None = None,
-        metrics: dict[str, float] | None = None,
-        tags: dict[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         self._write(run_id, "log", lambda t, r: t.log(r, params, metrics, tags))
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self._write(run_id, "log_text", lambda t, r: t.log_text(r, text, artifact_file))
 
-    def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
+    def log_json(self, run_id: str, obj: object, artifact_file: str) -> None:
         self._write(run_id, "log_json", lambda t, r: t.log_json(r, obj, artifact_file))
 
-    def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None:
+    def log_table(self, run_id: str, rows: Sequence[Row], artifact_file: str) -> None:
         self._write(run_id, "log_table", lambda t, r: t.log_table(r, rows, artifact_file))
 
     def log_file(self, run_id: str, path: str, artifact_path: str | None = None) -> None:
         self._write(run_id, "log_file", lambda t, r: t.log_file(r, path, artifact_path))
 
-    def log_array(self, run_id: str, array: Any, artifact_file: str) -> None:
+    def log_array(self, run_id: str, array: Array, artifact_file: str) -> None:
         self._write(run_id, "log_array", lambda t, r: t.log_array(r, array, artifact_file))
 
     def log_dataset(
-        self, run_id: str, dataset: Any, name: str, lineage: dict[str, str], context: str = "inference"
+        self, run_id: str, dataset: Dataset, name: str, lineage: dict[str, str], context: str = "inference"
     ) -> None:
         self._write(run_id, "log_dataset", lambda t, r: t.log_dataset(r, dataset, name, lineage, context))
 
-    def log_config(self, run_id: str, resolved: dict[str, Any]) -> None:
+    def log_config(self, run_id: str, resolved: dict[str, object]) -> None:
         self._write(run_id, "log_config", lambda t, r: t.log_config(r, resolved))
 
     def log_result(
@@ -177,7 +182,7 @@ class KeepingTracker:
     def finished_with_hash(self, config_hash: str) -> str | None:
         return None if self.remote is None or self._gone else self.remote.finished_with_hash(config_hash)
 
-    def children(self, parent_run_id: str) -> list[Any]:
+    def children(self, parent_run_id: str) -> list[Run]:
         """The parent's runs on the server; none once it is gone (a sweep's end may be the first
         call to find it away: the parent then moves at its next write)."""
         if self.remote is None or self._gone:
@@ -244,12 +249,12 @@ def kept_remote_ids() -> set[str]:
     return {run.data.tags[REMOTE_ID] for run in _kept_runs(f"tags.`{REMOTE_ID}` != ''")}
 
 
-def kept_children(parent: str) -> list[Any]:
+def kept_children(parent: str) -> list[Run]:
     """The runs of a sweep's parent (a server run id) kept in the local store."""
     return _kept_runs(f"tags.`{PARENT}` = '{parent}'")
 
 
-def _kept_runs(filter_string: str) -> list[Any]:
+def _kept_runs(filter_string: str) -> list[Run]:
     db = store.sqlite_path(kept_uri())
     if db is None or not db.exists():
         return []

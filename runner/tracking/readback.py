@@ -10,12 +10,21 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
 
-def client(uri: str) -> Any:
+Values: TypeAlias = "np.ndarray[tuple[int, ...], np.dtype[np.float32]]"  # outputs, float32
+Offsets: TypeAlias = "np.ndarray[tuple[int, ...], np.dtype[np.int64]]"
+Hashes: TypeAlias = "np.ndarray[tuple[int, ...], np.dtype[np.uint64]]"
+
+
+def client(uri: str) -> MlflowClient:
     """An MlflowClient of the store at `uri`, MLflow's console noise off (no download bars)."""
     from mlflow import MlflowClient
 
@@ -25,23 +34,23 @@ def client(uri: str) -> Any:
     return MlflowClient(tracking_uri=uri)
 
 
-def names(client: Any, run_id: str, folder: str | None = None) -> set[str]:
+def names(client: MlflowClient, run_id: str, folder: str | None = None) -> set[str]:
     """The artifact names a run logged (in `folder`, or at its top)."""
     return {Path(a.path).name for a in client.list_artifacts(run_id, folder)}
 
 
-def download(client: Any, run_id: str, artifact: str, into: str | Path | None = None) -> Path:
+def download(client: MlflowClient, run_id: str, artifact: str, into: str | Path | None = None) -> Path:
     """One artifact (a file or a folder) on local disk: into `into`, or a new temporary folder."""
     folder = str(into) if into is not None else tempfile.mkdtemp(prefix="runner-artifact-")
     return Path(client.download_artifacts(run_id, artifact, folder))
 
 
-def has(client: Any, run_id: str, artifact: str) -> bool:
+def has(client: MlflowClient, run_id: str, artifact: str) -> bool:
     folder, _, name = artifact.rpartition("/")
     return name in names(client, run_id, folder or None)
 
 
-def json_file(client: Any, run_id: str, artifact: str) -> Any:
+def json_file(client: MlflowClient, run_id: str, artifact: str) -> object:
     """A logged JSON file's content; None when the run logged none."""
     if not has(client, run_id, artifact):
         return None
@@ -49,23 +58,31 @@ def json_file(client: Any, run_id: str, artifact: str) -> Any:
         return json.loads(download(client, run_id, artifact, tmp).read_text(encoding="utf-8"))
 
 
-def table_rows(client: Any, run_id: str, artifact: str) -> list[dict[str, Any]] | None:
+def table_rows(client: MlflowClient, run_id: str, artifact: str) -> list[dict[str, object]] | None:
     """An MLflow table (log_table's split JSON) as one dict per row; None when absent."""
-    table = json_file(client, run_id, artifact)
-    if table is None:
+    found = _split(json_file(client, run_id, artifact))
+    if found is None:
         return None
-    return [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
+    columns, data = found
+    return [dict(zip(columns, row, strict=True)) for row in data]
 
 
-def table(client: Any, run_id: str, artifact: str) -> Any:
+def _split(table: object) -> tuple[list[str], list[list[object]]] | None:
+    """(columns, rows) of pandas' split JSON; None for anything else."""
+    if not isinstance(table, dict) or not isinstance(table.get("columns"), list):
+        return None
+    return [str(c) for c in table["columns"]], [list(row) for row in table.get("data") or []]
+
+
+def table(client: MlflowClient, run_id: str, artifact: str) -> pd.DataFrame | None:
     """An MLflow table as a pandas DataFrame (its columns in logged order); None when absent."""
     import pandas as pd
 
-    found = json_file(client, run_id, artifact)
-    return None if found is None else pd.DataFrame(found["data"], columns=found["columns"])
+    found = _split(json_file(client, run_id, artifact))
+    return None if found is None else pd.DataFrame(found[1], columns=found[0])
 
 
-def outputs(client: Any, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+def outputs(client: MlflowClient, run_id: str) -> tuple[Values, Offsets] | None:
     """A run's model outputs as (values, offsets): example i is values[offsets[i]:offsets[i+1]]
     (outputs.npy: one row each; outputs.npz: per-token rows). None without a forward pass."""
     from runner.model import outputs as model_outputs
@@ -78,12 +95,13 @@ def outputs(client: Any, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         return model_outputs.load(str(download(client, run_id, name, tmp)))
 
 
-def array(client: Any, run_id: str, artifact: str) -> np.ndarray | None:
-    """A logged .npy array; None when absent."""
+def hashes(client: MlflowClient, run_id: str, artifact: str = "token_hashes.npy") -> Hashes | None:
+    """A run's per-example token hashes (a logged .npy of uint64); None when absent."""
     if not has(client, run_id, artifact):
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        return np.load(download(client, run_id, artifact, tmp))
+        loaded: Hashes = np.load(download(client, run_id, artifact, tmp))
+        return loaded
 
 
 def runs_uri(uri: str, tracking_uri: str | None) -> Path:
@@ -93,7 +111,7 @@ def runs_uri(uri: str, tracking_uri: str | None) -> Path:
     return Path(download_artifacts(artifact_uri=uri, tracking_uri=tracking_uri))
 
 
-def search(uri: str, filter_string: str) -> list[Any]:
+def search(uri: str, filter_string: str) -> list[Run]:
     """Runs of every experiment of the store at `uri` that match (the local store of kept runs)."""
     store = client(uri)
     return [

@@ -11,11 +11,12 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import ParamSpec, TypeVar
 
 from runner.errors import TrackingError
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 DEFAULT_DB = "outputs/mlflow.db"
 
@@ -74,10 +75,14 @@ RACES = ("locked",)  # sqlite's write lock, lost to a concurrent writer
 DATASET_RACES = ("locked", "unique constraint", "duplicate key", "integrityerror")
 
 
-def retry(
-    call: Callable[..., T], *args: Any, attempts: int = 8, races: tuple[str, ...] = RACES, **kwargs: Any
-) -> T:
+def retry(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Retry a store call that lost a race with another writer (see RACES)."""
+    return retry_on(RACES, call, *args, **kwargs)
+
+
+def retry_on(races: tuple[str, ...], call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Retry a store call (8 attempts, backing off) while it fails with one of `races`."""
+    attempts = 8
     for attempt in range(attempts):
         try:
             return call(*args, **kwargs)
@@ -117,7 +122,7 @@ def alive(pid: int, start: str) -> bool:
     return not start or start_time(pid) in ("", start)
 
 
-def creation_lock(db: Path | None) -> AbstractContextManager[Any]:
+def creation_lock(db: Path | None) -> AbstractContextManager[object]:
     """Processes that open one fresh sqlite file at once would each run MLflow's migrations and
     break each other's ("duplicate column", "table already exists"): the first opens it alone."""
     if db is None:

@@ -18,23 +18,28 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from runner import console, errors
 from runner.errors import RunnerError
 from runner.tracking import keep, store
+from runner.tracking.tracker import Tracker
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
 
 SYNC_TAGS = (keep.TARGET, keep.EXPERIMENT, keep.REMOTE_ID, keep.PARENT)
 
 
-def kept_runs(client: Any) -> list[Any]:
+def kept_runs(client: MlflowClient) -> list[Run]:
     """Every run of the local store, sweep parents before their children."""
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
     return sorted(runs, key=lambda r: (r.data.tags.get("runner.role") != "sweep", r.info.start_time))
 
 
-def send(local: Any, run: Any, remote: Any, dry_run: bool) -> str:
+def send(local: MlflowClient, run: Run, remote: Tracker, dry_run: bool) -> str:
     """One kept run onto the server; returns what was sent, as one line."""
     from mlflow.entities import Metric, Param, RunTag
 
@@ -75,7 +80,7 @@ def send(local: Any, run: Any, remote: Any, dry_run: bool) -> str:
     )
 
 
-def _remote_run(local: Any, run: Any, remote: Any, dry_run: bool) -> str:
+def _remote_run(local: MlflowClient, run: Run, remote: Tracker, dry_run: bool) -> str:
     """The server's run for this kept run: the one it has, else a new one (its id written back
     to the local run at once, so an interrupted sync finds it next time)."""
     tags = run.data.tags
@@ -83,7 +88,7 @@ def _remote_run(local: Any, run: Any, remote: Any, dry_run: bool) -> str:
     if known:
         try:
             remote.client.get_run(known)
-            return known
+            return str(known)
         except Exception as exc:
             if keep.unreachable(exc):
                 raise
@@ -93,18 +98,20 @@ def _remote_run(local: Any, run: Any, remote: Any, dry_run: bool) -> str:
         remote.experiment_id, start_time=run.info.start_time, run_name=run.info.run_name
     )
     local.set_tag(run.info.run_id, keep.REMOTE_ID, created.info.run_id)
-    return created.info.run_id
+    return str(created.info.run_id)
 
 
-def _artifacts(run: Any) -> Path | None:
+def _artifacts(run: Run) -> Path | None:
     uri = run.info.artifact_uri
     path = Path(urlparse(uri).path) if uri.startswith("file:") else Path(uri)
     return path if path.is_dir() else None
 
 
-def _inputs(run: Any, have: Any, remote: Any, target_id: str) -> None:
-    there = {(d.dataset.name, d.dataset.digest) for d in have.inputs.dataset_inputs}
-    new = [d for d in run.inputs.dataset_inputs if (d.dataset.name, d.dataset.digest) not in there]
+def _inputs(run: Run, have: Run, remote: Tracker, target_id: str) -> None:
+    had = have.inputs.dataset_inputs if have.inputs is not None else []
+    kept = run.inputs.dataset_inputs if run.inputs is not None else []
+    there = {(d.dataset.name, d.dataset.digest) for d in had}
+    new = [d for d in kept if (d.dataset.name, d.dataset.digest) not in there]
     if new:
         store.retry(remote.client.log_inputs, target_id, datasets=new)
 
@@ -112,8 +119,6 @@ def _inputs(run: Any, have: Any, remote: Any, target_id: str) -> None:
 def sync(kept_uri: str, dry_run: bool) -> list[str]:
     """Send every kept run; the lines it printed. Raises TrackingError when a server is away."""
     from mlflow import MlflowClient
-
-    from runner.tracking.tracker import Tracker
 
     db = store.sqlite_path(kept_uri)
     if db is None or not db.exists():
@@ -139,7 +144,7 @@ def sync(kept_uri: str, dry_run: bool) -> list[str]:
     return lines
 
 
-def _compare(remotes: dict, parents: set) -> None:
+def _compare(remotes: dict[tuple[str, str], Tracker], parents: set[tuple[str, str, str]]) -> None:
     """A sweep whose children (or itself) arrived gets its end (re)built on its parent: the
     comparison, the invariance check at the tolerance its jobs ran with, the jobs table and the
     description (runner.analysis.ending)."""

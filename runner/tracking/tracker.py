@@ -14,15 +14,20 @@ import os
 import re
 import tempfile
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runner.config.redact import redact_text
 from runner.errors import TrackingError, first_line
 from runner.tracking import store
 
 if TYPE_CHECKING:
+    from datasets import Dataset
+    from mlflow.entities import Run
+
     from runner.engine.result import RunResult
+    from runner.tracking.base import Array, Row
 
 log = logging.getLogger(__name__)
 
@@ -138,14 +143,14 @@ class Tracker:
             run_name=redact_text(run_name)[:250],
             tags=_clean_tags(tags),
         )
-        return run.info.run_id
+        return str(run.info.run_id)
 
     def log(
         self,
         run_id: str,
-        params: dict[str, Any] | None = None,
-        metrics: dict[str, float] | None = None,
-        tags: dict[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> None:
         """Params (truncated), metrics and tags in as few batched calls as MLflow allows."""
         from mlflow.entities import Metric, Param, RunTag
@@ -169,10 +174,10 @@ class Tracker:
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         store.retry(self.client.log_text, run_id, redact_text(text), artifact_file)
 
-    def log_json(self, run_id: str, obj: Any, artifact_file: str) -> None:
+    def log_json(self, run_id: str, obj: object, artifact_file: str) -> None:
         self.log_text(run_id, json.dumps(obj, ensure_ascii=False, indent=1, default=str), artifact_file)
 
-    def log_table(self, run_id: str, rows: list[dict[str, Any]], artifact_file: str) -> None:
+    def log_table(self, run_id: str, rows: Sequence[Row], artifact_file: str) -> None:
         """An MLflow table (shown in the UI's artifact view and by mlflow.load_table), written
         whole: MlflowClient.log_table appends to a table already there, which doubled the rows
         of a comparison rendered again by runner-compare. Same file format, same registration
@@ -195,7 +200,7 @@ class Tracker:
     def log_file(self, run_id: str, path: str, artifact_path: str | None = None) -> None:
         store.retry(self.client.log_artifact, run_id, path, artifact_path)
 
-    def log_array(self, run_id: str, array: Any, artifact_file: str) -> None:
+    def log_array(self, run_id: str, array: Array, artifact_file: str) -> None:
         import numpy as np
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -204,7 +209,7 @@ class Tracker:
             self.log_file(run_id, str(path))
 
     def log_dataset(
-        self, run_id: str, dataset: Any, name: str, lineage: dict[str, str], context: str = "inference"
+        self, run_id: str, dataset: Dataset, name: str, lineage: dict[str, str], context: str = "inference"
     ) -> None:
         """Dataset lineage: name, digest, schema and source on the run's Inputs tab; context says
         what the run did with it (inference: evaluated on it, training: trained a tokenizer)."""
@@ -220,25 +225,25 @@ class Tracker:
             tracked = from_huggingface(dataset, source=source or "inline", name=name)
         entity = tracked._to_mlflow_entity()
         context_tag = InputTag(key="mlflow.data.context", value=context)
-        store.retry(
+        store.retry_on(
+            store.DATASET_RACES,
             self.client.log_inputs,
             run_id,
             datasets=[DatasetInput(entity, [context_tag])],
-            races=store.DATASET_RACES,
         )
 
-    def log_config(self, run_id: str, resolved: dict[str, Any]) -> None:
+    def log_config(self, run_id: str, resolved: dict[str, object]) -> None:
         """The resolved (redacted) config: flattened as params, whole as config.yaml. Without a
         forward pass (model=none) no model is loaded: the params say which tokenizer was, not a
         model's checkpoint (config.yaml keeps every key, to run it again)."""
         from omegaconf import OmegaConf
 
         params = flatten(resolved)
-        model = resolved.get("model") or {}
+        model, tokenizer = _section(resolved, "model"), _section(resolved, "tokenizer")
         if model.get("forward") is False:
-            source = (resolved.get("tokenizer") or {}).get("name_or_path") or model.get("name_or_path")
+            source = tokenizer.get("name_or_path") or model.get("name_or_path")
             params = {k: v for k, v in params.items() if not k.startswith("model.") or k == "model.forward"}
-            if not (resolved.get("tokenizer") or {}).get("train"):
+            if not tokenizer.get("train"):
                 params["tokenizer.name_or_path"] = str(source)
         self.log(run_id, params=params)
         self.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
@@ -319,7 +324,7 @@ class Tracker:
                 ended.append(run.info.run_id)
         return ended
 
-    def children(self, parent_run_id: str) -> list[Any]:
+    def children(self, parent_run_id: str) -> list[Run]:
         return self.client.search_runs(
             [self.experiment_id],
             filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
@@ -346,18 +351,23 @@ def _truncate(value: str, limit: int | None = None) -> str:
     return value if len(value) <= limit else value[: limit - 15] + "...[truncated]"
 
 
-def _clean_tags(tags: dict[str, Any]) -> dict[str, str]:
+def _section(config: Mapping[str, object], key: str) -> Mapping[str, object]:
+    found = config.get(key)
+    return found if isinstance(found, Mapping) else {}
+
+
+def _clean_tags(tags: Mapping[str, object]) -> dict[str, str]:
     return {k: _truncate(redact_text(str(v)), limits()[2]) for k, v in tags.items() if v is not None}
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: object) -> object:
     return value if isinstance(value, (str, int, float, bool, list, dict)) or value is None else str(value)
 
 
 PARAM_KEY = re.compile(r"[\w\-. :/]+")  # what MLflow accepts in a param's name
 
 
-def flatten(obj: Any, prefix: str = "") -> dict[str, str]:
+def flatten(obj: object, prefix: str = "") -> dict[str, str]:
     """Nested config → dotted keys; lists become JSON strings. A dict whose keys MLflow cannot
     name a param with (`<|endoftext|>` in tokenizer.tiktoken.special_tokens) is one JSON value."""
     if isinstance(obj, dict):
