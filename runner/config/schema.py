@@ -225,6 +225,7 @@ def register() -> None:
 def to_run_config(cfg: DictConfig) -> RunConfig:
     """Resolve the composed config into typed objects and apply the cross-field checks."""
     run: RunConfig = OmegaConf.to_object(cfg)  # type: ignore[assignment]
+    run.tokenizer.truncation = str(run.tokenizer.truncation).lower()  # `True` from YAML reads as true
     check(run)
     return run
 
@@ -235,7 +236,7 @@ def _positive(key: str, value: int | None) -> None:
 
 
 def check(run: RunConfig) -> None:
-    """Cross-field rules that a single field's type cannot express."""
+    """Cross-field rules that a single field's type cannot express (the config is read, never changed)."""
     tok, pad = run.tokenizer, run.padding
     _positive("runtime.batch_size", run.runtime.batch_size)
     _positive("tokenizer.max_length", tok.max_length)
@@ -254,7 +255,6 @@ def check(run: RunConfig) -> None:
         raise ConfigError(
             "stats.morphemes", f"'{run.stats.morphemes}' is not an analyser", "use kiwi (Korean) or none"
         )
-    tok.truncation = str(tok.truncation).lower()
     if tok.truncation not in TRUNCATION_VALUES:
         raise ConfigError(
             "tokenizer.truncation",

@@ -176,7 +176,7 @@ def _hub(cfg: DatasetConfig, reachable: Callable[[], bool]) -> Dataset:
     return ds
 
 
-def _stream(ds: Any, cfg: DatasetConfig, seed: int) -> Dataset:
+def _stream(ds: Any, cfg: DatasetConfig, seed: int) -> tuple[Dataset, int, int]:
     """A streamed split, as `load` treats a downloaded one: shuffled once with runtime.seed,
     empty texts dropped, then the first `limit` kept rows (limit counts kept rows in both modes)."""
     from datasets import Dataset
@@ -221,7 +221,7 @@ def _columns(ds: Dataset, cfg: DatasetConfig) -> Dataset:
     return ds.select_columns(wanted)
 
 
-def _drop_empty(ds: Dataset, cfg: DatasetConfig) -> Dataset:
+def _drop_empty(ds: Dataset, cfg: DatasetConfig) -> tuple[Dataset, int]:
     columns = [c for _, c in text_columns(cfg) if c]
 
     def keep(batch: dict[str, list]) -> list[bool]:

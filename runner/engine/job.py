@@ -6,9 +6,11 @@ SIGINT/SIGTERM) with what was logged so far kept.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import os
 import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +28,7 @@ from runner.engine.session import Session, Started
 from runner.errors import Stop
 from runner.model import heads
 from runner.tokenization import statistics, training
-from runner.tracking import store
+from runner.tracking import keep, store
 
 if TYPE_CHECKING:
     from runner.tracking.base import Tracker
@@ -109,13 +111,12 @@ def typed(cfg: DictConfig) -> schema.RunConfig:
 def _execute(
     run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext, session: Session
 ) -> None:
-    from runner.tracking import keep
 
     multirun, sweep_dir = context.multirun, context.sweep_dir
     tracker = keep.open_tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment, multirun)
     quiet_libraries()
     if not multirun:  # a sweep's parent does this once for all its jobs
-        _end_dead_runs(tracker)
+        keep.end_dead_runs(tracker)
     config_hash = _config_hash(resolved)
     if run_cfg.sweep.skip_finished:
         done = tracker.finished_with_hash(config_hash)
@@ -190,7 +191,6 @@ def _kept(tracker: Tracker, multirun: bool, context: packing.JobContext, name: s
     """The server went away during the run: its results wait in the local store (runner.tracking.keep).
     A sweep's job says so in a line and the sweep goes on; a single run ends with the line and
     its own exit code."""
-    from runner.tracking import keep
 
     if not tracker.kept():
         return False
@@ -199,12 +199,6 @@ def _kept(tracker: Tracker, multirun: bool, context: packing.JobContext, name: s
         return True
     console.line(keep.kept_line(tracker.uri, 1))
     raise Stop(keep.EXIT_KEPT)
-
-
-def _end_dead_runs(tracker: Tracker) -> None:
-    stale = tracker.end_dead_runs()
-    if stale:
-        console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
 
 
 def _config_hash(resolved: dict[str, Any]) -> str:
@@ -245,10 +239,18 @@ def _hydra_tags(context: packing.JobContext) -> dict[str, str]:
 
 
 def _git_commit() -> str | None:
+    return _commit_in(os.getcwd())
+
+
+@functools.cache
+def _commit_in(folder: str) -> str | None:
+    """The git commit of `folder` (asked once per folder and process, not once per job)."""
     import subprocess
 
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=folder
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() if out.returncode == 0 else None

@@ -147,9 +147,7 @@ class SweepCallback(Callback):
 
         # a server's parent can move to the local store; the sweep starts only with its server there
         self.tracker = keep.open_tracker(config.tracking.uri, config.tracking.experiment, multirun=False)
-        stale = self.tracker.end_dead_runs()  # once per sweep, not per job
-        if stale:
-            console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
+        keep.end_dead_runs(self.tracker)  # once per sweep, not per job
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = " ".join(config.hydra.overrides.task) or "(none)"

@@ -212,12 +212,6 @@ class Encoder:
         return out
 
 
-def _rows(
-    pair: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    return None if pair is None else (pair[0][rows], pair[1][rows])
-
-
 def _returned_keys(tok: Any, kwargs: dict[str, Any]) -> list[str]:
     """The keys a direct call returns (transformers' rule: what the call asks for, else what
     the tokenizer's model takes)."""

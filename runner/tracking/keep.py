@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from runner import console
 from runner.errors import TrackingError
 from runner.tracking import base, readback, store
 from runner.tracking.tracker import Tracker
@@ -259,6 +260,13 @@ def _kept_runs(filter_string: str) -> list[Run]:
     if db is None or not db.exists():
         return []
     return readback.search(kept_uri(), filter_string)
+
+
+def end_dead_runs(tracker: base.Tracker) -> None:
+    """Runs of this host left RUNNING by a process that died end KILLED, with one note."""
+    stale = tracker.end_dead_runs()
+    if stale:
+        console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
 
 
 def kept_line(uri: str, count: int) -> str:
