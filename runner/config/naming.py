@@ -8,21 +8,22 @@ middle — never by cutting off the part that differs between jobs of the same s
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from typing import Any
 
 from runner.errors import ConfigError
 
-GRID_ENV = "RUNNER_SWEEP_GRID"  # {key: [values]} of the sweep, set by runner.engine.sweep for its jobs
 GROUPS = ("model", "padding", "dataset")
 SKIPPED = ("tracking.", "hydra.", "sweep.")
 MAX_VALUE = 40  # characters of one shown value
 
 
 def run_name(
-    choices: dict[str, str], overrides: list[str], user_name: str | None, job_num: int | str | None
+    choices: dict[str, str],
+    overrides: list[str],
+    user_name: str | None,
+    job_num: int | str | None,
+    grid: dict[str, list[str]] | None = None,
 ) -> str:
     """`tiny_bert · longest · sample`, plus the overrides: `tokenizer=roberta-base`, `max_length=64`.
 
@@ -30,7 +31,7 @@ def run_name(
     """
     if user_name:
         return user_name if job_num is None else f"{user_name} #{job_num}"
-    grid = sweep_grid()
+    grid = grid or {}  # the sweep's swept values (JobContext.grid)
     if job_num is not None and grid:
         varied = _varied(overrides, grid)
         if varied:
@@ -131,14 +132,6 @@ def short(value: str, siblings: list[str]) -> str:
     shortened = value[:keep] + "…" + value[-keep:]
     clash = any(s != value and short(s, []) == shortened for s in siblings)
     return value if clash else shortened  # the differing part sits in the middle: keep it
-
-
-def sweep_grid() -> dict[str, list[str]]:
-    """The sweep's swept values per key (empty outside a sweep)."""
-    try:
-        return json.loads(os.environ.get(GRID_ENV, "{}"))
-    except ValueError:
-        return {}
 
 
 def grid(overrides: list[str], config_loader: Any = None) -> dict[str, list[str]]:

@@ -10,9 +10,12 @@ is composed by Hydra's compose API on top of the launched job's overrides.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shlex
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, open_dict
@@ -20,17 +23,30 @@ from omegaconf import DictConfig, open_dict
 from runner.errors import ConfigError, first_line
 
 INNER_KEYS = ("sweep.inner=", "+sweep.inner=", "++sweep.inner=")
+# What the sweep's callback hands every job (hydra.job.env_set, which Hydra applies in the job's
+# own process wherever the launcher runs it); the job reads them from its Hydra config, here.
+PARENT_ENV = "RUNNER_PARENT_RUN_ID"
+URI_ENV, EXPERIMENT_ENV = "RUNNER_SWEEP_TRACKING_URI", "RUNNER_SWEEP_EXPERIMENT"
+GRID_ENV = "RUNNER_SWEEP_GRID"  # {key: [values]} of the sweep
+PARENT_FILE = "mlflow_parent_run_id"  # in the sweep directory: the fallback on a shared file system
 
 
 @dataclass(frozen=True)
 class JobContext:
-    """What a job takes from Hydra: its group choices and overrides, and its place in a sweep."""
+    """What a job takes from Hydra, read once from its Hydra config: its group choices and
+    overrides, its place in a sweep, and what the sweep's callback handed it (the parent run, the
+    sweep's store and experiment, the swept values)."""
 
     multirun: bool
     choices: dict[str, str]
     overrides: list[str]
     num: str | None = None  # "3" for a launched job, "3.1" for its second inner combination
     sweep_dir: str | None = None
+    parent: str | None = None  # the sweep's parent run
+    parent_from: str = ""  # env: the job's own config; file: the shared sweep directory
+    tracking_uri: str | None = None  # the sweep's store and experiment
+    experiment: str = "runner"
+    grid: dict[str, list[str]] = field(default_factory=dict)  # the sweep's swept values per key
 
     @classmethod
     def of(cls, hc: Any) -> JobContext:
@@ -38,13 +54,38 @@ class JobContext:
         from hydra.types import RunMode
 
         multirun = hc.mode == RunMode.MULTIRUN
+        sweep_dir = str(hc.sweep.dir) if multirun else None
+        env = {str(k): str(v) for k, v in (hc.job.get("env_set") or {}).items()}
+        parent, source = env.get(PARENT_ENV) or None, "env"
+        if parent is None and sweep_dir is not None:
+            path = Path(sweep_dir) / PARENT_FILE
+            parent, source = (path.read_text().strip() or None) if path.exists() else None, "file"
         return cls(
             multirun,
             {k: str(v) for k, v in hc.runtime.choices.items()},
             list(hc.overrides.task),
             str(hc.job.num) if multirun else None,
-            str(hc.sweep.dir) if multirun else None,
+            sweep_dir,
+            parent,
+            source if parent else "",
+            env.get(URI_ENV),
+            env.get(EXPERIMENT_ENV) or "runner",
+            _grid(env.get(GRID_ENV)),
         )
+
+    def inner(self, choices: dict[str, str], overrides: list[str], k: int) -> JobContext:
+        """The k-th combination of this job's sweep.inner grid."""
+        return dataclasses.replace(self, choices=choices, overrides=overrides, num=f"{self.num}.{k}")
+
+
+def _grid(text: str | None) -> dict[str, list[str]]:
+    try:
+        found = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return (
+        {str(k): [str(v) for v in values] for k, values in found.items()} if isinstance(found, dict) else {}
+    )
 
 
 def combinations(inner: str) -> list[list[str]]:
@@ -81,4 +122,4 @@ def inner_jobs(hc: Any, inner: str) -> Iterator[tuple[DictConfig, JobContext]]:
         with open_dict(cfg):
             del cfg["hydra"]
             cfg.sweep.inner = ""
-        yield cfg, JobContext(True, choices, [*base, *combo], f"{outer.num}.{k}", outer.sweep_dir)
+        yield cfg, outer.inner(choices, [*base, *combo], k)

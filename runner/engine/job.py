@@ -59,8 +59,9 @@ def execute(cfg: DictConfig, session: Session) -> None:
         jobs = list(packing.inner_jobs(hc, inner))
     except Exception as exc:  # a grid Hydra cannot parse, a config that does not compose
         console.error(exc)
-        if hc.sweep.dir and packing.JobContext.of(hc).multirun:
-            sweep.abort(str(hc.sweep.dir), errors.describe(exc))
+        context = packing.JobContext.of(hc)
+        if context.multirun:
+            sweep.abort(context, errors.describe(exc))
         raise Stop(errors.exit_code(exc), exc) from None
     for job_cfg, context in jobs:
         _job(job_cfg, context, session)
@@ -81,8 +82,8 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
         fail_fast = run_cfg.sweep.fail_fast if run_cfg else OmegaConf.select(cfg, "sweep.fail_fast")
         if context.multirun and not fail_fast:
             return
-        if context.sweep_dir is not None:
-            sweep.abort(context.sweep_dir, f"fail_fast: {errors.describe(exc)}")
+        if context.multirun:
+            sweep.abort(context, f"fail_fast: {errors.describe(exc)}")
         raise Stop(errors.exit_code(exc), exc) from None
 
 
@@ -111,8 +112,7 @@ def typed(cfg: DictConfig) -> schema.RunConfig:
 def _execute(
     run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext, session: Session
 ) -> None:
-
-    multirun, sweep_dir = context.multirun, context.sweep_dir
+    multirun = context.multirun
     tracker = keep.open_tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment, multirun)
     quiet_libraries()
     if not multirun:  # a sweep's parent does this once for all its jobs
@@ -124,11 +124,13 @@ def _execute(
             console.line(f"skipped: this config already FINISHED as run {done}")
             session.started.append(Started(tracker.uri, done))  # what the API returns
             return
-    parent = sweep.parent_run_id(sweep_dir) if sweep_dir else None
-    name = naming.run_name(context.choices, context.overrides, run_cfg.tracking.run_name, context.num)
+    parent = context.parent
+    name = naming.run_name(
+        context.choices, context.overrides, run_cfg.tracking.run_name, context.num, context.grid
+    )
     tags = {
         **_hydra_tags(context),
-        **(sweep.job_tags(sweep_dir, context.num) if sweep_dir else {}),
+        **(sweep.job_tags(context) if context.multirun else {}),
         "runner.config_hash": config_hash,
         "data.label": dataset_name(run_cfg, context.choices.get("dataset")),
         **_versions(),

@@ -18,12 +18,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import OmegaConf
 
 from runner import console
 from runner.errors import Escalated, Stop, describe
+
+if TYPE_CHECKING:
+    from runner.engine.sweep import SweepCallback
 
 _ACTIVE: ContextVar[Session | None] = ContextVar("runner_session", default=None)
 
@@ -41,7 +44,7 @@ class Started:
 class Session:
     cache: Any = None  # pipeline.Cache, created on the first run (its import is the pipeline's)
     warmed: set[str] = field(default_factory=set)  # what this process has warmed up (engine.warmup)
-    open_sweep: Any = None  # the SweepCallback whose parent run is open
+    open_sweep: SweepCallback | None = None  # the sweep whose parent run is open
     started: list[Started] = field(default_factory=list)
     paused_collector: bool = False  # for_process paused Python's collector until settle
 
@@ -85,7 +88,7 @@ class Session:
         """A sweep that died outside its jobs (the launcher failed, a signal): close its parent."""
         sweep, self.open_sweep = self.open_sweep, None
         if sweep is not None:
-            sweep.tracker.finish(sweep.parent, status, reason)
+            sweep.opened.finish(sweep.parent, status, reason)
 
     @contextmanager
     def active(self) -> Iterator[Session]:

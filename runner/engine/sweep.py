@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import shlex
 import socket
 from collections.abc import Callable
@@ -21,7 +20,8 @@ from omegaconf import DictConfig
 
 from runner import console, errors
 from runner.analysis import ending
-from runner.config import naming
+from runner.config import naming, packing
+from runner.config.packing import JobContext
 from runner.engine.session import Session, Started
 from runner.errors import ConfigError, Escalated, Stop
 from runner.tracking import store
@@ -29,40 +29,27 @@ from runner.tracking import store
 if TYPE_CHECKING:
     from mlflow.entities import Run
 
-PARENT_FILE = "mlflow_parent_run_id"
-ENV = "RUNNER_PARENT_RUN_ID"
-URI_ENV, EXPERIMENT_ENV = "RUNNER_SWEEP_TRACKING_URI", "RUNNER_SWEEP_EXPERIMENT"
+    from runner.tracking.base import Tracker
 
 
-def parent_run_id(sweep_dir: str) -> str | None:
-    """The sweep's parent run: from the job's environment (hydra.job.env_set, set by the callback
-    before launching, so a worker on another node with its own disk finds it), else the file in
-    the sweep directory (a shared file system)."""
-    if os.environ.get(ENV):
-        return os.environ[ENV]
-    path = Path(sweep_dir) / PARENT_FILE
-    return path.read_text().strip() if path.exists() else None
-
-
-def job_tags(sweep_dir: str, num: str | None) -> dict[str, str]:
+def job_tags(context: JobContext) -> dict[str, str]:
     """Tags naming a multirun job's sweep, its number (3, or 3.1 for an inner combination) and how
     it found the parent run (env: its own config; file: the shared sweep directory)."""
+    sweep_dir = str(context.sweep_dir)
     return {
         "sweep.id": Path(sweep_dir).name,
         "sweep.dir": sweep_dir,
-        "sweep.job_num": str(num),
-        "sweep.parent_from": "env" if os.environ.get(ENV) else "file",
+        "sweep.job_num": str(context.num),
+        "sweep.parent_from": context.parent_from,
     }
 
 
-def abort(sweep_dir: str, reason: str) -> None:
+def abort(context: JobContext, reason: str) -> None:
     """Close the parent FAILED before the sweep stops (sweep.fail_fast, a broken sweep.inner)."""
     from runner.tracking.tracker import Tracker
 
-    parent = parent_run_id(sweep_dir)
-    if parent:
-        tracker = Tracker(os.environ.get(URI_ENV), os.environ.get(EXPERIMENT_ENV, "runner"))
-        tracker.finish(parent, "FAILED", reason)
+    if context.parent:
+        Tracker(context.tracking_uri, context.experiment).finish(context.parent, "FAILED", reason)
 
 
 def sweep_overrides(config: DictConfig) -> list[str]:
@@ -129,9 +116,26 @@ def check_launcher(config: DictConfig) -> None:
 
 
 class SweepCallback(Callback):
+    """The sweep's parent run, opened at the multirun's start and closed with the comparison at its
+    end. Hydra instantiates it (hydra.callbacks in conf/config.yaml); it finds its Session active."""
+
+    def __init__(self) -> None:
+        self.session = Session.current()
+        self.total = self.done = 0
+        self.progress: console.Progress | None = None  # from the multirun's start
+        self.tracker: Tracker | None = None
+        self.parent = ""
+
+    @property
+    def opened(self) -> Tracker:
+        """The tracker of the sweep's parent run (open from the multirun's start)."""
+        if self.tracker is None:
+            raise RuntimeError("the sweep's parent run is not open: on_multirun_start did not run")
+        return self.tracker
+
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         """Jobs run in this process (the basic launcher) advance the sweep's progress bar."""
-        if hasattr(self, "progress"):
+        if self.progress is not None:
             self.done += 1
             self.progress(self.done, self.total)
 
@@ -163,31 +167,31 @@ class SweepCallback(Callback):
                 "overrides": overrides,
             },
         )
-        self.session = Session.current()
         self.session.open_sweep = self  # closed by the CLI or the API if the sweep dies outside its jobs
         self.session.started.append(Started(self.tracker.uri, self.parent, sweep=True))
-        (sweep_dir / PARENT_FILE).write_text(self.parent)  # the fallback: a shared file system
+        (sweep_dir / packing.PARENT_FILE).write_text(self.parent)  # the fallback: a shared file system
         env = {
-            ENV: self.parent,
-            URI_ENV: self.tracker.uri,
-            EXPERIMENT_ENV: str(config.tracking.experiment),
-            naming.GRID_ENV: json.dumps(grid, ensure_ascii=False),
+            packing.PARENT_ENV: self.parent,
+            packing.URI_ENV: self.tracker.uri,
+            packing.EXPERIMENT_ENV: str(config.tracking.experiment),
+            packing.GRID_ENV: json.dumps(grid, ensure_ascii=False),
         }
         _send_to_jobs(config, env)
 
     @_escalated
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.session.settle()  # a launcher's parent runs no job: the comparison is its work
-        self.progress.close()
-        children = self.tracker.children(self.parent)  # none when the server has gone away
+        if self.progress is not None:
+            self.progress.close()
+        children = self.opened.children(self.parent)  # none when the server has gone away
         self._kept_exit(children)
         rows, text = ending.summary(children)
         print("\n" + text, flush=True)
         side_by_side = self._compare()
         verdict, invariant = self._invariance(config)
-        failed = ending.record(self.tracker, self.parent, rows, text, verdict, side_by_side)
+        failed = ending.record(self.opened, self.parent, rows, text, verdict, side_by_side)
         gate = bool(config.invariance.fail) and not invariant
-        self.tracker.finish(self.parent, "FAILED" if failed or gate else "FINISHED")
+        self.opened.finish(self.parent, "FAILED" if failed or gate else "FINISHED")
         self.session.open_sweep = None  # until here, a crash in this callback ends the parent FAILED
         self._kept_parent()
         self._link()
@@ -203,7 +207,7 @@ class SweepCallback(Callback):
         for all of them; runner-sync sends them and rebuilds the comparison on the parent."""
         from runner.tracking import keep
 
-        if not store.is_server(self.tracker.uri):
+        if not store.is_server(self.opened.uri):
             return
         kept = keep.kept_children(self.parent)
         gone = self._gone()
@@ -212,14 +216,14 @@ class SweepCallback(Callback):
         moved = {r.data.tags.get(keep.REMOTE_ID) for r in kept}  # left RUNNING on the server
         failed = [r for r in kept if r.info.status != "FINISHED"]
         failed += [c for c in children if c.info.status != "FINISHED" and c.info.run_id not in moved]
-        self.tracker.finish(self.parent, "FAILED" if failed else "FINISHED")  # moves too if gone
+        self.opened.finish(self.parent, "FAILED" if failed else "FINISHED")  # moves too if gone
         self.session.open_sweep = None
-        console.line(keep.kept_line(self.tracker.uri, len(kept) + (1 if gone else 0)))
+        console.line(keep.kept_line(self.opened.uri, len(kept) + (1 if gone else 0)))
         raise Stop(keep.EXIT_KEPT)
 
     def _gone(self) -> bool:
         """The server stopped answering during this sweep's end (runner.tracking.keep)."""
-        return self.tracker.gone
+        return self.opened.gone
 
     def _kept_parent(self) -> None:
         """The server went away after the jobs, while the parent's tables were logged: the
@@ -227,7 +231,7 @@ class SweepCallback(Callback):
         from runner.tracking import keep
 
         if self._gone():
-            console.line(keep.kept_line(self.tracker.uri, 1))
+            console.line(keep.kept_line(self.opened.uri, 1))
             raise Stop(keep.EXIT_KEPT)
 
     def _compare(self) -> str:
@@ -235,7 +239,7 @@ class SweepCallback(Callback):
         from runner.analysis import compare
 
         try:
-            return compare.build(self.tracker, self.parent)[0]
+            return compare.build(self.opened, self.parent)[0]
         except Exception as exc:
             why = GONE if self._gone() else errors.describe(exc)
             console.line(f"warning: comparison not logged: {why}")
@@ -249,7 +253,7 @@ class SweepCallback(Callback):
         if not self._gone():
             try:
                 _, verdict, passed = invariance.check(
-                    self.tracker, self.parent, float(config.invariance.tolerance)
+                    self.opened, self.parent, float(config.invariance.tolerance)
                 )
                 print(verdict, flush=True)
                 return verdict, passed
@@ -261,7 +265,7 @@ class SweepCallback(Callback):
     def _link(self) -> None:
         from runner.tracking import store
 
-        uri, experiment = self.tracker.uri, self.tracker.experiment_id
+        uri, experiment = self.opened.uri, self.opened.experiment_id
         links = {
             "runs": store.run_url(uri, experiment),
             "parent": store.run_url(uri, experiment, self.parent),

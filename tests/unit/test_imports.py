@@ -1,5 +1,6 @@
 """The rooms of runner/ import one way: no module imports itself back through others (imports
-inside functions count), and each room imports only the rooms docs/architecture.md lists."""
+inside functions count; those for annotations only, under TYPE_CHECKING, do not), and each room
+imports only the rooms docs/architecture.md lists."""
 
 from __future__ import annotations
 
@@ -30,10 +31,21 @@ def modules() -> dict[str, Path]:
     return found
 
 
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node but those under `if TYPE_CHECKING:` (imports for annotations only)."""
+    found: list[ast.AST] = []
+    for node in ast.iter_child_nodes(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        found.append(node)
+        found += _runtime_nodes(node)
+    return found
+
+
 def imports(path: Path, known: dict[str, Path]) -> set[str]:
-    """Every runner module `path` imports, at its top or inside a function."""
+    """Every runner module `path` imports when it runs: at its top or inside a function."""
     out = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("runner"):
             for alias in node.names:
                 full = f"{node.module}.{alias.name}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from runner.config import naming
@@ -22,8 +20,8 @@ def test_paths_show_their_last_component():
 
 def test_paths_with_the_same_last_component_keep_what_tells_them_apart(monkeypatch):
     grid = ["/a/v1/model", "/a/v2/model"]
-    monkeypatch.setenv(naming.GRID_ENV, f'{{"tokenizer.name_or_path": ["{grid[0]}", "{grid[1]}"]}}')
-    names = {naming.run_name(CHOICES, [f"tokenizer.name_or_path={p}"], None, 0) for p in grid}
+    swept = {"tokenizer.name_or_path": grid}
+    names = {naming.run_name(CHOICES, [f"tokenizer.name_or_path={p}"], None, 0, swept) for p in grid}
     assert names == {"v1/model", "v2/model"}  # a sweep's child: what varies
 
 
@@ -48,9 +46,8 @@ def test_grid_reads_hydra_sweep_syntax():
 def test_a_sweep_child_is_named_by_its_axes_most_telling_first(monkeypatch):
     grid = {"tokenizer": ["bert_base_uncased", "roberta_base"], "padding": ["longest", "do_not_pad"]}
     grid["tokenizer.max_length"] = ["64", "128"]
-    monkeypatch.setenv(naming.GRID_ENV, json.dumps(grid))
     overrides = ["model=none", "tokenizer=roberta_base", "padding=do_not_pad", "tokenizer.max_length=64"]
-    name = naming.run_name({**CHOICES, "tokenizer": "roberta_base"}, overrides, None, 3)
+    name = naming.run_name({**CHOICES, "tokenizer": "roberta_base"}, overrides, None, 3, grid)
     # padding first: 4 of the 8 names differ within 18 characters (no order does better; the
     # sweep's order, tokenizer first, tells only 2 apart there)
     assert name == "do_not_pad · roberta_base · max_length=64"
@@ -79,9 +76,8 @@ def test_children_differ_within_mlflows_column_width(monkeypatch, grid):
     """MLflow's runs table shows about 18 characters of a name: siblings differ within them."""
     import itertools
 
-    monkeypatch.setenv(naming.GRID_ENV, json.dumps(grid))
     names = [
-        naming.run_name(CHOICES, [f"{k}={v}" for k, v in zip(grid, values, strict=True)], None, n)
+        naming.run_name(CHOICES, [f"{k}={v}" for k, v in zip(grid, values, strict=True)], None, n, grid)
         for n, values in enumerate(itertools.product(*grid.values()))
     ]
     assert len(names) == len({n[:18] for n in names}), names
