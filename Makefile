@@ -22,8 +22,8 @@ run: install  ## run the default job offline on the embedded tiny BERT and sampl
 test: install-dev  ## run the whole test suite (two workers, a test file each)
 	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
-test-fast: install-dev  ## the edit loop (under a minute): unit tests and the Python API's tests
-	$(BIN)/pytest -q -n 2 -m "not slow" tests/unit tests/integration/test_api.py tests/integration/test_registry.py
+test-fast: install-dev  ## the edit loop: the unit and pipeline tests (markers set by tests/<room>/)
+	$(BIN)/pytest -q -n 2 -m "(unit or pipeline) and not slow"
 
 lint: install-dev  ## ruff lint and format check, mypy on runner/ (every def typed)
 	$(BIN)/ruff check runner tests benchmarks

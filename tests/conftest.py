@@ -1,20 +1,19 @@
-"""Shared fixtures: offline environment, a per-test MLflow store, tiny assets built once."""
+"""Shared fixtures: the offline environment of every test, tiny assets built once, and an MLflow
+store migrated once and copied per test (`store`: asked for by the tests that log runs — every
+test under tests/pipeline/ and tests/integration/, through their conftest.py). Each test is
+marked by its directory: unit, pipeline (runs the pipeline in-process) or integration (the
+runner end to end, as a process, or with a real server); the Makefile selects by marker."""
 
 from __future__ import annotations
 
 import gc
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures"  # vendored real files, provenance in each SOURCES.md
-HUB = ROOT / "runner" / "assets" / "hub"  # the real tokenizers bundled with the runner
+from tests.helpers.paths import FIXTURES, OFFLINE
 
-OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 # huggingface_hub reads HF_HUB_OFFLINE once, when it is first imported: the whole test process
 # is offline from the start (module fixtures import transformers before any function fixture)
 os.environ.update(OFFLINE)
@@ -48,9 +47,17 @@ LONGEST_FIRST = (
 )
 
 
+ROOMS = ("unit", "pipeline", "integration")  # tests/<room>/: the marker of every test in it
+
+
 def pytest_collection_modifyitems(items):
     rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    tests = Path(__file__).parent
+    for item in items:
+        room = item.path.relative_to(tests).parts[0]
+        if room in ROOMS:
+            item.add_marker(getattr(pytest.mark, room))
 
 
 def pytest_runtest_logfinish(nodeid, location):
@@ -73,11 +80,19 @@ def migrated_store(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def offline_env(monkeypatch, tmp_path, assets_dir, migrated_store):
+@pytest.fixture
+def store(tmp_path, migrated_store) -> Path:
+    """This test's default MLflow store (MLFLOW_TRACKING_URI): a copy of the migrated one."""
     import shutil
 
     shutil.copyfile(migrated_store, tmp_path / "mlflow.db")
+    return tmp_path / "mlflow.db"
+
+
+@pytest.fixture(autouse=True)
+def offline_env(monkeypatch, tmp_path, assets_dir):
+    """Offline, the tiny assets at hand, and a default store of the test's own (created where a
+    test logs without asking for `store`: nothing reaches the project's outputs/)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
@@ -91,57 +106,3 @@ def offline_env(monkeypatch, tmp_path, assets_dir, migrated_store):
 def fixtures() -> Path:
     """Vendored real files: the bert-base-uncased/roberta-base tokenizers and KLUE samples."""
     return FIXTURES
-
-
-def compose(*overrides: str):
-    """Compose the real conf/ with overrides into a typed RunConfig (as the CLI does)."""
-    from runner.cli import compose as cli_compose
-
-    return cli_compose(*overrides)
-
-
-def invoke(*args: str, cwd: Path, env: dict | None = None, timeout: int | None = None, main=None):
-    """The `runner` command run in this process (`cli.main` with these arguments; another
-    command's `main(argv)` if given), returned as run_cli returns it — exit code, stdout,
-    stderr — without ~5 s of imports per call. For tests whose subject is not the process
-    itself (signals, kill -9, launchers, the collector of a runner process: run_cli). The
-    environment, working directory and argv are restored."""
-    import contextlib
-    import io
-
-    from runner import cli
-
-    saved = (dict(os.environ), Path.cwd(), sys.argv)
-    out, err, code = io.StringIO(), io.StringIO(), 0
-    os.environ.update({**OFFLINE, **(env or {})})
-    if "HYDRA_FULL_ERROR" not in (env or {}):
-        os.environ.pop("HYDRA_FULL_ERROR", None)
-    os.chdir(cwd)
-    sys.argv = ["runner", *args]
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            main(list(args)) if main else cli.main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved[0])
-        os.chdir(saved[1])
-        sys.argv = saved[2]
-    return subprocess.CompletedProcess(["runner", *args], code, out.getvalue(), err.getvalue())
-
-
-def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 240, module: str = "runner"):
-    """Run `python -m runner ARGS` (or another of its commands: `module="runner.tracking.sync"`) in a
-    subprocess: the test's environment, offline, and without HYDRA_FULL_ERROR (an in-process
-    `cli.main()` sets it in os.environ for Hydra)."""
-    inherited = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    full_env = {**OFFLINE, **inherited, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=cwd,
-        env=full_env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import runner
-from tests.helpers import runs_in
+from tests.helpers.servers import runs_in
 
 
 def test_two_runs_a_sweep_and_load_in_one_process(tmp_path, monkeypatch):
@@ -55,7 +55,7 @@ def test_outputs_are_the_bodys_mean_pooled_hidden_states(tmp_path, monkeypatch):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from tests.conftest import compose
+    from tests.helpers.invoking import compose
 
     monkeypatch.chdir(tmp_path)
     run = runner.run("model=tiny_bert", "padding=longest")
@@ -117,7 +117,7 @@ def test_a_missing_data_file_raises_before_any_run(tmp_path, monkeypatch):
 
 
 def test_load_reads_a_run_the_command_made(tmp_path):
-    from tests.conftest import invoke
+    from tests.helpers.invoking import invoke
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = invoke("model=none", "dataset=sample_pairs", f"tracking.uri={uri}", cwd=tmp_path)

@@ -1,4 +1,4 @@
-"""The bad-input matrix: each case is the `runner` command run in-process (tests.conftest.invoke:
+"""The bad-input matrix: each case is the `runner` command run in-process (tests.helpers.invoking.invoke:
 `cli.main` with the case's arguments, its exit code and output captured) against one shared
 sqlite store; test_cli checks the same one-line errors and exit codes through real processes.
 
@@ -19,9 +19,7 @@ import pytest
 from mlflow import MlflowClient
 
 from runner.model import tiny
-from tests.conftest import invoke
-
-pytestmark = pytest.mark.integration
+from tests.helpers.invoking import invoke
 
 OK = "ok"  # exit 0, one FINISHED run
 CONFIG = "config"  # exit 2, no run opened

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import invoke, run_cli
-from tests.helpers import artifact_names, runs_in
-
-pytestmark = pytest.mark.integration
+from tests.helpers.invoking import invoke, run_cli
+from tests.helpers.servers import artifact_names, runs_in
 
 
 def test_a_reader_that_goes_away_stops_no_run(tmp_path):

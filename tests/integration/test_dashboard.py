@@ -12,10 +12,9 @@ import regex
 from mlflow import MlflowClient
 
 from runner.analysis import report
-from tests.conftest import ROOT, invoke
-from tests.helpers import chromium_path, mlflow_ui
-
-pytestmark = pytest.mark.integration
+from tests.helpers.invoking import invoke
+from tests.helpers.paths import ROOT
+from tests.helpers.servers import chromium_path, mlflow_ui
 
 SHOTS = ROOT / "outputs" / "dashboard"
 VIEW = "workflowType=machine_learning"  # MLflow 3's runs / model-training view

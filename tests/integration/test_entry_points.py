@@ -13,9 +13,9 @@ import pytest
 
 from runner.errors import ConfigError
 from runner.registry import Registry
-from tests.conftest import ROOT, run_cli
+from tests.helpers.invoking import run_cli
+from tests.helpers.paths import ROOT
 
-pytestmark = pytest.mark.integration
 LINES = ["첫 번째 줄입니다", "the second line", "三番目の行"]
 
 

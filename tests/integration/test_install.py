@@ -7,11 +7,7 @@ import subprocess
 import sys
 import zipfile
 
-import pytest
-
-from tests.conftest import ROOT
-
-pytestmark = pytest.mark.integration
+from tests.helpers.paths import ROOT
 
 
 def test_wheel_ships_conf_and_runs_from_elsewhere(tmp_path):

@@ -15,9 +15,7 @@ from mlflow import MlflowClient
 from transformers import AutoModel, AutoTokenizer
 
 from runner.model import tiny
-from tests.conftest import invoke
-
-pytestmark = pytest.mark.integration
+from tests.helpers.invoking import invoke
 
 SAMPLE = [  # conf/dataset/sample.yaml
     "Hello, my dog is cute.",

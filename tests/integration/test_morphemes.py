@@ -9,9 +9,8 @@ from transformers import AutoTokenizer
 
 import runner
 from runner.tokenization import morphemes
-from tests.conftest import HUB
+from tests.helpers.paths import HUB
 
-pytestmark = pytest.mark.integration
 TEXTS = {
     "korean": ["토크나이저를 공부하고 있습니다.", "우리 같이 봅시다!", "어제 영화를 봤어요."],
     "mixed": ["Seoul은 대한민국의 수도입니다.", "BERT와 RoBERTa를 비교했어요."],
@@ -97,7 +96,8 @@ def test_a_sweep_over_four_tokenizers_analyses_its_dataset_once():
 def test_the_korean_study_composes_six_tokenizers_one_of_them_morpheme_aware():
     from omegaconf import OmegaConf
 
-    from tests.conftest import ROOT, compose
+    from tests.helpers.invoking import compose
+    from tests.helpers.paths import ROOT
 
     study = OmegaConf.load(ROOT / "conf" / "experiment" / "korean_tokenizers.yaml")
     names = study.hydra.sweeper.params.tokenizer.split(",")

@@ -7,13 +7,11 @@ import json
 import subprocess
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import ROOT
-from tests.helpers import runs_in
+from tests.helpers.paths import ROOT
+from tests.helpers.servers import runs_in
 
-pytestmark = pytest.mark.integration
 NOTEBOOK = ROOT / "docs" / "notebooks" / "tour.ipynb"
 
 

@@ -17,10 +17,10 @@ from mlflow import MlflowClient
 
 from runner.engine.sweep import GONE
 from runner.tracking import keep
-from tests.conftest import OFFLINE, invoke
-from tests.helpers import SERVER_ENV, free_port, wait_healthy
+from tests.helpers.invoking import invoke
+from tests.helpers.paths import OFFLINE
+from tests.helpers.servers import SERVER_ENV, free_port, wait_healthy
 
-pytestmark = pytest.mark.integration
 TEXTS = [
     "Hello, my dog is cute.",
     "오늘 날씨가 정말 좋네요.",

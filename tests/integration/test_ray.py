@@ -13,10 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
-from tests.helpers import finished_sweep, free_port, mlflow_server
-
-pytestmark = pytest.mark.integration
+from tests.helpers.invoking import run_cli
+from tests.helpers.servers import finished_sweep, free_port, mlflow_server
 
 # Ray listens on every interface unless it takes the node for a laptop (loopback only): this
 # keeps the whole cluster on 127.0.0.1.

@@ -6,11 +6,8 @@ from __future__ import annotations
 import re
 import shlex
 
-import pytest
-
-from tests.conftest import ROOT, invoke
-
-pytestmark = pytest.mark.integration
+from tests.helpers.invoking import invoke
+from tests.helpers.paths import ROOT
 
 # Examples another test runs as written, and checks more closely: each line is that test's
 # README_EXAMPLE (asserted below), so it is not run twice.
@@ -49,7 +46,7 @@ def test_examples_run_elsewhere_are_run_there_as_written():
 
 def test_every_offline_example_runs_as_written(tmp_path, monkeypatch):
     """Each example's command line, split as the shell splits it, given to the command's own
-    `main` in this process (tests.conftest.invoke) from the project folder; runner-compare last,
+    `main` in this process (tests.helpers.invoking.invoke) from the project folder; runner-compare last,
     after the sweeps it reads (the lines in RUN_ELSEWHERE run in their own tests). The installed
     `runner` command itself is run as a process by test_cli, test_install and test_signals."""
     from runner.analysis import ending

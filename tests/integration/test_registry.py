@@ -34,7 +34,7 @@ def test_a_new_head_is_one_entry(tmp_path, monkeypatch):
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from tests.conftest import compose
+    from tests.helpers.invoking import compose
 
     monkeypatch.chdir(tmp_path)
     entry = heads.Head(heads.Kind.BODY, "AutoModel", "MODEL_MAPPING", max_pooled, peak_rows, answer="peak")
@@ -85,7 +85,8 @@ class LongestPiece(statistics.BaseStatistic):
 def test_a_new_statistic_is_one_entry(monkeypatch):
     from transformers import AutoTokenizer
 
-    from tests.conftest import HUB, compose
+    from tests.helpers.invoking import compose
+    from tests.helpers.paths import HUB
 
     monkeypatch.setitem(statistics.STATISTICS, "longest_piece", lambda context: LongestPiece())
     run = runner.run("model=none", "tokenizer=roberta_base")

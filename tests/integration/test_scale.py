@@ -15,10 +15,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.conftest import run_cli
-from tests.helpers import finished_sweep, free_port, mlflow_server
-
-pytestmark = pytest.mark.integration
+from tests.helpers.invoking import run_cli
+from tests.helpers.servers import finished_sweep, free_port, mlflow_server
 
 GRID = ["model=tiny_bert,tiny_roberta", "padding=longest,max_length"]
 

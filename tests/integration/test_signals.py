@@ -13,8 +13,6 @@ from mlflow import MlflowClient
 
 from runner.tracking.tracker import Tracker
 
-pytestmark = pytest.mark.integration
-
 
 def wait_running(uri: str, n: int, seconds: float = 120) -> tuple[MlflowClient, list]:
     """The RUNNING runs that have logged their params (inside the pipeline), once there are n. The

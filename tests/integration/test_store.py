@@ -6,10 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
-pytestmark = pytest.mark.integration
-
 OPEN = "from runner.tracking.tracker import Tracker; print(Tracker(sys.argv[1], 'runner').experiment_id)"
 END = "import gc; gc.freeze()"  # the interpreter's last collections skip MLflow's objects (~1 s)
 

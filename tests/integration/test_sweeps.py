@@ -10,13 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from runner.config import naming
-from tests.conftest import HUB, invoke
-from tests.helpers import artifact_names, runs_in
-
-pytestmark = pytest.mark.integration
+from tests.helpers.invoking import invoke
+from tests.helpers.paths import HUB
+from tests.helpers.servers import artifact_names, runs_in
 
 
 def test_sweep_parent_children_and_reuse(tmp_path):
@@ -305,7 +302,7 @@ def test_interval_sweep_fails_with_one_line(tmp_path):
 
 
 def test_sweep_against_an_unreachable_server_fails_fast(tmp_path):
-    from tests.helpers import free_port
+    from tests.helpers.servers import free_port
 
     start = time.monotonic()
     proc = invoke(
@@ -323,7 +320,7 @@ def test_sweep_against_an_unreachable_server_fails_fast(tmp_path):
 
 
 def test_ray_preset_with_no_cluster_fails_within_the_bound(tmp_path):
-    from tests.helpers import free_port
+    from tests.helpers.servers import free_port
 
     address = f"127.0.0.1:{free_port()}"
     start = time.monotonic()

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 import runner
-from tests.unit.test_training import direct_bpe, sentences
+from tests.helpers.texts import direct_bpe, sentences
 
-pytestmark = pytest.mark.integration
 TRAIN = ("model=none", "tokenizer=train", "tokenizer.train.dataset.limit=1500")
 
 
@@ -128,7 +127,7 @@ def test_the_vocab_size_experiment_trains_each_combination_once_and_draws_curves
 
     from mlflow import MlflowClient
 
-    from tests.conftest import invoke
+    from tests.helpers.invoking import invoke
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     proc = invoke(*shlex.split(README_EXAMPLE)[1:], cwd=tmp_path, env={"MLFLOW_TRACKING_URI": uri})

@@ -8,7 +8,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.helpers.paths import ROOT
 
 PACKAGE = ROOT / "runner"
 # room → the rooms it may import (top-level modules by name); docs/architecture.md says why

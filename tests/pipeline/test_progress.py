@@ -40,7 +40,7 @@ def test_progress_draws_a_bar_at_a_terminal(monkeypatch, capsys):
 
 def test_pipeline_reports_rows_after_every_batch():
     from runner.engine import pipeline
-    from tests.conftest import compose
+    from tests.helpers.invoking import compose
 
     calls = []
     run = compose("model=none", "runtime.batch_size=3")

@@ -9,7 +9,7 @@ import pytest
 
 from runner.data import data_files, sources
 from runner.errors import DataError
-from tests.conftest import compose
+from tests.helpers.invoking import compose
 
 
 def load(*overrides, **fields):

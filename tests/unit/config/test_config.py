@@ -10,7 +10,8 @@ from hydra.errors import ConfigCompositionException, MissingConfigException
 from runner import errors
 from runner.config import schema
 from runner.errors import ConfigError
-from tests.conftest import ROOT, compose
+from tests.helpers.invoking import compose
+from tests.helpers.paths import ROOT
 
 OPTIONS = sorted((p.parent.name, p.stem) for p in (ROOT / "conf").glob("*/*.yaml"))
 

@@ -6,7 +6,7 @@ import pytest
 
 from runner.engine import pipeline
 from runner.errors import ConfigError, ModelError
-from tests.conftest import compose
+from tests.helpers.invoking import compose
 
 HEADS = ["none", "sequence_classification", "token_classification", "masked_lm", "question_answering"]
 PAIRS = [["Where is Seoul?", "Seoul is in Korea."], ["누가 왔나요?", "철수가 왔어요."]]

@@ -10,8 +10,8 @@ import pytest
 import regex
 from transformers import AutoTokenizer
 
-from tests.conftest import HUB
-from tests.unit.test_tokenization import tokenize_run
+from tests.helpers.paths import HUB
+from tests.helpers.texts import tokenize_run
 
 MIXED = [
     "오늘 날씨가 정말 좋네요. Hello world!",

@@ -12,7 +12,9 @@ from transformers import AutoTokenizer
 from runner.engine import pipeline
 from runner.errors import ModelError
 from runner.model import tiny
-from tests.conftest import HUB, compose
+from tests.helpers.invoking import compose
+from tests.helpers.paths import HUB
+from tests.helpers.texts import tokenize_run
 
 KOREAN = [
     "오늘 날씨가 정말 좋네요.",
@@ -29,23 +31,6 @@ PAIRS = [
     ["Hello, my dog is cute", "My cat is lazy and sleeps all day."],
     ["Seoul", "서울은 대한민국의 수도입니다."],
 ]
-
-
-# One load cache for the module, as a sweep's jobs share one: each tokenizer is read from its
-# files once, later runs with the same load options reuse it (their results must not differ)
-CACHE = pipeline.Cache()
-
-
-def tokenize_run(tokenizer_path, texts, *overrides, batch_size=None):
-    run = compose(
-        "model=none",
-        f"tokenizer.name_or_path={tokenizer_path}",
-        "runtime.sort_by_length=false",
-        *overrides,
-    )
-    run.dataset.texts = texts
-    run.runtime.batch_size = batch_size or len(texts)
-    return pipeline.run(run, CACHE)
 
 
 def direct(tok, texts, **kwargs):

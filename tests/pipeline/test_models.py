@@ -18,7 +18,7 @@ from transformers import (
 from runner.engine import pipeline as runner_pipeline
 from runner.errors import ModelError
 from runner.model import outputs, tiny
-from tests.conftest import compose
+from tests.helpers.invoking import compose
 
 TEXTS = [
     "Hello, my dog is cute.",

@@ -13,14 +13,7 @@ import pytest
 from runner.config.schema import TrainConfig
 from runner.errors import ConfigError
 from runner.tokenization import training
-from tests.conftest import ROOT
-
-CORPUS = ROOT / "runner" / "assets" / "klue-ner" / "klue-ner-v1.1_dev.sentences.jsonl"
-
-
-def sentences(n: int) -> list[str]:
-    with CORPUS.open(encoding="utf-8") as f:
-        return [json.loads(line)["sentence"] for _, line in zip(range(n), f, strict=False)]
+from tests.helpers.texts import direct_bpe, sentences
 
 
 def test_holdout_is_seeded_disjoint_and_complete():
@@ -77,20 +70,6 @@ def test_a_vocabulary_smaller_than_the_alphabet_is_one_line(algorithm):
     assert alphabet > 300  # Hangul syllables: the reason
 
 
-def direct_bpe(texts: list[str], vocab_size: int):
-    """The same BPE as tokenizer.train's defaults, built here from the library's parts."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    tok.normalizer = normalizers.Sequence([normalizers.NFC()])
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.decoder = decoders.BPEDecoder()
-    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, special_tokens=special)
-    tok.train_from_iterator(texts, trainer=trainer)
-    return tok
-
-
 def test_bpe_learns_what_the_library_learns_directly():
     texts = sentences(1500)
     trained = training.train(TrainConfig(algorithm="bpe", vocab_size=2000), texts)
@@ -122,6 +101,8 @@ SCRIPT = """
 import hashlib, json, sys
 from runner.config.schema import TrainConfig
 from runner.tokenization import training
+from tests.helpers.texts import direct_bpe, sentences
+from tests.helpers.texts import sentences
 texts = json.load(sys.stdin)
 out = {}
 for algorithm in ("bpe", "byte_bpe", "wordpiece", "unigram"):

@@ -13,18 +13,9 @@ import regex
 from transformers import AutoTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from tests.conftest import HUB
-from tests.unit.test_tokenization import tokenize_run
+from tests.helpers.paths import HUB
+from tests.helpers.texts import PAIRS, TEXTS, tokenize_run
 
-TEXTS = [
-    "서울은 대한민국의 수도입니다.",
-    "이 영화는 정말 재미있습니다!",
-    "Hello, my dog is cute. Café au lait?",
-    "東京は日本の首都です。",
-    "ภาษาไทยไม่มีการเว้นวรรคระหว่างคำ",
-    "Tokenizers split unbelievably long words, don't they?",
-]
-PAIRS = [["첫번째 문장입니다.", "Second sentence."], ["ภาษาไทย", "日本語のテキスト"], ["Plain", "text"]]
 SCRIPTS = ["Latin", "Hangul", "Han", "Hiragana", "Katakana", "Thai"]
 
 

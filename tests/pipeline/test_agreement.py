@@ -7,9 +7,8 @@ from transformers import AutoTokenizer
 
 from runner.analysis import agreement, report
 from runner.analysis.report import RunTokens
-from tests.conftest import HUB
-from tests.unit.test_fidelity import PAIRS, TEXTS
-from tests.unit.test_tokenization import tokenize_run
+from tests.helpers.paths import HUB
+from tests.helpers.texts import PAIRS, TEXTS, tokenize_run
 
 
 def direct_ends(tok, example) -> set[int]:

@@ -11,7 +11,8 @@ from transformers import AutoTokenizer
 from runner.config.schema import check
 from runner.engine import pipeline
 from runner.errors import ConfigError
-from tests.conftest import HUB, compose
+from tests.helpers.invoking import compose
+from tests.helpers.paths import HUB
 
 UDHR = Path(__file__).resolve().parents[2] / "runner" / "assets" / "udhr" / "udhr-parallel-12.jsonl"
 
