@@ -10,10 +10,12 @@ second signal interrupts at once, for a step that would take too long.
 from __future__ import annotations
 
 import signal
-from typing import Any
+from collections.abc import Callable
+from types import FrameType
 
 from runner.errors import Interrupted
 
+Handler = Callable[[int, FrameType | None], object] | int | None  # what signal.signal returns
 _requested: int | None = None  # the signal received, until the run has stopped
 
 
@@ -31,13 +33,13 @@ class handled:
         global _requested
         _requested = None
 
-        def ask(signum: int, frame: Any) -> None:
+        def ask(signum: int, frame: FrameType | None) -> None:
             global _requested
             if _requested is not None:  # the second signal: stop now
                 raise Interrupted(signum)
             _requested = signum
 
-        self._saved: dict[int, Any] = {}
+        self._saved: dict[int, Handler] = {}
         for signum in (signal.SIGINT, signal.SIGTERM):
             if signal.getsignal(signum) is signal.SIG_IGN:  # e.g. a background job of a script
                 continue
@@ -46,7 +48,7 @@ class handled:
             except ValueError:  # not the main thread (some launchers): leave signals alone
                 return
 
-    def __exit__(self, kind: type | None, *exc: Any) -> None:
+    def __exit__(self, kind: type | None, *exc: object) -> None:
         global _requested
         for signum, previous in self._saved.items():
             signal.signal(signum, previous)

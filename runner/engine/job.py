@@ -13,7 +13,7 @@ import logging
 import os
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
@@ -110,7 +110,7 @@ def typed(cfg: DictConfig) -> schema.RunConfig:
 
 
 def _execute(
-    run_cfg: schema.RunConfig, resolved: dict[str, Any], context: packing.JobContext, session: Session
+    run_cfg: schema.RunConfig, resolved: dict[str, object], context: packing.JobContext, session: Session
 ) -> None:
     multirun = context.multirun
     tracker = keep.open_tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment, multirun)
@@ -156,7 +156,7 @@ def _tracked(
     run_id: str,
     parent: str | None,
     run_cfg: schema.RunConfig,
-    resolved: dict[str, Any],
+    resolved: dict[str, object],
     session: Session,
     context: packing.JobContext,
 ) -> RunResult:
@@ -203,7 +203,7 @@ def _kept(tracker: Tracker, multirun: bool, context: packing.JobContext, name: s
     raise Stop(keep.EXIT_KEPT)
 
 
-def _config_hash(resolved: dict[str, Any]) -> str:
+def _config_hash(resolved: dict[str, object]) -> str:
     """What makes two runs the same work (skip_finished): everything but where and how it is tracked."""
     kept = {k: v for k, v in resolved.items() if k not in ("tracking", "sweep", "invariance")}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()[:16]

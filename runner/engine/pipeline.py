@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from runner import hub
 from runner.config.schema import RunConfig
 from runner.data import sources
 from runner.engine import interrupt
-from runner.engine.result import RunResult, captured_warnings, timed
+from runner.engine.result import Hashes, RunResult, captured_warnings, index_of, timed
 from runner.errors import DataError
 from runner.model import heads, models
 from runner.model.inference import Predictor
@@ -28,7 +28,11 @@ from runner.model.outputs import OutputSpool
 from runner.tokenization import encoding, statistics, token_rows, tokenizer, training
 from runner.tokenization.fingerprints import comparability_key, hash_rows, texts_digest
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase as Tokenizer
+
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 Progress = Callable[[int, int], None]  # (rows done, rows in all): a terminal shows rows/s
@@ -38,16 +42,16 @@ class Cache:
     """Loaded datasets, tokenizers and models of this process, keyed by their load config."""
 
     def __init__(self) -> None:
-        self._items: dict[tuple[str, str], Any] = {}
+        self._items: dict[tuple[str, str], object] = {}
         self.reachable = hub.Probe()  # whether the hub answers, asked once for all loads
 
-    def get(self, kind: str, key: Any, build: Callable[[], Any], result: RunResult) -> Any:
+    def get(self, kind: str, key: object, build: Callable[[], T], result: RunResult) -> T:
         k = (kind, json.dumps(key, sort_keys=True, default=str))
         hit = k in self._items
         if not hit:
             self._items[k] = build()
         result.tags[f"cache/{kind}"] = "hit" if hit else "miss"
-        return self._items[k]
+        return cast(T, self._items[k])  # built by `build` for this key
 
 
 def run(
@@ -88,11 +92,11 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | N
             result.metrics.update(statistic.metrics())
             result.tags.update(statistic.tags())
             for row in result.token_rows:
-                row.update(statistic.columns(row["index"]))
+                row.update(statistic.columns(index_of(row)))
     _warn(result, tokenizer.too_long_warning(tok, kwargs, loop.longer, loop.longest))
     if texts.parallel:
         _parity(result, counts)
-    result.token_rows.sort(key=lambda r: (r.get("column") or "", r["index"]))
+    result.token_rows.sort(key=lambda r: (str(r.get("column") or ""), index_of(r)))
     if predictor is not None:
         _predictions(result, predictor, len(texts))
     seconds = result.metrics["time/forward_s"] or result.metrics["time/tokenize_s"]
@@ -101,7 +105,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | N
 
 def _load_inputs(
     cfg: RunConfig, cache: Cache, result: RunResult
-) -> tuple[sources.Texts, Any, dict[str, Any]]:
+) -> tuple[sources.Texts, Tokenizer, dict[str, object]]:
     """The data and the tokenizer (through the cache), checked, and the tokenizer call's arguments."""
     with timed(result, "load_data"):
         texts = cache.get(
@@ -145,7 +149,7 @@ def _uri(cfg: RunConfig) -> str:
 
 def trained_tokenizer(
     cfg: RunConfig, cache: Cache, result: RunResult, texts: sources.Texts
-) -> tuple[sources.Texts, Any]:
+) -> tuple[sources.Texts, Tokenizer]:
     """tokenizer.train: the training texts (another dataset, or the part of this one not held
     out), less every evaluation text; the tokenizer trained once per corpus and config in this
     process (the load cache). Returns the evaluation texts and the tokenizer."""
@@ -216,8 +220,8 @@ def _load_model(
     cache: Cache,
     result: RunResult,
     texts: sources.Texts,
-    tok: Any,
-    kwargs: dict[str, Any],
+    tok: Tokenizer,
+    kwargs: dict[str, object],
 ) -> Predictor | None:
     """The model and its Predictor, or None for tokenization only (model=none, parallel data)."""
     if cfg.model.trust_remote_code:
@@ -274,12 +278,12 @@ class Loop:
 
     cfg: RunConfig
     result: RunResult
-    tok: Any
-    kwargs: dict[str, Any]
+    tok: Tokenizer
+    kwargs: dict[str, object]
     stats: list[statistics.Statistic]  # those this run switched on (runner.tokenization.statistics)
     predictor: Predictor | None
     progress: Progress | None
-    hashes: np.ndarray
+    hashes: Hashes
     longer: int = 0  # examples longer than the tokenizer's model_max_length
     longest: int = 0  # real tokens of the longest example
 
@@ -334,7 +338,7 @@ def _warn(result: RunResult, message: str | None) -> None:
         log.warning(message)
 
 
-def _parity(result: RunResult, counts: dict[Any, tuple[int, int]]) -> None:
+def _parity(result: RunResult, counts: dict[str | None, tuple[int, int]]) -> None:
     """parity/<column>: content tokens / the reference column's, summed over the same rows."""
     reference = counts[next(iter(counts))][0]
     rows = result.metrics["data/rows"]
@@ -355,7 +359,7 @@ def gini(costs: list[int]) -> float:
 
 
 def _predictions(result: RunResult, predictor: Predictor, rows: int) -> None:
-    result.prediction_rows = sorted(predictor.rows, key=lambda r: r["index"])
+    result.prediction_rows = sorted(predictor.rows, key=index_of)
     result.shapes = predictor.shapes(rows)
     result.outputs = predictor.finish_outputs()
     result.warnings.extend(predictor.warnings)

@@ -13,11 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypeAlias
 
 import numpy as np
 
 from runner.data import sources
+
+Row: TypeAlias = dict[str, object]  # one row of tokens.json or predictions.json: column → JSON-able value
+Hashes: TypeAlias = "np.ndarray[tuple[int, ...], np.dtype[np.uint64]]"
 
 
 @dataclass
@@ -26,12 +29,12 @@ class RunResult:
 
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
-    token_rows: list[dict[str, Any]] = field(default_factory=list)
-    prediction_rows: list[dict[str, Any]] = field(default_factory=list)
-    shapes: dict[str, Any] | None = None
+    token_rows: list[Row] = field(default_factory=list)
+    prediction_rows: list[Row] = field(default_factory=list)
+    shapes: dict[str, object] | None = None
     outputs: Path | None = None  # outputs.npy / outputs.npz (runner.model.outputs) in scratch()
-    token_hashes: np.ndarray | None = None  # per example: a hash of its non-pad token ids (uint64)
-    model_config: dict[str, Any] | None = None
+    token_hashes: Hashes | None = None  # per example: a hash of its non-pad token ids (uint64)
+    model_config: dict[str, object] | None = None
     missing_keys: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     texts: sources.Texts | None = None
@@ -46,6 +49,14 @@ class RunResult:
             self._scratch = Path(tempfile.mkdtemp(prefix="runner-"))
             weakref.finalize(self, shutil.rmtree, self._scratch, ignore_errors=True)
         return self._scratch
+
+
+def index_of(row: Row) -> int:
+    """A row's example index (every row of tokens.json and predictions.json has one)."""
+    index = row["index"]
+    if not isinstance(index, int):
+        raise TypeError(f"a row's index is {index!r}, not an example number")
+    return index
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from omegaconf import OmegaConf
 
@@ -26,6 +26,7 @@ from runner import console
 from runner.errors import Escalated, Stop, describe
 
 if TYPE_CHECKING:
+    from runner.engine.pipeline import Cache
     from runner.engine.sweep import SweepCallback
 
 _ACTIVE: ContextVar[Session | None] = ContextVar("runner_session", default=None)
@@ -42,7 +43,7 @@ class Started:
 
 @dataclass
 class Session:
-    cache: Any = None  # pipeline.Cache, created on the first run (its import is the pipeline's)
+    cache: Cache | None = None  # created on the first run (its import is the pipeline's)
     warmed: set[str] = field(default_factory=set)  # what this process has warmed up (engine.warmup)
     open_sweep: SweepCallback | None = None  # the sweep whose parent run is open
     started: list[Started] = field(default_factory=list)
@@ -73,10 +74,10 @@ class Session:
             gc.freeze()
             gc.enable()
 
-    def __reduce__(self) -> tuple[Any, tuple[()]]:
+    def __reduce__(self) -> tuple[Callable[[], Session], tuple[()]]:
         return _fresh, ()  # another process (a launcher's worker) gets its own, empty Session
 
-    def loads(self) -> Any:
+    def loads(self) -> Cache:
         """The load cache of this Session (datasets, tokenizers, models and the hub probe)."""
         if self.cache is None:
             from runner.engine import pipeline
@@ -139,14 +140,14 @@ class Session:
 
         schema.register()
         assets = Path(__file__).parents[1] / "assets"
-        resolvers: dict[str, Callable[..., Any]] = {
-            "tiny": lambda name: importlib.import_module("runner.model.tiny").ensure(name),
-            "runner_uid": console.process_uid,
+        named: dict[str, Callable[[str], str]] = {
+            "tiny": lambda name: str(importlib.import_module("runner.model.tiny").ensure(name)),
             "asset": lambda name: str(assets / name),
-            "tiktoken": lambda name: importlib.import_module(TIKTOKEN).bundled(name),
+            "tiktoken": lambda name: str(importlib.import_module(TIKTOKEN).bundled(name)),
         }
-        for name, resolver in resolvers.items():
+        for name, resolver in named.items():
             OmegaConf.register_new_resolver(name, resolver, replace=True)
+        OmegaConf.register_new_resolver("runner_uid", console.process_uid, replace=True)
 
 
 TIKTOKEN = "runner.tokenization.tiktoken_files"  # imported when a config names ${tiktoken:…}

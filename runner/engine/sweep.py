@@ -13,7 +13,7 @@ import shlex
 import socket
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ParamSpec
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
@@ -27,6 +27,8 @@ from runner.errors import ConfigError, Escalated, Stop
 from runner.tracking import store
 
 if TYPE_CHECKING:
+    from hydra.core.config_loader import ConfigLoader
+    from hydra.core.utils import JobReturn
     from mlflow.entities import Run
 
     from runner.tracking.base import Tracker
@@ -58,7 +60,7 @@ def sweep_overrides(config: DictConfig) -> list[str]:
     return [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
 
 
-def _config_loader() -> Any:
+def _config_loader() -> ConfigLoader | None:
     """Hydra's config loader of this run (glob() sweeps list a group's options through it)."""
     from hydra.core.global_hydra import GlobalHydra
 
@@ -74,14 +76,17 @@ def count_jobs(config: DictConfig) -> int:
     return total
 
 
-def _escalated(hook: Callable[..., None]) -> Callable[..., None]:
+P = ParamSpec("P")
+
+
+def _escalated(hook: Callable[P, None]) -> Callable[P, None]:
     """Hydra turns an Exception raised in a callback into a warning and carries on (a sweep with
     no parent, exit 0): raise it past Hydra, to cli.main, which prints its one line."""
 
     @functools.wraps(hook)
-    def wrapper(self: Any, config: DictConfig, **kwargs: Any) -> None:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
-            hook(self, config, **kwargs)
+            hook(*args, **kwargs)
         except Exception as exc:
             raise Escalated(exc) from exc
 
@@ -133,14 +138,14 @@ class SweepCallback(Callback):
             raise RuntimeError("the sweep's parent run is not open: on_multirun_start did not run")
         return self.tracker
 
-    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: object) -> None:
         """Jobs run in this process (the basic launcher) advance the sweep's progress bar."""
         if self.progress is not None:
             self.done += 1
             self.progress(self.done, self.total)
 
     @_escalated
-    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+    def on_multirun_start(self, config: DictConfig, **kwargs: object) -> None:
         from runner.tracking import keep
 
         check_launcher(config)
@@ -179,7 +184,7 @@ class SweepCallback(Callback):
         _send_to_jobs(config, env)
 
     @_escalated
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+    def on_multirun_end(self, config: DictConfig, **kwargs: object) -> None:
         self.session.settle()  # a launcher's parent runs no job: the comparison is its work
         if self.progress is not None:
             self.progress.close()
