@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from runner import console
-from runner.analysis import compare, invariance
 from runner.errors import RunnerError
 from runner.tracking.base import Tracker
 
@@ -21,6 +20,8 @@ from runner.tracking.base import Tracker
 def rebuild(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[str, str, Path]:
     """The whole end of an existing sweep again: comparison, invariance check at the tolerance
     its jobs ran with, jobs table, counts, description. Returns (side by side, verdict, report)."""
+    from runner.analysis import compare, invariance  # read back only here: a sweep's start skips them
+
     children = tracker.children(parent)  # read once, for the tolerance and the jobs table
     side_by_side, page = compare.build(tracker, parent, out_dir)
     verdict = invariance.check(tracker, parent, tolerance(children))[1]
@@ -100,6 +101,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--out", default="outputs/compare", help="folder for report.html and PNGs")
     args = parser.parse_args(argv)
+    from runner.analysis import compare
+
     try:
         tracker = compare.parent_tracker(args.tracking_uri, args.experiment, args.parent)
         text, verdict, page = rebuild(tracker, args.parent or compare.latest_sweep(tracker), Path(args.out))
