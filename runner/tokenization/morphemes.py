@@ -33,7 +33,6 @@ from runner.tokenization.batch import Batch
 from runner.tokenization.token_stats import partial_flags
 
 ANALYSES = [0]  # texts analysed in this process (a test counts them: one analysis per dataset)
-KNOWN: dict[str, list[tuple[int, int]]] = {}  # every text analysed in this process: its units
 MARKER = "runner_pre_tokenizer.json"  # in a trained tokenizer's folder: its pre-tokenizer is `morphemes`
 
 
@@ -65,28 +64,31 @@ def units(tokens: Sequence[Any]) -> list[tuple[int, int]]:
 
 
 def analyse(texts: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
-    """Each distinct text's units (Kiwi's batch call over the texts not analysed yet in this process)."""
+    """Each distinct text's units (Kiwi's batch call over the texts)."""
     distinct = list(dict.fromkeys(texts))
-    new = [t for t in distinct if t not in KNOWN]
-    if new:
-        kiwi = analyzer()
-        ANALYSES[0] += len(new)
-        KNOWN.update({text: units(tokens) for text, tokens in zip(new, kiwi.tokenize(new), strict=True)})
-    return {text: KNOWN[text] for text in distinct}
+    kiwi = analyzer()
+    ANALYSES[0] += len(distinct)
+    return {text: units(tokens) for text, tokens in zip(distinct, kiwi.tokenize(distinct), strict=True)}
 
 
 class MorphemeCut:
     """The `morphemes` pre-tokenizer's first step (a `tokenizers` custom pre-tokenizer): each text
     cut at its morpheme boundaries inside whitespace words. The pieces are slices of the
-    tokenizer's NormalizedString, so every offset still points into the original text."""
+    tokenizer's NormalizedString, so every offset still points into the original text. `known`
+    holds the analyses made so far (the training corpus's, in one batched call): a text is
+    analysed once per tokenizer."""
+
+    def __init__(self, known: dict[str, list[tuple[int, int]]] | None = None) -> None:
+        self.known = known if known is not None else {}
 
     def pre_tokenize(self, pretok: Any) -> None:
         pretok.split(self._split)
 
-    @staticmethod
-    def _split(_: int, normalized: Any) -> list[Any]:
+    def _split(self, _: int, normalized: Any) -> list[Any]:
         text = normalized.normalized
-        edges = [0, *sorted(boundaries(text, analyse([text])[text])), len(text)]
+        if text not in self.known:
+            self.known.update(analyse([text]))
+        edges = [0, *sorted(boundaries(text, self.known[text])), len(text)]
         return [normalized[a:b] for a, b in zip(edges, edges[1:], strict=False) if b > a]
 
 
@@ -98,21 +100,21 @@ def base_pre_tokenizer() -> Any:
     return pre_tokenizers.Metaspace(prepend_scheme="first")
 
 
-def pre_tokenizer() -> Any:
+def pre_tokenizer(known: dict[str, list[tuple[int, int]]] | None = None) -> Any:
     """Morpheme cuts, then metaspace (tokenizer.train.pre_tokenizer=morphemes)."""
     from tokenizers import pre_tokenizers
 
     analyzer("tokenizer.train.pre_tokenizer=morphemes")  # one line naming the install when missing
-    custom = pre_tokenizers.PreTokenizer.custom(MorphemeCut())
+    custom = pre_tokenizers.PreTokenizer.custom(MorphemeCut(known))
     return pre_tokenizers.Sequence([custom, base_pre_tokenizer()])
 
 
-def restore(tok: Any, folder: str | Path) -> Any:
+def restore(tok: Any, folder: str | Path, known: dict[str, list[tuple[int, int]]] | None = None) -> Any:
     """A trained tokenizer loaded from its files, its morpheme cut put back where the folder
     says it had one (tokenizer.json alone, loaded elsewhere, splits at whitespace only)."""
     marker = Path(folder) / MARKER
     if tok.is_fast and marker.exists() and json.loads(marker.read_text())["pre_tokenizer"] == "morphemes":
-        tok.backend_tokenizer.pre_tokenizer = pre_tokenizer()
+        tok.backend_tokenizer.pre_tokenizer = pre_tokenizer(known)
     return tok
 
 

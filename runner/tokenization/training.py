@@ -156,9 +156,10 @@ def train(cfg: TrainConfig, texts: Sequence[str]) -> Trained:
     start = time.perf_counter()
     backend, trainer = _backend(cfg), _trainer(cfg)
     cut = pre_tokenizer_name(cfg) == "morphemes"
-    if cut:  # every training text analysed in one batched Kiwi call, then cut as it is read
-        morphemes.analyse(texts)
-        backend.pre_tokenizer = morphemes.pre_tokenizer()
+    known: dict[str, list[tuple[int, int]]] = {}
+    if cut:
+        backend.pre_tokenizer = morphemes.pre_tokenizer(known)  # one line if kiwipiepy is missing
+        known.update(morphemes.analyse(texts))  # the training texts in one batched Kiwi call
     try:
         backend.train_from_iterator(texts, trainer=trainer, length=len(texts))
     except Exception as exc:  # unigram: "The vocabulary is not large enough to contain all chars"
@@ -184,7 +185,7 @@ def train(cfg: TrainConfig, texts: Sequence[str]) -> Trained:
     if cut:
         marker = {"pre_tokenizer": "morphemes", "then": "metaspace", "analyser": "kiwipiepy"}
         (folder / morphemes.MARKER).write_text(json.dumps(marker), encoding="utf-8")
-    return Trained(morphemes.restore(tok, folder), folder, len(texts), sum(map(len, texts)), seconds)
+    return Trained(morphemes.restore(tok, folder, known), folder, len(texts), sum(map(len, texts)), seconds)
 
 
 def _too_small(cfg: TrainConfig, needed: int | None) -> ConfigError:
