@@ -276,7 +276,8 @@ class SweepCallback(Callback):
             "parent": store.run_url(uri, experiment, self.parent),
         }
         print(
-            f"sweep parent run {self.parent}: comparison/report.html, comparison/tokens.json\n"
+            f"sweep parent run {self.parent}: comparison/report.html and its tables "
+            "(comparison/tokens.json; comparison/tokens/<dataset>.json for several datasets)\n"
             + console.dashboard(store.ui_command(uri), links),
             flush=True,
         )
