@@ -23,6 +23,21 @@ KEY_METRICS = (
 )
 
 
+# what a run was for, shown when it computed it: a training, the morpheme reference, a probe
+PURPOSE_METRICS = (
+    "train/vocab_size_reached",
+    "time/train_tokenizer_s",
+    "train/overlap",
+    "morph/boundary_precision",
+    "morph/boundary_recall",
+    "morph/boundary_f1",
+    "probe/accuracy",
+    "probe/accuracy_low",
+    "probe/accuracy_high",
+    "probe/majority",
+)
+
+
 def process_uid() -> str:
     """A short id fixed for this process: keeps two runs of the same second apart."""
     return _UID
@@ -79,6 +94,8 @@ def dashboard(ui: str | None, links: dict[str, str]) -> str:
 def summary(run_id: str, uri: str, ui: str | None, url: str, metrics: dict[str, float], status: str) -> None:
     """The short block that ends every single run: id, key metrics, how to open it."""
     shown = "  ".join(f"{k}={number(metrics[k])}" for k in KEY_METRICS if k in metrics)
+    purpose = "  ".join(f"{k}={number(metrics[k])}" for k in PURPOSE_METRICS if k in metrics)
+    shown += f"\n  {purpose}" if purpose else ""
     print(f"run {run_id} {status}\n  tracking: {uri}\n  {shown}\n{dashboard(ui, {'run': url})}", flush=True)
 
 

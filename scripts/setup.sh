@@ -20,6 +20,6 @@ if [ "${1:-}" = dev ]; then
   "${PIP[@]}" -e ".[dev]"
   touch .venv/.installed-dev
 else
-  "${PIP[@]}" -e .
+  "${PIP[@]}" -e ".[korean,llm]"  # every README example runs: Kiwi (stats.morphemes), cl100k_base
 fi
 touch .venv/.installed

@@ -192,6 +192,28 @@ class StatsConfig:
     morphemes: str = "none"
 
 
+class ProbeKind(Enum):
+    none = "none"  # no probe
+    bag_of_tokens = "bag_of_tokens"  # L1 logistic regression on counts of each content token
+    embedding = "embedding"  # L2 logistic regression on the body's pooled outputs (needs a model)
+
+
+@dataclass
+class ProbeConfig:
+    """probe: how well a linear reader predicts the label from the run's tokens or embeddings
+    (runner.task; docs/probe.md)."""
+
+    kind: ProbeKind = ProbeKind.none
+    label_column: str | None = None  # null = dataset.label_column
+    c: float = 0.4  # inverse regularisation strength (Wegmann et al. 2025: 0.4 with L1)
+    folds: int = 5  # stratified k-fold, rows that share a text kept in one fold
+    seed: int | None = None  # the folds' shuffle and the bootstrap; null = runtime.seed
+    pair_cutoff: int = 50  # sentence pairs: the first N content tokens of each side are crossed
+    bootstrap: int = 1000  # resamples of the examples for probe/accuracy_low and _high (95 %)
+    # examples without a label: drop (counted in probe/dropped_unlabelled) or refuse (exit 2)
+    missing_labels: str = "refuse"
+
+
 @dataclass
 class SweepConfig:
     fail_fast: bool = False  # stop the sweep at the first failing job
@@ -213,6 +235,7 @@ class RunConfig:
     sweep: SweepConfig = _field(default_factory=SweepConfig)
     invariance: InvarianceConfig = _field(default_factory=InvarianceConfig)  # checked at a sweep's end
     stats: StatsConfig = _field(default_factory=StatsConfig)
+    probe: ProbeConfig = _field(default_factory=ProbeConfig)
 
 
 def register() -> None:
@@ -268,6 +291,7 @@ def check(run: RunConfig) -> None:
             "also set tokenizer.max_length (e.g. tokenizer.max_length=128)",
         )
     _check_train(run)
+    _check_probe(run)
     parallel = run.dataset.parallel_columns
     if parallel is not None and (len(parallel) < 2 or run.dataset.text_pair_column):
         raise ConfigError(
@@ -282,6 +306,52 @@ def check(run: RunConfig) -> None:
                 f"has {len(run.model.id2label)} labels but model.num_labels is {run.model.num_labels}",
                 "make them agree or drop model.num_labels",
             )
+
+
+def probe_label_column(run: RunConfig) -> str | None:
+    """The column the probe predicts: probe.label_column, else dataset.label_column."""
+    return run.probe.label_column or run.dataset.label_column
+
+
+def _check_probe(run: RunConfig) -> None:
+    """A probe needs a label column, folds to split by, and a model for the embedding probe."""
+    probe = run.probe
+    if probe.kind is ProbeKind.none:
+        return
+    kind = probe.kind.value
+    if probe_label_column(run) is None:
+        raise ConfigError(
+            "probe.label_column",
+            f"probe={kind} has no label to predict",
+            "set dataset.label_column (or probe.label_column) to the column holding the labels",
+        )
+    if probe.label_column and run.dataset.label_column and probe.label_column != run.dataset.label_column:
+        raise ConfigError(
+            "probe.label_column",
+            f"'{probe.label_column}' differs from dataset.label_column '{run.dataset.label_column}'",
+            "set one of them",
+        )
+    if probe.folds < 2:
+        raise ConfigError("probe.folds", f"{probe.folds} folds cannot test", "use 2 or more (default 5)")
+    if probe.c <= 0:
+        raise ConfigError("probe.c", f"{probe.c} is not a regularisation strength", "use e.g. probe.c=0.4")
+    if probe.pair_cutoff < 1 or probe.bootstrap < 1:
+        key = "probe.pair_cutoff" if probe.pair_cutoff < 1 else "probe.bootstrap"
+        raise ConfigError(key, "must be 1 or more", f"set {key} to a positive integer")
+    if probe.missing_labels not in ("drop", "refuse"):
+        raise ConfigError(
+            "probe.missing_labels", f"'{probe.missing_labels}' is not a policy", "use drop or refuse"
+        )
+    if run.dataset.parallel_columns:
+        raise ConfigError(
+            "probe", "parallel data has no task to probe", "drop probe or dataset.parallel_columns"
+        )
+    if probe.kind is ProbeKind.embedding and not run.model.forward:
+        raise ConfigError(
+            "probe",
+            "embedding reads the model's pooled outputs, and model=none runs none",
+            "pick a body (e.g. model=tiny_bert), or probe=bag_of_tokens",
+        )
 
 
 def _check_train(run: RunConfig) -> None:

@@ -115,6 +115,9 @@ def _execute(
     multirun = context.multirun
     tracker = keep.open_tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment, multirun)
     quiet_libraries()
+    from runner.engine import pipeline
+
+    pipeline.preflight(run_cfg, session.loads())  # the probe's labels: refused before any run opens
     if not multirun:  # a sweep's parent does this once for all its jobs
         keep.end_dead_runs(tracker)
     config_hash = _config_hash(resolved)

@@ -11,20 +11,23 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
 from runner import hub
-from runner.config.schema import RunConfig
+from runner.config.schema import ProbeKind, RunConfig, probe_label_column
 from runner.data import sources
 from runner.engine import interrupt
 from runner.engine.result import Hashes, RunResult, captured_warnings, index_of, timed
 from runner.errors import DataError
 from runner.model import heads, models
+from runner.model import outputs as model_outputs
 from runner.model.inference import Predictor
 from runner.model.outputs import OutputSpool
+from runner.task import features as probe_features
+from runner.task import probe
 from runner.tokenization import encoding, statistics, token_rows, tokenizer, training
 from runner.tokenization.fingerprints import comparability_key, hash_rows, texts_digest
 
@@ -84,6 +87,8 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | N
     result.tags["invariance.group"] = comparability_key(cfg, texts)
     result.tags["data.digest"] = texts_digest(texts)
     loop = Loop(cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), dtype=np.uint64))
+    if cfg.probe.kind is ProbeKind.bag_of_tokens:
+        loop.bag = probe_features.BagOfTokens(len(tok), cfg.probe.pair_cutoff)
     counts = {column: _batches(loop, values, texts.pairs, column) for column, values in columns.items()}
     if not texts.parallel:
         result.token_hashes = loop.hashes
@@ -99,6 +104,9 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | N
     result.token_rows.sort(key=lambda r: (str(r.get("column") or ""), index_of(r)))
     if predictor is not None:
         _predictions(result, predictor, len(texts))
+    if cfg.probe.kind is not ProbeKind.none:
+        with timed(result, "probe"):
+            _probe(cfg, result, texts, loop.bag)
     seconds = result.metrics["time/forward_s"] or result.metrics["time/tokenize_s"]
     result.metrics["throughput/samples_per_s"] = len(texts) / seconds if seconds else 0.0
 
@@ -108,12 +116,7 @@ def _load_inputs(
 ) -> tuple[sources.Texts, Tokenizer, dict[str, object]]:
     """The data and the tokenizer (through the cache), checked, and the tokenizer call's arguments."""
     with timed(result, "load_data"):
-        texts = cache.get(
-            "dataset",
-            (asdict(cfg.dataset), cfg.runtime.seed),
-            lambda: sources.load(cfg.dataset, cfg.runtime.seed, cache.reachable),
-            result,
-        )
+        texts = load_data(cfg, cache, result)
     interrupt.check()
     if cfg.tokenizer.train is not None:
         texts, tok = trained_tokenizer(cfg, cache, result, texts)
@@ -138,6 +141,33 @@ def _load_inputs(
             "use tokenizer.truncation=false to count whole texts"
         )
     return texts, tok, kwargs
+
+
+def load_data(cfg: RunConfig, cache: Cache, result: RunResult) -> sources.Texts:
+    """The evaluation dataset through the cache, its labels from the probe's column if the
+    dataset names none (probe.label_column)."""
+    declared = cfg.dataset
+    if cfg.probe.kind is not ProbeKind.none and declared.label_column is None:
+        declared = replace(declared, label_column=probe_label_column(cfg))
+    return cache.get(
+        "dataset",
+        (asdict(declared), cfg.runtime.seed),
+        lambda: sources.load(declared, cfg.runtime.seed, cache.reachable),
+        result,
+    )
+
+
+def preflight(cfg: RunConfig, cache: Cache) -> None:
+    """What can be refused before a run opens (exit 2, no run): the probe's labels — one class,
+    a class thinner than the folds, missing labels under missing_labels=refuse. The data stays
+    in the cache for the run."""
+    if cfg.probe.kind is ProbeKind.none:
+        return
+    texts = load_data(cfg, cache, RunResult())
+    key = f"dataset.label_column={probe_label_column(cfg)}"
+    labels = texts.labels or []
+    keep = probe.labelled(labels, cfg.probe, key)
+    probe.check([v for v, k in zip(labels, keep, strict=True) if k], cfg.probe.folds, key)
 
 
 def _uri(cfg: RunConfig) -> str:
@@ -203,6 +233,7 @@ def _record_training(
             "train/chars": float(trained.chars),
             "train/overlap": float(training.overlap(evaluation, corpus)),
             "train/dropped_overlap": float(dropped),
+            "train/vocab_size_reached": float(len(trained.tokenizer)),
         }
     )
     result.tags.update(
@@ -284,6 +315,7 @@ class Loop:
     predictor: Predictor | None
     progress: Progress | None
     hashes: Hashes
+    bag: probe_features.BagOfTokens | None = None  # probe=bag_of_tokens: the features, batch by batch
     longer: int = 0  # examples longer than the tokenizer's model_max_length
     longest: int = 0  # real tokens of the longest example
 
@@ -322,6 +354,9 @@ def _batches(
                 if logged:
                     rows = token_rows.example_rows(tok, batch, logged, batch.roundtrip)
                     result.token_rows.extend({"column": column, **r} if column else r for r in rows)
+            if loop.bag is not None:
+                with timed(result, "probe"):
+                    loop.bag.update(batch)
             if predictor is not None:
                 with timed(result, "forward"):
                     predictor.run(batch, contexts=batch.pairs)
@@ -329,6 +364,48 @@ def _batches(
             if progress is not None:  # in rows: a terminal shows rows/s and the time left
                 progress(done, len(texts))
     return content, real
+
+
+def _probe(
+    cfg: RunConfig, result: RunResult, texts: sources.Texts, bag: probe_features.BagOfTokens | None
+) -> None:
+    """probe=bag_of_tokens over the counts the batches gave; probe=embedding over outputs.npy."""
+    key = f"dataset.label_column={probe_label_column(cfg)}"
+    if texts.labels is None:
+        raise DataError(key, "gave no labels", "point it at the column holding the labels")
+    if bag is not None:
+        x = bag.matrix(len(texts))
+        described = (
+            "token counts" if texts.pairs is None else f"cross pairs of each side's first {bag.cutoff} tokens"
+        )
+    else:
+        x = _embeddings(cfg, result)
+        described = f"pooled outputs [{x.shape[0]}×{x.shape[1]}]"
+    seed = cfg.probe.seed if cfg.probe.seed is not None else cfg.runtime.seed
+    outcome = probe.run(x, texts.labels, texts.texts, texts.pairs, cfg.probe, seed, key)
+    result.metrics.update(outcome.metrics)
+    result.tags.update(
+        {
+            "probe.kind": cfg.probe.kind.value,
+            "probe.features": described,
+            "probe.label_column": key.split("=")[1],
+        }
+    )
+    result.probe = outcome.report
+
+
+def _embeddings(cfg: RunConfig, result: RunResult) -> np.ndarray[tuple[int, int], np.dtype[np.float64]]:
+    """One pooled output per example (a body's outputs.npy), as the embedding probe reads it."""
+    if result.outputs is None:
+        raise DataError("probe", "the run has no model outputs to probe", "pick a body, e.g. model=tiny_bert")
+    values, offsets = model_outputs.load(result.outputs)
+    if len(offsets) - 1 != len(values) or values.ndim != 2:
+        raise DataError(
+            f"model.head={cfg.model.head}",
+            "gives no single vector per example for probe=embedding",
+            "use a body (model.head=none), or probe=bag_of_tokens",
+        )
+    return np.asarray(values, dtype=np.float64)
 
 
 def _warn(result: RunResult, message: str | None) -> None:

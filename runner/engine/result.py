@@ -40,6 +40,7 @@ class RunResult:
     texts: sources.Texts | None = None
     trained: Path | None = None  # tokenizer.train: the trained tokenizer's files (the tokenizer/ artifact)
     train_texts: sources.Texts | None = None  # tokenizer.train: what it was trained on (lineage)
+    probe: dict[str, object] | None = None  # probe=…: per-class F1, confusion matrix, folds (probe.json)
     _scratch: Path | None = field(default=None, repr=False)
 
     def scratch(self) -> Path:

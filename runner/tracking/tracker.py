@@ -279,6 +279,7 @@ class Tracker:
             (result.shapes, "shapes.json"),
             (result.model_config, "model_config.json"),
             (result.missing_keys or None, "model_missing_keys.json"),
+            (result.probe, "probe.json"),
         ):
             if obj is not None:
                 self.log_json(run_id, obj, name)
