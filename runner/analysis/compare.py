@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from runner import console
-from runner.analysis import agreement, report
+from runner.analysis import agreement, report, verdict
 from runner.analysis.report import RunTokens
 from runner.errors import RunnerError
 from runner.tracking import readback
@@ -54,6 +54,7 @@ CURVES = (  # each measure against a numeric sweep axis (tokenizer.train.vocab_s
     "tokens/vocab_utilization",
     "time/train_tokenizer_s",
 )
+GENERIC_DATASETS = ("inline", "json_file", "csv_file", "sample")  # presets that name no dataset of their own
 TIMES = ("time/tokenize_s", "time/forward_s")  # steps comparable across jobs (loads may be cache hits)
 
 
@@ -357,9 +358,12 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
         pairs, lowest = agreement.pairwise(runs)
         spread = report.differing_first(report.example_keys(runs), runs)
         order = agreement.disagreeing_first(spread, lowest)
+        found = findings(children, names, labels)
+        probe_rows = [{"dataset": d, **row} for d, f in found.items() for row in f.correlations]
         images = plots(runs)
+        images.update(probe_plots(found))
         images.update(curves(children, names, numeric_axes(tracker, parent, children)))
-        page = report.render(rows, runs, images, order, (pairs, lowest))
+        page = report.render(rows, runs, images, order, (pairs, lowest), found)
         out = out_dir or Path(tmp) / "comparison"
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.html").write_text(page, encoding="utf-8")
@@ -372,4 +376,64 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
                 tracker.log_table(parent, table_rows, table_name(dataset, len(tables) > 1))
         if pairs:
             tracker.log_table(parent, pairs, "comparison/agreement.json")
-    return console.table(rows, list(rows[0])), out / "report.html"
+        if probe_rows:
+            tracker.log_table(parent, probe_rows, "comparison/probe.json")
+    several = len(found) > 1
+    text = "\n\n".join(verdict.terminal(f.runs, d if several else "") for d, f in found.items())
+    return text.strip() or console.table(rows, list(rows[0])), out / "report.html"
+
+
+def findings(children: list, names: dict[str, str], labels: dict[str, str]) -> dict[str, report.Finding]:
+    """Per dataset (and label column), its runs as the verdict reads them and the probe's
+    correlations with every intrinsic measure."""
+    groups: dict[str, list[verdict.Run]] = {}
+    for c in children:
+        label = c.data.tags.get("probe.label_column")
+        preset = c.data.tags.get("choice.dataset")  # a named dataset (klue_nli_genre) says more than its file
+        named = preset if preset and preset not in GENERIC_DATASETS else labels[c.info.run_id]
+        key = named + (f" · {label}" if label else "")
+        groups.setdefault(key, []).append(verdict.Run(names[c.info.run_id], dict(c.data.metrics)))
+    return {d: report.Finding(runs, verdict.correlations(runs)) for d, runs in groups.items()}
+
+
+def probe_plots(found: dict[str, report.Finding]) -> dict[str, bytes]:
+    """Per dataset with probe correlations, `probe_<dataset>.png`: the probe's accuracy (with its
+    bootstrap interval) against the measure that predicts it best and the one that predicts it worst."""
+    wanted = {d: f for d, f in found.items() if f.correlations}
+    if not wanted:
+        return {}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = {}
+    with plt.rc_context({"font.family": font_families()}):
+        for dataset, finding in wanted.items():
+            best, worst = finding.correlations[0], finding.correlations[-1]
+            fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+            for ax, row in zip(axes, (best, worst), strict=True):
+                _scatter(ax, finding.runs, str(row["measure"]), row)
+            fig.suptitle(f"Does an intrinsic measure predict the probe? ({dataset})")
+            safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in dataset)
+            out[f"probe_{safe}.png"] = _png(fig)
+            plt.close(fig)
+    return out
+
+
+def _scatter(ax: Any, runs: list[verdict.Run], measure: str, row: dict[str, Any]) -> None:
+    probed = [r for r in runs if "probe/accuracy" in r.metrics and measure in r.metrics]
+    xs = [r.metrics[measure] for r in probed]
+    ys = [r.metrics["probe/accuracy"] for r in probed]
+    low = [y - r.metrics.get("probe/accuracy_low", y) for r, y in zip(probed, ys, strict=True)]
+    high = [r.metrics.get("probe/accuracy_high", y) - y for r, y in zip(probed, ys, strict=True)]
+    ax.errorbar(xs, ys, yerr=[low, high], fmt="o", capsize=3)
+    for x, y, label in zip(xs, ys, short_labels([r.name for r in probed]), strict=True):
+        ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if probed and "probe/majority" in probed[0].metrics:
+        ax.axhline(probed[0].metrics["probe/majority"], color="#999", linestyle="--", linewidth=1)
+    ax.set(
+        xlabel=measure,
+        ylabel="probe/accuracy",
+        title=f"Spearman {row['spearman']:+.2f}, Kendall {row['kendall']:+.2f} (n={row['n']})",
+    )

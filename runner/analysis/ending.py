@@ -44,20 +44,48 @@ def job_order(num: str) -> tuple[int, ...]:
 
 
 def summary(children: list) -> tuple[list[dict[str, Any]], str]:
-    """The jobs table: one row per child (job, run, status, key metrics, error), in job order."""
+    """The jobs table: one row per child (job, run, status, what the runs measured, error), in
+    job order. The terminal's copy shows the verdict's headline measures under short names (a
+    legend below), or the key metrics where the runs logged none, and fits 120 columns."""
+    from runner.analysis import verdict
+
+    names = verdict.headline([verdict.Run(c.info.run_name, dict(c.data.metrics)) for c in children])
+    if len(names) < 2:
+        names = {k: k for k in console.KEY_METRICS}
     rows = [
         {
             "job": c.data.tags.get("sweep.job_num", "?"),
             "run": c.info.run_name,
             "status": c.info.status,
             "error": c.data.tags.get("error", "")[:80],
-            **{k: c.data.metrics[k] for k in console.KEY_METRICS if k in c.data.metrics},
+            **{k: c.data.metrics[k] for k in names if k in c.data.metrics},
         }
         for c in children
     ]
     rows.sort(key=lambda r: job_order(str(r["job"])))
-    shown = [k for k in console.KEY_METRICS if any(k in r for r in rows)]
-    return rows, console.table(rows, ["job", "run", "status", *shown, "error"])
+    shown = {k: short for k, short in names.items() if any(k in r for r in rows)}
+    return rows, _jobs_table(rows, shown)
+
+
+def _jobs_table(rows: list[dict[str, Any]], shown: dict[str, str]) -> str:
+    """The jobs table as the terminal shows it: short measure names, run names and errors cut so
+    that a row fits verdict.WIDTH where it can, a legend for the short names."""
+    from runner.analysis import verdict
+
+    short = [{**{shown.get(k, k): v for k, v in r.items()}} for r in rows]
+    numbers = sum(
+        max(len(s), *(len(console.number(r.get(k, ""))) for r in rows)) + 2 for k, s in shown.items()
+    )
+    status = max(len("status"), *(len(str(r["status"])) for r in rows)) + 2
+    job = max(len("job"), *(len(str(r["job"])) for r in rows)) + 2
+    room = max(verdict.WIDTH - numbers - status - job, 24)
+    failed = any(r["error"] for r in rows)
+    for r in short:
+        r["run"] = verdict.fit(str(r["run"]), room // 2 if failed else room)
+        r["error"] = verdict.fit(str(r["error"]), room - room // 2)
+    columns = ["job", "run", "status", *shown.values(), *(["error"] if failed else [])]
+    legend = "; ".join(f"{s} = {k}" for k, s in shown.items() if s != k)
+    return console.table(short, columns) + (f"\n({legend})" if legend else "")
 
 
 def record(tracker: Tracker, parent: str, rows: list, text: str, verdict: str, side_by_side: str) -> int:

@@ -15,6 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from runner.analysis import verdict
 from runner.console import number
 
 SEPARATOR = " | "  # between pieces in comparison/tokens.json
@@ -32,6 +33,15 @@ class RunTokens:
     metrics: dict[str, float]
     rows: dict[Any, dict[str, Any]]
     dataset: str = ""
+
+
+@dataclass
+class Finding:
+    """One dataset's runs as the verdict reads them, and the probe's correlations with each
+    intrinsic measure (comparison/probe.json; empty without a probe or under three runs)."""
+
+    runs: list[verdict.Run]
+    correlations: list[dict[str, Any]]
 
 
 @dataclass
@@ -192,13 +202,60 @@ def _spans(tokens: Tokens) -> str:
     return "".join(out)
 
 
-def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+def _table(rows: list[dict[str, Any]], columns: list[str], table_id: str = "metrics") -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{html.escape(number(r.get(c, '')))}</td>" for c in columns) + "</tr>"
         for r in rows
     )
-    return f"<table id='metrics' class='metrics'><tr>{head}</tr>{body}</table>"
+    return f"<table id='{table_id}' class='metrics'><tr>{head}</tr>{body}</table>"
+
+
+def _findings(found: dict[str, Finding]) -> str:
+    """The page's first section: per dataset, every measure its runs share, ranked (verdict)."""
+    out = ["<h2 id='verdict'>What the sweep found</h2>"]
+    for dataset, finding in found.items():
+        columns, rows = verdict.first_table(finding.runs)
+        if not columns:
+            continue
+        out.append(f"<h3>{html.escape(dataset)} — {html.escape(verdict.stated(finding.runs))}</h3>")
+        out.append(_table(rows, ["run", *columns], "verdict-table"))
+        out.append(_probe(finding))
+    return "".join(out) if len(out) > 1 else ""
+
+
+def _probe(finding: Finding) -> str:
+    """The probe beside the intrinsic measures: each run's accuracy with its interval, whether
+    the best run differs from the others, and how well each measure predicts the probe."""
+    probed = [r for r in verdict.ranked(finding.runs) if "probe/accuracy" in r.metrics]
+    if not probed:
+        return ""
+    best = probed[0].metrics
+    lines = []
+    for run in probed:
+        m = run.metrics
+        overlap = m.get("probe/accuracy_high", 1.0) >= best.get("probe/accuracy_low", 0.0)
+        note = "" if run is probed[0] else (" — no difference shown" if overlap else " — lower than the best")
+        lines.append(
+            f"<li>{html.escape(run.name)}: {number(m['probe/accuracy'])} "
+            f"[{number(m.get('probe/accuracy_low', 0.0))}, {number(m.get('probe/accuracy_high', 1.0))}]"
+            f" (majority {number(m.get('probe/majority', 0.0))}){note}</li>"
+        )
+    text = (
+        "<p class='probe'>Probe accuracy per run with its 95 % bootstrap interval over the "
+        "examples; where two intervals overlap, the probe shows no difference between the "
+        "tokenizers.</p><ul class='probe'>" + "".join(lines) + "</ul>"
+    )
+    if finding.correlations:
+        n = finding.correlations[0]["n"]
+        text += (
+            f"<p class='probe'>Does an intrinsic measure predict the probe? Rank correlations "
+            f"over {n} runs (comparison/probe.json). With this few tokenizers a rank correlation "
+            "is weak evidence: read it as a hint, not a finding.</p>"
+        )
+        columns = ["measure", "spearman", "kendall", "spearman_p", "n"]
+        text += _table(finding.correlations, columns, "probe-correlations")
+    return text
 
 
 def marked_difference(text: str, decoded: str) -> str:
@@ -369,6 +426,7 @@ def render(
     images: dict[str, bytes],
     order: list[tuple],
     agreement: tuple[list[dict[str, Any]], dict[tuple, float]] = ([], {}),
+    found: dict[str, Finding] | None = None,
 ) -> str:
     """The whole page: metrics table, plots, then every example in the playground view."""
     columns = list(metrics_rows[0]) if metrics_rows else []
@@ -381,8 +439,8 @@ def render(
     examples = "".join(_example(k, runs, lowest.get(k)) for k in order)
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>runner comparison</title>"
-        f"<style>{STYLE}</style></head><body><h1>Runs side by side</h1>"
-        f"<h2>Metrics</h2>{_table(metrics_rows, columns)}{_agreement(pairs, runs)}"
+        f"<style>{STYLE}</style></head><body><h1>Runs side by side</h1>{_findings(found or {})}"
+        f"<h2>All metrics</h2>{_table(metrics_rows, columns)}{_agreement(pairs, runs)}"
         "<h2 id='token-diff'>Tokens per example</h2><p>Each token is drawn as what it is "
         "(alternating colours; grey: special tokens; red: an unknown token, the word it replaced "
         "beside it; dashed: part of one character — byte-level tokens as their bytes, "

@@ -143,6 +143,7 @@ class DatasetConfig:
     parallel_columns: list[str] | None = None
     limit: int | None = None  # keep the first N rows (after shuffling); null = all
     shuffle: bool = False  # shuffle with runtime.seed before limit
+    distinct: bool = False  # keep each text (and pair) once, its first row (not with streaming)
     streaming: bool = False  # hub or files: stream rows; only the `limit` kept rows are materialised
 
 

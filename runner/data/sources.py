@@ -74,6 +74,7 @@ def load(cfg: DatasetConfig, seed: int, reachable: Callable[[], bool] | None = N
         if cfg.shuffle:
             ds = ds.shuffle(seed=seed)
         ds, dropped = _drop_empty(ds, cfg)
+        ds = _distinct(ds, cfg)
         if cfg.limit is not None and ds.num_rows > cfg.limit:
             ds = ds.select(range(cfg.limit))
     if ds.num_rows == 0:
@@ -236,6 +237,23 @@ def _drop_empty(ds: Dataset, cfg: DatasetConfig) -> tuple[Dataset, int]:
     if dropped:
         log.info("dropped %d empty or whitespace-only texts", dropped)
     return kept, dropped
+
+
+def _distinct(ds: Dataset, cfg: DatasetConfig) -> Dataset:
+    """dataset.distinct: each text (with its pair) once, its first row kept."""
+    if not cfg.distinct:
+        return ds
+    columns = [c for _, c in text_columns(cfg) if c]
+    seen: set[tuple[str, ...]] = set()
+
+    def first(row: dict[str, Any]) -> bool:
+        k = tuple(row[c] for c in columns)
+        if k in seen:
+            return False
+        seen.add(k)
+        return True
+
+    return ds.filter(first, keep_in_memory=True)
 
 
 def _file(cfg: DatasetConfig, reachable: Callable[[], bool]) -> Dataset:

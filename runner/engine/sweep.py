@@ -193,6 +193,8 @@ class SweepCallback(Callback):
         rows, text = ending.summary(children)
         print("\n" + text, flush=True)
         side_by_side = self._compare()
+        if side_by_side:
+            print("\n" + side_by_side, flush=True)
         verdict, invariant = self._invariance(config)
         failed = ending.record(self.opened, self.parent, rows, text, verdict, side_by_side)
         gate = bool(config.invariance.fail) and not invariant
