@@ -6,8 +6,13 @@ Rules (docs/statistics.md):
 - A **unit** is a morpheme, or several whose surface spans overlap: a contraction whose morphemes
   share a syllable (봅시다 = 보 + ᆸ시다, 했 = 하 + 었) is one unit, with no boundary inside it.
 - A **morpheme boundary** is a position strictly inside a whitespace word where one unit ends and
-  the next begins; a **token boundary** is the end of a content token (special tokens and empty
-  spans aside) strictly inside a whitespace word. Word edges are never counted.
+  the next begins. A **token boundary** is the cut between two consecutive content tokens
+  (special tokens and empty spans aside): at offset i where the first ends at i and the second
+  starts there, counted when i lies strictly inside a whitespace word (word edges never count);
+  where the two share a character (their spans overlap: bytes or jamo of one syllable) the cut
+  lies inside that character — a boundary the tokenizer made that matches no morpheme boundary.
+  cl100k_base on `있었습니다.`: ` 있` [15,17), `<0xEC><0x97>` [17,18), `<0x88>습니다` [17,21) cut
+  at 17 and inside 었 — not at 18, the morpheme boundary 었|습.
 - precision = |T ∩ M| / |T|, recall = |T ∩ M| / |M|, F1 = 2·|T ∩ M| / (|T| + |M|), summed over
   the run's texts (a pair's texts each count). `morph/aligned_token_share`: content tokens whose
   span starts and ends on a unit edge or word edge — a whole number of morphemes — over content
@@ -128,6 +133,17 @@ def boundaries(text: str, spans: list[tuple[int, int]]) -> set[int]:
     return {e for _, e in spans if inside(text, e)} | {s for s, _ in spans if inside(text, s)}
 
 
+def token_cuts(text: str, starts: np.ndarray, ends: np.ndarray) -> tuple[set[int], int]:
+    """Where a tokenizer cuts a text: between each two consecutive content tokens (spans in
+    order). A cut at a character edge is a position, counted where it lies inside a whitespace
+    word; two tokens that share a character (bytes, jamo: their spans overlap) cut inside it —
+    a cut of its own, at no character edge. Returns (the edge positions, the cuts inside a character)."""
+    first_end, next_start = ends[:-1], starts[1:]
+    shared = next_start < first_end
+    edges = {int(e) for e in first_end[~shared] if inside(text, int(e))}
+    return edges, int(np.count_nonzero(shared))
+
+
 def surface(text: str, spans: list[tuple[int, int]]) -> str:
     """The segmentation as the text shows it: `토크나이저 | 를 공부 | 하 | 고`."""
     out, last = [], 0
@@ -183,9 +199,9 @@ class MorphemeStats:
         picked = np.flatnonzero(mine & (special == 0) & (offsets[:, 1] > offsets[:, 0]))
         starts, ends = offsets[picked, 0], offsets[picked, 1]
         partial = partial_flags(starts, ends)
-        cuts = {int(e) for e in ends if inside(text, int(e))}
-        self.both += len(cuts & morph)
-        self.token_cuts += len(cuts)
+        cuts, split = token_cuts(text, starts, ends)
+        self.both += len(cuts & morph)  # a cut inside a character matches no morpheme boundary
+        self.token_cuts += len(cuts) + split
         self.morph_cuts += len(morph)
         rows = zip(picked.tolist(), starts.tolist(), ends.tolist(), partial.tolist(), strict=True)
         for k, s, e, part in rows:

@@ -9,18 +9,30 @@ from transformers import AutoTokenizer
 
 import runner
 from runner.tokenization import morphemes
+from tests.helpers.invoking import compose
 from tests.helpers.paths import HUB
 
 TEXTS = {
-    "korean": ["토크나이저를 공부하고 있습니다.", "우리 같이 봅시다!", "어제 영화를 봤어요."],
+    "korean": ["토크나이저를 공부하고 있습니다.", "우리 같이 봅시다!", "어제 영화를 봤어요.", "그는 그곳에 있었습니다."],
     "mixed": ["Seoul은 대한민국의 수도입니다.", "BERT와 RoBERTa를 비교했어요."],
     "english": ["Hello, my dog is cute.", "Tokenizers split words."],
 }
 
 
-def expected(name: str, texts: list[str]) -> dict[str, float]:
-    """The rules of runner.tokenization.morphemes, written again from the raw outputs."""
-    kiwi, tok = Kiwi(), AutoTokenizer.from_pretrained(str(HUB / name))
+def load(name: str):
+    if name == "cl100k_base":
+        from runner.tokenization.tiktoken_files import load as load_tiktoken  # the runner's own loading
+
+        cfg = compose("model=none", "tokenizer=cl100k_base").tokenizer
+        return load_tiktoken("tokenizer.name_or_path", cfg.name_or_path, cfg.tiktoken)
+    return AutoTokenizer.from_pretrained(str(HUB / name))
+
+
+def expected(name: str, texts: list[str], old_rule: bool = False) -> dict[str, float]:
+    """The rules of runner.tokenization.morphemes, written again from the raw outputs: a token
+    boundary sits between two consecutive content tokens; where they share a character it lies
+    inside it and matches no morpheme boundary. `old_rule`: every token end inside a word."""
+    kiwi, tok = Kiwi(), load(name)
     both = cuts = refs = aligned = spanned = 0
     for text in texts:
         spans = []
@@ -44,8 +56,13 @@ def expected(name: str, texts: list[str]) -> dict[str, float]:
             for (a, b), sp in zip(enc["offset_mapping"], enc["special_tokens_mask"], strict=True)
             if not sp and b > a
         ]
-        ends = {b for _, b in tokens if word_inside(b)}
-        both, cuts, refs = both + len(ends & ref), cuts + len(ends), refs + len(ref)
+        if old_rule:
+            made, inside_char = {b for _, b in tokens if word_inside(b)}, 0
+        else:
+            pairs = list(zip(tokens, tokens[1:], strict=False))
+            made = {x[1] for x, y in pairs if y[0] >= x[1] and word_inside(x[1])}
+            inside_char = sum(y[0] < x[1] for x, y in pairs)
+        both, cuts, refs = both + len(made & ref), cuts + len(made) + inside_char, refs + len(ref)
         for n, (a, b) in enumerate(tokens):
             shares = (n > 0 and a < tokens[n - 1][1]) or (n + 1 < len(tokens) and tokens[n + 1][0] < b)
             spanned += 1
@@ -60,12 +77,13 @@ def expected(name: str, texts: list[str]) -> dict[str, float]:
 
 
 @pytest.mark.parametrize("kind", list(TEXTS))
-@pytest.mark.parametrize("name", ["bert-base-uncased", "roberta-base"])
+@pytest.mark.parametrize("name", ["bert-base-uncased", "roberta-base", "cl100k_base"])
 def test_every_morph_metric_equals_a_direct_computation(kind, name):
     texts = TEXTS[kind]
+    source = "tokenizer=cl100k_base" if name == "cl100k_base" else f"tokenizer.name_or_path={HUB / name}"
     run = runner.run(
         "model=none",
-        f"tokenizer.name_or_path={HUB / name}",
+        source,
         "stats.morphemes=kiwi",
         f"+dataset.columns={{text:[{','.join(repr(t).replace(chr(39), chr(34)) for t in texts)}]}}",
     )
@@ -75,6 +93,9 @@ def test_every_morph_metric_equals_a_direct_computation(kind, name):
     for key, value in want.items():
         assert got[key] == pytest.approx(value, abs=1e-12), key
     assert len(run.tokens) == len(texts) and all(run.tokens["morphemes"])
+    if kind == "korean":  # these tokenizers split syllables: the old rule (token ends) gives other numbers
+        old = expected(name, texts, old_rule=True)
+        assert old["morph/boundary_precision"] != pytest.approx(want["morph/boundary_precision"], abs=1e-6)
     if kind == "english":  # Kiwi keeps a Latin word whole (`cute.` too) and cuts the comma of `Hello,`
         assert want["morph/boundaries"] == 1
 
