@@ -75,7 +75,7 @@ def _launch(overrides: tuple[str, ...], multirun: bool) -> Session:
     except Stop as stop:
         _stopped(stop, session)
     except Exception as error:  # the session closed what was open (Session.failures)
-        raise errors.as_runner_error(error) from error
+        raise errors.as_runner_error(errors.null_node(error, overrides)) from error
     return session
 
 
@@ -267,6 +267,12 @@ class Sweep:
                 "read sweep.comparisons[<dataset>]",
             )
         return next(iter(tables.values()), None)
+
+    @functools.cached_property
+    def probe(self) -> pd.DataFrame | None:
+        """comparison/probe.json: per dataset, each intrinsic measure's rank correlation with the
+        probe's accuracy over the runs (Spearman, Kendall, n); None without a probe."""
+        return self.parent.table("comparison/probe.json")
 
     @functools.cached_property
     def summary(self) -> pd.DataFrame | None:

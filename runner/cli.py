@@ -60,9 +60,10 @@ def main() -> None:
         code = errors.interrupt_code(exc)
         console.line(f"interrupted ({'SIGTERM' if code == 143 else 'SIGINT'}): stopped")
         sys.exit(code)
-    except Exception as error:
+    except Exception as caught:
         if user_full_error:
             raise
+        error = errors.null_node(caught, sys.argv[1:])
         console.error(error)
         sys.exit(errors.exit_code(error))
     finally:

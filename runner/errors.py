@@ -6,6 +6,8 @@ RunnerError for the Python API. The console only prints what this module words.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import re
 import signal
 
@@ -186,6 +188,37 @@ def _did_you_mean(key: str, level: object) -> str:
 
 def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text.strip().split("\n    full_key")[0]).strip()[:500]
+
+
+NULL_ROOT = "Unexpected type for root: NoneType"  # OmegaConf.update under a node that is null
+
+
+def null_node(error: BaseException, overrides: Sequence[str]) -> BaseException:
+    """An override that sets a field under a node the composed config leaves null — most often
+    `tokenizer.train.*` without `tokenizer=train` — as a ConfigError naming it and the choice
+    that fills the node (OmegaConf says only `Unexpected type for root: NoneType`)."""
+    if not isinstance(error, AssertionError) or NULL_ROOT not in str(error):
+        return error
+    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o]
+    keys = [k for k in keys if "." in k and "@" not in k]
+    chosen = {o.split("=", 1)[0] for o in overrides if "=" in o and "." not in o.split("=", 1)[0]}
+    for key in keys:
+        if key.startswith("tokenizer.train.dataset.") and "tokenizer" in chosen:
+            return ConfigError(
+                key,
+                "sets a field of the training dataset, but tokenizer.train.dataset is null (train on the run's own dataset)",
+                "name one first: dataset@tokenizer.train.dataset=klue_ner (or another dataset preset)",
+            )
+        if key.startswith("tokenizer.train."):
+            return ConfigError(
+                key,
+                "sets a training option, but no tokenizer is trained (tokenizer.train is null)",
+                "add tokenizer=train (or a trained preset, e.g. tokenizer=klue_unigram)",
+            )
+    key = keys[0] if keys else "overrides"
+    return ConfigError(
+        key, "sets a field under a config node that is null here", "choose the option that fills it first"
+    )
 
 
 def as_runner_error(error: BaseException) -> BaseException:

@@ -6,6 +6,7 @@ Chromium through a real `mlflow ui`.
 
     .venv/bin/python scripts/figures.py            # both
     .venv/bin/python scripts/figures.py --korean   # experiment=korean_tokenizers only
+    .venv/bin/python scripts/figures.py --probe    # experiment=korean_probe only (docs/probe.md)
 """
 
 from __future__ import annotations
@@ -70,6 +71,50 @@ def korean_table(sweep) -> str:
     return "\n".join(lines)
 
 
+PROBE_DOC = ROOT / "docs" / "probe.md"
+PROBE = {
+    "probe/macro_f1": "macro F1",
+    "probe/majority": "majority",
+    "tokens/fertility": "fertility",
+    "script/Hangul/split_char_rate": "Hangul split chars",
+    "morph/boundary_f1": "morph F1",
+    "tokens/renyi_efficiency": "Rényi eff.",
+}
+
+
+def probe_table(sweep) -> str:
+    """Per task, one row per tokenizer (best probe first): accuracy with its interval, the rest."""
+    head = ["task", "tokenizer", "probe accuracy [95 % interval]", *PROBE.values()]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    children = sorted(sweep.children, key=lambda c: (c.tags["choice.dataset"], -c.metrics["probe/accuracy"]))
+    for child in children:
+        m = child.metrics
+        accuracy = (
+            f"{m['probe/accuracy']:.3f} [{m['probe/accuracy_low']:.3f}, {m['probe/accuracy_high']:.3f}]"
+        )
+        cells = [child.tags["choice.dataset"], child.tags["choice.tokenizer"], accuracy]
+        cells += [f"{m[k]:.3f}" if k in m else "–" for k in PROBE]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def correlation_table(sweep) -> str:
+    """comparison/probe.json as the docs show it: per task, the three best and the worst predictor."""
+    frame = sweep.probe
+    lines = ["| task | measure | Spearman | Kendall | n |", "|---|---|---|---|---|"]
+    for dataset, rows in frame.groupby("dataset", sort=True):
+        shown = [*rows.head(3).itertuples(), *rows.tail(1).itertuples()]
+        for r in shown:
+            lines.append(f"| {dataset} | {r.measure} | {r.spearman:+.2f} | {r.kendall:+.2f} | {r.n} |")
+    return "\n".join(lines)
+
+
+def first_screen(page, out: Path) -> None:
+    """The report's first screen, as a reviewer opens it: the verdict table on top."""
+    page.locator("#verdict").wait_for(timeout=60_000)
+    page.screenshot(path=str(out))
+
+
 def replace(doc: Path, marker: str, text: str) -> None:
     body = doc.read_text(encoding="utf-8")
     block = f"<!-- figures:{marker} -->\n{text}\n<!-- /figures:{marker} -->"
@@ -122,7 +167,9 @@ def screenshot(uri: str, sweep, out: Path, shoot, whole: bool = False) -> None:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             if whole:
                 served = f"{url}/get-artifact?path=comparison/report.html&run_uuid={sweep.id}"
-                page.set_content(urllib.request.urlopen(served, timeout=60).read().decode())  # served as a download
+                page.set_content(
+                    urllib.request.urlopen(served, timeout=60).read().decode()
+                )  # served as a download
                 shoot(page, out)
             else:
                 page.goto(page_url)
@@ -143,9 +190,17 @@ def main() -> None:
         uri = f"sqlite:///{tmp}/mlflow.db"
         os.environ["MLFLOW_TRACKING_URI"] = uri
         os.chdir(tmp)
+        if "--probe" in sys.argv:
+            probe = runner.sweep("experiment=korean_probe")
+            replace(PROBE_DOC, "korean_probe", probe_table(probe))
+            replace(PROBE_DOC, "korean_probe_correlations", correlation_table(probe))
+            screenshot(uri, probe, ROOT / "docs" / "probe-report.png", first_screen, whole=True)
+            print("updated docs/probe.md and docs/probe-report.png")
+            return
         korean = runner.sweep("experiment=korean_tokenizers")
         replace(STATS_DOC, "korean_tokenizers", korean_table(korean))
         screenshot(uri, korean, ROOT / "docs" / "morphemes-report.png", korean_example, whole=True)
+        screenshot(uri, korean, ROOT / "docs" / "korean-verdict.png", first_screen, whole=True)
         if "--korean" in sys.argv:
             print("updated docs/statistics.md and docs/morphemes-report.png")
             return

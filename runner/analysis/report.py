@@ -18,6 +18,7 @@ from typing import Any
 from runner.analysis import verdict
 from runner.console import number
 
+SHOWN_CORRELATIONS = 8  # the best predictors of the probe on the page; all of them in comparison/probe.json
 SEPARATOR = " | "  # between pieces in comparison/tokens.json
 # After a piece, ⟨…⟩ is the text it stands for: the word an [UNK] replaced, or the character that
 # a token holding part of it completes (`<0xEC><0x84> | <0x9C>⟨서⟩`, `ᄉ | ᅥ⟨서⟩`).
@@ -231,13 +232,14 @@ def _probe(finding: Finding) -> str:
     if not probed:
         return ""
     best = probed[0].metrics
+    names = dict(zip((r.name for r in probed), verdict.distinct_parts([r.name for r in probed]), strict=True))
     lines = []
     for run in probed:
         m = run.metrics
         overlap = m.get("probe/accuracy_high", 1.0) >= best.get("probe/accuracy_low", 0.0)
         note = "" if run is probed[0] else (" — no difference shown" if overlap else " — lower than the best")
         lines.append(
-            f"<li>{html.escape(run.name)}: {number(m['probe/accuracy'])} "
+            f"<li>{html.escape(names[run.name])}: {number(m['probe/accuracy'])} "
             f"[{number(m.get('probe/accuracy_low', 0.0))}, {number(m.get('probe/accuracy_high', 1.0))}]"
             f" (majority {number(m.get('probe/majority', 0.0))}){note}</li>"
         )
@@ -254,7 +256,10 @@ def _probe(finding: Finding) -> str:
             "is weak evidence: read it as a hint, not a finding.</p>"
         )
         columns = ["measure", "spearman", "kendall", "spearman_p", "n"]
-        text += _table(finding.correlations, columns, "probe-correlations")
+        shown = finding.correlations[:SHOWN_CORRELATIONS]
+        text += _table(shown, columns, "probe-correlations")
+        if len(finding.correlations) > len(shown):
+            text += f"<p class='probe'>… {len(finding.correlations) - len(shown)} more in comparison/probe.json.</p>"
     return text
 
 

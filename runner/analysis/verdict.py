@@ -112,9 +112,21 @@ def shared(runs: Sequence[Run]) -> list[str]:
 
 
 def first_table(runs: Sequence[Run]) -> tuple[list[str], list[dict[str, object]]]:
-    """The report's first table for one dataset: columns and rows (run, then every shared measure)."""
+    """The report's first table for one dataset: columns and rows (run, then every shared measure);
+    run names without the ` · ` parts every run of the dataset shares."""
     columns = shared(runs)
-    return columns, [{"run": r.name, **{k: r.metrics[k] for k in columns}} for r in ranked(runs)]
+    order = ranked(runs)
+    names = distinct_parts([r.name for r in order])
+    return columns, [
+        {"run": n, **{k: r.metrics[k] for k in columns}} for n, r in zip(names, order, strict=True)
+    ]
+
+
+def distinct_parts(names: list[str]) -> list[str]:
+    """Each name without the ` · ` parts that every name shares (`klue_nli_genre · bert` → `bert`)."""
+    parts = [n.split(" · ") for n in names]
+    common = set.intersection(*(set(p) for p in parts)) if len(parts) > 1 else set()
+    return [" · ".join(x for x in p if x not in common) or n for p, n in zip(parts, names, strict=True)]
 
 
 def terminal(runs: Sequence[Run], title: str = "") -> str:
@@ -125,7 +137,7 @@ def terminal(runs: Sequence[Run], title: str = "") -> str:
     cells = [[console.number(r.metrics[k]) if k in r.metrics else "—" for k in names] for r in ranked(runs)]
     widths = [max(len(short), *(len(row[i]) for row in cells)) for i, short in enumerate(names.values())]
     room = max(WIDTH - sum(w + 2 for w in widths), 12)
-    run_names = [fit(r.name, room) for r in ranked(runs)]
+    run_names = [fit(n, room) for n in distinct_parts([r.name for r in ranked(runs)])]
     first = max(len("run"), *(len(n) for n in run_names))
     lines = [
         "  ".join(["run".ljust(first), *(s.rjust(w) for s, w in zip(names.values(), widths, strict=True))])

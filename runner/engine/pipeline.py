@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import closing
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, TypeVar, cast
 
@@ -28,7 +29,7 @@ from runner.model.inference import Predictor
 from runner.model.outputs import OutputSpool
 from runner.task import features as probe_features
 from runner.task import probe
-from runner.tokenization import encoding, statistics, token_rows, tokenizer, training
+from runner.tokenization import encoding, morphemes, statistics, token_rows, tokenizer, training
 from runner.tokenization.fingerprints import comparability_key, hash_rows, texts_digest
 
 if TYPE_CHECKING:
@@ -46,15 +47,32 @@ class Cache:
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], object] = {}
+        self._early: set[tuple[str, str]] = set()  # built by a preflight for the run that follows
+        self._preflight = False
+        self.preflight_s = 0.0  # time spent in preflights, reported by the next run (time/preflight_s)
         self.reachable = hub.Probe()  # whether the hub answers, asked once for all loads
 
     def get(self, kind: str, key: object, build: Callable[[], T], result: RunResult) -> T:
         k = (kind, json.dumps(key, sort_keys=True, default=str))
-        hit = k in self._items
-        if not hit:
+        hit = k in self._items and k not in self._early
+        if k not in self._items:
             self._items[k] = build()
+            if self._preflight:
+                self._early.add(k)
+        elif not self._preflight:
+            self._early.discard(k)  # the run's own load: a miss once, a hit for later runs
         result.tags[f"cache/{kind}"] = "hit" if hit else "miss"
         return cast(T, self._items[k])  # built by `build` for this key
+
+    @contextmanager
+    def preflight(self) -> Iterator[None]:
+        """Loads made before a run opens, on the run's behalf: the run reports them as misses."""
+        self._preflight, start = True, time.perf_counter()
+        try:
+            yield
+        finally:
+            self._preflight = False
+            self.preflight_s += time.perf_counter() - start
 
 
 def run(
@@ -73,6 +91,8 @@ def run(
 
 
 def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | None) -> None:
+    if cache.preflight_s:  # what the preflight loaded or trained for this run, before it opened
+        result.metrics["time/preflight_s"], cache.preflight_s = cache.preflight_s, 0.0
     texts, tok, kwargs = _load_inputs(cfg, cache, result)
     predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
     context = statistics.Context(
@@ -158,16 +178,25 @@ def load_data(cfg: RunConfig, cache: Cache, result: RunResult) -> sources.Texts:
 
 
 def preflight(cfg: RunConfig, cache: Cache) -> None:
-    """What can be refused before a run opens (exit 2, no run): the probe's labels — one class,
-    a class thinner than the folds, missing labels under missing_labels=refuse. The data stays
-    in the cache for the run."""
-    if cfg.probe.kind is ProbeKind.none:
+    """What the config asks for that can be refused before a run opens (exit 2, no run): Kiwi
+    for stats.morphemes, the training (a vocabulary below the alphabet, a missing Kiwi for the
+    morpheme cut), the probe's labels (one class, a class thinner than the folds, missing labels
+    under missing_labels=refuse). What it loads or trains stays in the cache for the run, which
+    reports it as its own (Cache.preflight)."""
+    if cfg.stats.morphemes == "kiwi":
+        morphemes.analyzer()  # one line naming the install when kiwipiepy is missing
+    if cfg.probe.kind is ProbeKind.none and cfg.tokenizer.train is None:
         return
-    texts = load_data(cfg, cache, RunResult())
-    key = f"dataset.label_column={probe_label_column(cfg)}"
-    labels = texts.labels or []
-    keep = probe.labelled(labels, cfg.probe, key)
-    probe.check([v for v, k in zip(labels, keep, strict=True) if k], cfg.probe.folds, key)
+    scratch = RunResult()
+    with cache.preflight():
+        texts = load_data(cfg, cache, scratch)
+        if cfg.tokenizer.train is not None:
+            texts, _ = trained_tokenizer(cfg, cache, scratch, texts)
+    if cfg.probe.kind is not ProbeKind.none:
+        key = f"dataset.label_column={probe_label_column(cfg)}"
+        labels = texts.labels or []
+        keep = probe.labelled(labels, cfg.probe, key)
+        probe.check([v for v, k in zip(labels, keep, strict=True) if k], cfg.probe.folds, key)
 
 
 def _uri(cfg: RunConfig) -> str:

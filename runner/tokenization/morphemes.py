@@ -105,21 +105,32 @@ def base_pre_tokenizer() -> Any:
     return pre_tokenizers.Metaspace(prepend_scheme="first")
 
 
-def pre_tokenizer(known: dict[str, list[tuple[int, int]]] | None = None) -> Any:
-    """Morpheme cuts, then metaspace (tokenizer.train.pre_tokenizer=morphemes)."""
+def pre_tokenizer(
+    known: dict[str, list[tuple[int, int]]] | None = None,
+    key: str = "tokenizer.train.pre_tokenizer=morphemes",
+) -> Any:
+    """Morpheme cuts, then metaspace (tokenizer.train.pre_tokenizer=morphemes). `key`: what the
+    user typed that asks for the cut, named when kiwipiepy is missing."""
     from tokenizers import pre_tokenizers
 
-    analyzer("tokenizer.train.pre_tokenizer=morphemes")  # one line naming the install when missing
+    analyzer(key)  # one line naming the install when missing
     custom = pre_tokenizers.PreTokenizer.custom(MorphemeCut(known))
     return pre_tokenizers.Sequence([custom, base_pre_tokenizer()])
 
 
-def restore(tok: Any, folder: str | Path, known: dict[str, list[tuple[int, int]]] | None = None) -> Any:
+def restore(
+    tok: Any,
+    folder: str | Path,
+    known: dict[str, list[tuple[int, int]]] | None = None,
+    key: str | None = None,
+) -> Any:
     """A trained tokenizer loaded from its files, its morpheme cut put back where the folder
-    says it had one (tokenizer.json alone, loaded elsewhere, splits at whitespace only)."""
+    says it had one (tokenizer.json alone, loaded elsewhere, splits at whitespace only). `key`:
+    what the user typed to load it (`tokenizer.name_or_path=runs:/…`), named if Kiwi is missing."""
     marker = Path(folder) / MARKER
     if tok.is_fast and marker.exists() and json.loads(marker.read_text())["pre_tokenizer"] == "morphemes":
-        tok.backend_tokenizer.pre_tokenizer = pre_tokenizer(known)
+        why = f"{key} (a morpheme-aware tokenizer)" if key else "tokenizer.train.pre_tokenizer=morphemes"
+        tok.backend_tokenizer.pre_tokenizer = pre_tokenizer(known, why)
     return tok
 
 

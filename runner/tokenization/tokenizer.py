@@ -27,7 +27,7 @@ def load_tokenizer(
     `runs:/<run_id>/tokenizer` fetches a tokenizer a run trained from the store at tracking_uri."""
     from transformers import AutoTokenizer
 
-    source = cfg.name_or_path or model.name_or_path
+    source = typed = cfg.name_or_path or model.name_or_path
     revision = cfg.revision or (None if cfg.name_or_path else model.revision)
     key = "tokenizer.name_or_path" if cfg.name_or_path else "model.name_or_path"
     if source.startswith("runs:/"):
@@ -49,7 +49,7 @@ def load_tokenizer(
         ) from exc
     if not cfg.use_fast and tok.is_fast:
         return _python_tokenizer(tok, source, revision)
-    return morphemes.restore(tok, source) if Path(source).is_dir() else tok
+    return morphemes.restore(tok, source, key=f"{key}={typed}") if Path(source).is_dir() else tok
 
 
 def from_run(key: str, uri: str, tracking_uri: str | None) -> str:

@@ -165,7 +165,7 @@ def train(cfg: TrainConfig, texts: Sequence[str]) -> Trained:
     except Exception as exc:  # unigram: "The vocabulary is not large enough to contain all chars"
         if "not large enough" not in str(exc):
             raise
-        raise _too_small(cfg, None) from exc
+        raise _too_small(cfg, _smallest(cfg, backend, texts)) from exc
     reached = backend.get_vocab_size()
     if reached <= len(TEMPLATES[cfg.template]):
         raise ConfigError(
@@ -188,13 +188,38 @@ def train(cfg: TrainConfig, texts: Sequence[str]) -> Trained:
     return Trained(morphemes.restore(tok, folder, known), folder, len(texts), sum(map(len, texts)), seconds)
 
 
-def _too_small(cfg: TrainConfig, needed: int | None) -> ConfigError:
-    """The vocabulary cannot hold the training texts' alphabet (Korean has over a thousand syllables)."""
-    need = f": its characters alone take {needed} entries" if needed else ""
+def alphabet(backend: Any, texts: Sequence[str]) -> int:
+    """The characters the trained vocabulary must hold: every non-space character of the
+    normalized training texts, and the metaspace mark ▁ where the texts have spaces."""
+    normalize = backend.normalizer.normalize_str if backend.normalizer is not None else str
+    chars = {c for t in texts for c in normalize(t)}
+    return len({c for c in chars if not c.isspace()}) + int(any(c.isspace() for c in chars))
+
+
+def _smallest(cfg: TrainConfig, backend: Any, texts: Sequence[str]) -> int:
+    """The smallest vocabulary a unigram trained on `texts` accepts: trained once more at the
+    alphabet's size, it keeps what it must (every character and the special tokens) — its
+    size. Only on the error path: the user asked for less than that."""
+    import dataclasses
+
+    floor = alphabet(backend, texts) + len(TEMPLATES[cfg.template])
+    again, trainer = _backend(cfg), _trainer(dataclasses.replace(cfg, vocab_size=floor))
+    again.pre_tokenizer = backend.pre_tokenizer
+    try:
+        again.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    except Exception:  # the estimate itself too small: say what is known
+        return floor
+    return max(floor, again.get_vocab_size())
+
+
+def _too_small(cfg: TrainConfig, needed: int) -> ConfigError:
+    """The vocabulary cannot hold the training texts' alphabet (Korean has over a thousand
+    syllables): how large it is, and the smallest vocabulary that holds it."""
     return ConfigError(
         f"tokenizer.train.vocab_size={cfg.vocab_size}",
-        f"is smaller than the alphabet of the training texts{need}",
-        f"use a larger vocabulary (over {needed})" if needed else "use a larger vocabulary",
+        f"is smaller than the alphabet of the training texts: its characters and the special tokens "
+        f"alone take {needed} entries",
+        f"use tokenizer.train.vocab_size={needed} or more (a few thousand leaves room for subwords)",
     )
 
 

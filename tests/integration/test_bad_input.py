@@ -34,6 +34,10 @@ def world(tmp_path_factory, assets_dir):
     (root / "cwd").mkdir()
     pd.DataFrame({"text": ["one", "two"], "label": [0, 7]}).to_csv(root / "labels.csv", index=False)
     (root / "header_only.csv").write_text("text\n", encoding="utf-8")
+    texts = [f"text number {i}" for i in range(12)]
+    pd.DataFrame({"text": texts, "label": ["a"] * 12}).to_csv(root / "one_class.csv", index=False)
+    labels = ["a", "b"] * 5 + [None, None]
+    pd.DataFrame({"text": texts, "label": labels}).to_csv(root / "unlabelled.csv", index=False)
     (root / "spaces.jsonl").write_text('{"text": "   "}\n{"text": "\\t\\n"}\n', encoding="utf-8")
     (root / "cp949.csv").write_bytes("text\n오늘 날씨\n".encode("cp949"))
     (root / "nul.txt").write_text("before\x00after\nplain line\n", encoding="utf-8")
@@ -93,6 +97,54 @@ CASES = [
     ("max-length-above-model", ["tokenizer.max_length=4096"], FAILED, "tokenizer.max_length=4096"),
     ("unknown-group-option", ["model=bogus"], CONFIG, "model/bogus"),
     ("malformed-user-yaml", ["--config-dir", "{root}/userconf", "model=broken"], CONFIG, "broken.yaml"),
+    (
+        "train-without-tokenizer-train",
+        ["model=none", "tokenizer.train.algorithm=bpe"],
+        CONFIG,
+        "add tokenizer=train",
+    ),
+    (
+        "vocab-below-the-alphabet-unigram",
+        ["model=none", "tokenizer=train", "tokenizer.train.dataset=null", "tokenizer.train.algorithm=unigram"]
+        + ["tokenizer.train.vocab_size=10"],
+        CONFIG,
+        "use tokenizer.train.vocab_size=104 or more",
+    ),
+    (
+        "vocab-below-the-alphabet-bpe",
+        ["model=none", "tokenizer=train", "tokenizer.train.dataset=null", "tokenizer.train.algorithm=bpe"]
+        + ["tokenizer.train.vocab_size=10"],
+        CONFIG,
+        "use tokenizer.train.vocab_size=84 or more",
+    ),
+    ("probe-without-label", ["model=none", "probe=bag_of_tokens"], CONFIG, "probe.label_column"),
+    (
+        "probe-embedding-no-model",
+        ["model=none", "probe=embedding", "dataset.label_column=l"],
+        CONFIG,
+        "probe",
+    ),
+    (
+        "probe-one-class",
+        ["model=none", "probe=bag_of_tokens", "dataset=csv_file", "dataset.path={root}/one_class.csv"]
+        + ["dataset.label_column=label"],
+        CONFIG,
+        "holds one class only",
+    ),
+    (
+        "probe-class-thinner-than-folds",
+        ["model=none", "probe=bag_of_tokens", "dataset=csv_file", "dataset.path={root}/labels.csv"]
+        + ["dataset.label_column=label"],
+        CONFIG,
+        "fewer rows than probe.folds=5",
+    ),
+    (
+        "probe-missing-labels",
+        ["model=none", "probe=bag_of_tokens", "dataset=csv_file", "dataset.path={root}/unlabelled.csv"]
+        + ["dataset.label_column=label"],
+        CONFIG,
+        "2 of 12 rows have no label",
+    ),
     # data
     ("missing-file", ["dataset=csv_file", "dataset.path={root}/nope.csv"], CONFIG, "dataset.path"),  # < 2 s
     (

@@ -13,7 +13,12 @@ from tests.helpers.invoking import compose
 from tests.helpers.paths import HUB
 
 TEXTS = {
-    "korean": ["토크나이저를 공부하고 있습니다.", "우리 같이 봅시다!", "어제 영화를 봤어요.", "그는 그곳에 있었습니다."],
+    "korean": [
+        "토크나이저를 공부하고 있습니다.",
+        "우리 같이 봅시다!",
+        "어제 영화를 봤어요.",
+        "그는 그곳에 있었습니다.",
+    ],
     "mixed": ["Seoul은 대한민국의 수도입니다.", "BERT와 RoBERTa를 비교했어요."],
     "english": ["Hello, my dog is cute.", "Tokenizers split words."],
 }
