@@ -6,10 +6,9 @@ RunnerError for the Python API. The console only prints what this module words.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import re
 import signal
+from collections.abc import Sequence
 
 
 class RunnerError(Exception):
@@ -206,7 +205,8 @@ def null_node(error: BaseException, overrides: Sequence[str]) -> BaseException:
         if key.startswith("tokenizer.train.dataset.") and "tokenizer" in chosen:
             return ConfigError(
                 key,
-                "sets a field of the training dataset, but tokenizer.train.dataset is null (train on the run's own dataset)",
+                "sets a field of the training dataset, but tokenizer.train.dataset is null "
+                "(training on the run's own dataset)",
                 "name one first: dataset@tokenizer.train.dataset=klue_ner (or another dataset preset)",
             )
         if key.startswith("tokenizer.train."):

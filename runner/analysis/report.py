@@ -259,7 +259,8 @@ def _probe(finding: Finding) -> str:
         shown = finding.correlations[:SHOWN_CORRELATIONS]
         text += _table(shown, columns, "probe-correlations")
         if len(finding.correlations) > len(shown):
-            text += f"<p class='probe'>… {len(finding.correlations) - len(shown)} more in comparison/probe.json.</p>"
+            more = len(finding.correlations) - len(shown)
+            text += f"<p class='probe'>… {more} more in comparison/probe.json.</p>"
     return text
 
 
