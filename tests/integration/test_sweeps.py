@@ -71,7 +71,8 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
         timeout=240,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "sample_pairs · roberta_base" in proc.stdout  # the terminal table
+    assert "sample_pairs: ranked by tokens/fertility, lowest first" in proc.stdout  # the verdict, per dataset
+    assert "roberta_base" in proc.stdout and "(fert = tokens/fertility" in proc.stdout
     description = client.get_run(parent_id).data.tags["mlflow.note.content"]
     assert description.startswith("**invariance: ")  # the verdict, as the sweep's end wrote it
     assert "job  run" in description and "tokens/fertility" in description  # jobs and metrics tables

@@ -19,7 +19,19 @@ ALLOWED = {
     "model": {"config", "tokenization", "errors", "hub", "registry"},
     "tracking": {"config", "errors", "console", "probe", "model", "engine", "analysis"},
     "analysis": {"config", "model", "tracking", "errors", "console"},
-    "engine": {"config", "data", "tokenization", "model", "tracking", "analysis", "errors", "console", "hub"},
+    "task": {"config", "errors", "tokenization"},
+    "engine": {
+        "config",
+        "data",
+        "tokenization",
+        "model",
+        "tracking",
+        "analysis",
+        "task",
+        "errors",
+        "console",
+        "hub",
+    },
 }
 
 

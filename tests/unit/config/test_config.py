@@ -32,6 +32,8 @@ def test_option_composes(group, option):
         "klue_morpheme_bpe",
     )
     companions = ["model=none"] if trains else []
+    if group == "probe" and option != "none":  # a probe predicts a label
+        companions.append("dataset.label_column=label")
     assert isinstance(compose(f"{group}={option}", *companions), schema.RunConfig)
 
 
