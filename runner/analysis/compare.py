@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from runner import console
 from runner.analysis import agreement, report, verdict
@@ -41,6 +41,7 @@ METRICS = (
     "time/forward_s",
     "time/total_s",
     "time/train_tokenizer_s",
+    "train/vocab_size_reached",
     "throughput/samples_per_s",
 )
 CURVES = (  # each measure against a numeric sweep axis (tokenizer.train.vocab_size, …)
@@ -190,24 +191,32 @@ def _plots(runs: list[RunTokens], plt: Any) -> dict[str, bytes]:
             linewidth=1.5,
             label=run.name,
         )
-    ax.set(title="Tokens per example (no padding)", xlabel="tokens", ylabel="examples")
+    logged = max(len(r.rows) for r in runs)
+    rows = max(int(r.metrics.get("data/rows", logged)) for r in runs)
+    shown = f"the {logged} logged examples of {rows}" if logged < rows else "every example"
+    ax.set(title=f"Tokens per example (no padding; {shown})", xlabel="tokens", ylabel="examples")
     ax.legend(fontsize=7)
     out["token_lengths.png"] = _png(fig)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(8, 0.6 + 0.4 * len(runs)))
-    ax.barh(names, [r.metrics.get("tokens/pad_fraction", 0.0) for r in runs])
-    ax.set(title="Pad fraction per run", xlabel="pad positions / all positions")
-    out["pad_fraction.png"] = _png(fig)
-    plt.close(fig)
+    if any(r.metrics.get("tokens/pad_fraction", 0.0) > 0 for r in runs):  # nothing to draw when unpadded
+        fig, ax = plt.subplots(figsize=(8, 0.6 + 0.4 * len(runs)))
+        ax.barh(names, [r.metrics.get("tokens/pad_fraction", 0.0) for r in runs])
+        ax.set(title="Pad fraction per run", xlabel="pad positions / all positions")
+        out["pad_fraction.png"] = _png(fig)
+        plt.close(fig)
 
+    steps = [k for k in TIMES if any(r.metrics.get(k, 0.0) > 0 for r in runs)]  # no forward: tokenize only
     fig, ax = plt.subplots(figsize=(8, 0.6 + 0.4 * len(runs)))
     left = [0.0] * len(runs)
-    for key in TIMES:
+    for key in steps:
         values = [r.metrics.get(key, 0.0) for r in runs]
         ax.barh(names, values, left=left, label=key.split("/")[1])
         left = [a + b for a, b in zip(left, values, strict=True)]
-    ax.set(title="Time per step (tokenize, forward)", xlabel="seconds")
+    ax.set(
+        title=f"Time per step ({', '.join(k.split('/')[1].removesuffix('_s') for k in steps)})",
+        xlabel="seconds",
+    )
     ax.legend(fontsize=7)
     out["time_breakdown.png"] = _png(fig)
     plt.close(fig)
@@ -215,9 +224,18 @@ def _plots(runs: list[RunTokens], plt: Any) -> dict[str, bytes]:
     return out
 
 
-def numeric_axes(tracker: Tracker, parent: str, children: list) -> list[str]:
+def sweep_axes(tracker: Tracker, parent: str) -> list[str]:
+    """The sweep's axes as its parent names them (`sweep.axes`)."""
+    return [a for a in str(tracker.client.get_run(parent).data.tags.get("sweep.axes", "")).split(" × ") if a]
+
+
+def axis_value(child: Any, axis: str) -> str:
+    """A child's value of a sweep axis: a logged param, or a group's choice."""
+    return str(child.data.params.get(axis, child.data.tags.get(f"choice.{axis}", "")))
+
+
+def numeric_axes(axes: list[str], children: list) -> list[str]:
     """The sweep's axes whose every child logged a number as its value (vocab_size, max_length)."""
-    axes = str(tracker.client.get_run(parent).data.tags.get("sweep.axes", "")).split(" × ")
     out = []
     for axis in axes:
         values = [c.data.params.get(axis) for c in children]
@@ -233,10 +251,16 @@ def _number(value: str | None) -> float | None:
         return None
 
 
-def curves(children: list, names: dict[str, str], axes: list[str]) -> dict[str, bytes]:
+REACHED = {
+    "tokenizer.train.vocab_size": "train/vocab_size_reached"
+}  # an axis asked for, and what a run reached
+
+
+def curves(children: list, axes: list[str], numeric: list[str]) -> dict[str, bytes]:
     """Per numeric axis, `curves_<axis>.png`: each measure the runs logged against the axis's
-    value, one line per value of the other axes (the run name less this axis's part)."""
-    if not axes:
+    value — where a run reports what it reached (a trained vocabulary's size), at that value,
+    the request as its label — one line per value of the other axes."""
+    if not numeric:
         return {}
     import matplotlib
 
@@ -244,17 +268,27 @@ def curves(children: list, names: dict[str, str], axes: list[str]) -> dict[str, 
     import matplotlib.pyplot as plt
 
     with plt.rc_context({"font.family": font_families()}):
-        return {f"curves_{axis.rsplit('.', 1)[-1]}.png": _curves(children, names, axis, plt) for axis in axes}
+        return {
+            f"curves_{axis.rsplit('.', 1)[-1]}.png": _curves(children, axes, axis, plt) for axis in numeric
+        }
 
 
-def _curves(children: list, names: dict[str, str], axis: str, plt: Any) -> bytes:
+def _at(child: Any, axis: str) -> float:
+    """Where a child's point sits on a numeric axis: what it reached where it says, else its value."""
+    reached = REACHED.get(axis)
+    if reached and reached in child.data.metrics:
+        return float(child.data.metrics[reached])
+    return float(child.data.params[axis])
+
+
+def _curves(children: list, axes: list[str], axis: str, plt: Any) -> bytes:
     from runner.config.naming import label
 
-    part = f"{label(axis)}="
+    others = [a for a in axes if a != axis]
     lines: dict[str, list[tuple[float, Any]]] = {}
     for c in children:
-        line = " · ".join(p for p in names[c.info.run_id].split(" · ") if not p.startswith(part)) or "runs"
-        lines.setdefault(line, []).append((float(c.data.params[axis]), c))
+        line = " · ".join(axis_value(c, a) for a in others) or "runs"
+        lines.setdefault(line, []).append((_at(c, axis), c))
     for points in lines.values():
         points.sort(key=lambda p: p[0])
     measures = [m for m in CURVES if any(m in c.data.metrics for c in children)]
@@ -264,10 +298,16 @@ def _curves(children: list, names: dict[str, str], axis: str, plt: Any) -> bytes
     fig, grid = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
     for ax, measure in zip(grid.flat, measures, strict=False):
         for line, points in lines.items():
-            xs = [x for x, c in points if measure in c.data.metrics]
-            ys = [c.data.metrics[measure] for x, c in points if measure in c.data.metrics]
+            kept = [(x, c) for x, c in points if measure in c.data.metrics]
+            xs, ys = [x for x, _ in kept], [c.data.metrics[measure] for _, c in kept]
             ax.plot(xs, ys, marker="o", label=line)
-        ax.set(title=measure, xlabel=label(axis))
+            if axis in REACHED:  # each point at the size reached, labelled with the size asked for
+                for x, y, (_, c) in zip(xs, ys, kept, strict=True):
+                    ax.annotate(
+                        c.data.params[axis], (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points"
+                    )
+        reached = f" reached ({REACHED[axis]}; labels: asked)" if axis in REACHED else ""
+        ax.set(title=measure, xlabel=label(axis) + reached)
         if ticks[-1] >= 4 * ticks[0] > 0:
             ax.set_xscale("log", base=2)
         ax.set_xticks(ticks, [console.number(t) for t in ticks], fontsize=8)
@@ -330,8 +370,16 @@ def language_plots(runs: list[RunTokens], plt: Any) -> dict[str, bytes]:
     return out
 
 
-def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[str, Path]:
-    """Compare the parent's FINISHED children; log the files to the parent. Returns (table, report)."""
+class Built(NamedTuple):
+    """What `build` made: the terminal's text, the report's local path, the parent's files it logged."""
+
+    text: str
+    page: Path
+    written: list[str]
+
+
+def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> Built:
+    """Compare the parent's FINISHED children; log the files to the parent."""
     children = [c for c in tracker.children(parent) if c.info.status == "FINISHED"]
     if not children:
         raise RunnerError(f"sweep {parent}", "has no FINISHED runs to compare", "run the sweep again")
@@ -362,25 +410,27 @@ def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[s
         probe_rows = [{"dataset": d, **row} for d, f in found.items() for row in f.correlations]
         images = plots(runs)
         images.update(probe_plots(found))
-        images.update(curves(children, names, numeric_axes(tracker, parent, children)))
+        axes = sweep_axes(tracker, parent)
+        images.update(curves(children, axes, numeric_axes(axes, children)))
         page = report.render(rows, runs, images, order, (pairs, lowest), found)
         out = out_dir or Path(tmp) / "comparison"
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.html").write_text(page, encoding="utf-8")
+        written = ["comparison/report.html"]
         for name, png in images.items():
             (out / name).write_bytes(png)
             tracker.log_file(parent, str(out / name), "comparison")
         tracker.log_file(parent, str(out / "report.html"), "comparison")
-        for dataset, table_rows in tables.items():
+        to_log = {table_name(d, len(tables) > 1): t for d, t in tables.items() if t}
+        to_log.update({"comparison/agreement.json": pairs, "comparison/probe.json": probe_rows})
+        for name, table_rows in to_log.items():
             if table_rows:
-                tracker.log_table(parent, table_rows, table_name(dataset, len(tables) > 1))
-        if pairs:
-            tracker.log_table(parent, pairs, "comparison/agreement.json")
-        if probe_rows:
-            tracker.log_table(parent, probe_rows, "comparison/probe.json")
+                tracker.log_table(parent, table_rows, name)
+                written.append(name)
+        written += [f"comparison/{name}" for name in images]
     several = len(found) > 1
     text = "\n\n".join(verdict.terminal(f.runs, d if several else "") for d, f in found.items())
-    return text.strip() or console.table(rows, list(rows[0])), out / "report.html"
+    return Built(text.strip() or console.table(rows, list(rows[0])), out / "report.html", written)
 
 
 def findings(children: list, names: dict[str, str], labels: dict[str, str]) -> dict[str, report.Finding]:

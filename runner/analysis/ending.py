@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ def rebuild(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple
     from runner.analysis import compare, invariance  # read back only here: a sweep's start skips them
 
     children = tracker.children(parent)  # read once, for the tolerance and the jobs table
-    side_by_side, page = compare.build(tracker, parent, out_dir)
+    side_by_side, page, _ = compare.build(tracker, parent, out_dir)
     verdict = invariance.check(tracker, parent, tolerance(children))[1]
     rows, text = summary(children)
     record(tracker, parent, rows, text, verdict, side_by_side)
@@ -43,7 +44,7 @@ def job_order(num: str) -> tuple[int, ...]:
     return tuple(int(p) for p in num.split(".") if p.isdigit())
 
 
-def summary(children: list) -> tuple[list[dict[str, Any]], str]:
+def summary(children: list, unopened: Sequence[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], str]:
     """The jobs table: one row per child (job, run, status, what the runs measured, error), in
     job order. The terminal's copy shows the verdict's headline measures under short names (a
     legend below), or the key metrics where the runs logged none, and fits 120 columns."""
@@ -62,6 +63,7 @@ def summary(children: list) -> tuple[list[dict[str, Any]], str]:
         }
         for c in children
     ]
+    rows += [{**row, "error": str(row.get("error", ""))[:80]} for row in unopened]
     rows.sort(key=lambda r: job_order(str(r["job"])))
     shown = {k: short for k, short in names.items() if any(k in r for r in rows)}
     return rows, _jobs_table(rows, shown)

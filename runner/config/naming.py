@@ -56,7 +56,22 @@ def _varied(overrides: list[str], grid: dict[str, list[str]]) -> list[str]:
         key, _, value = override.lstrip("+~").partition("=")
         values[key] = value
     keys = axis_order([k for k in grid if k in values and not k.startswith(SKIPPED)], grid)
+    if _distinct_within_shown(keys, grid, bare=True) > _distinct_within_shown(keys, grid, bare=False):
+        # `unigram · 16000` tells siblings apart where `algorithm=unigram · …` cannot (the parent's
+        # name says which axis is which: `algorithm × vocab_size`)
+        return [short(values[key], grid[key]) for key in keys]
     return [_shown(key, values[key], grid[key]) for key in keys]
+
+
+def _distinct_within_shown(keys: list[str], grid: dict[str, list[str]], bare: bool) -> int:
+    """How many of the sweep's names differ within SHOWN characters, with or without `label=`."""
+    import itertools
+    import math
+
+    if math.prod(len(grid[k]) for k in keys) > MAX_ORDERS:
+        return 0
+    shown = [[short(v, grid[k]) if bare else _shown(k, v, grid[k]) for v in grid[k]] for k in keys]
+    return len({" · ".join(names)[:SHOWN] for names in itertools.product(*shown)})
 
 
 SHOWN = 18  # characters of a run name MLflow's runs table shows at its default column width
@@ -119,6 +134,11 @@ def short(value: str, siblings: list[str]) -> str:
     anything longer than MAX_VALUE shortened in the middle, keeping both ends."""
     value = re.sub(r"\\(.)", r"\1", value)  # Hydra's escapes in sweep values: $\{tiny\:bert\}
     value = re.sub(r"^\$\{(.*)\}$", r"\1", value)  # an interpolation by its body: tiny:bert
+    if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":  # text_column="문장" and '문장' alike
+        value = value[1:-1]
+    if value.startswith("runs:/"):  # a run's artifact by the run it reuses: runs:/3f2a1b9c
+        run_id, _, path = value.removeprefix("runs:/").partition("/")
+        return f"runs:/{run_id[:8]}" + (f"/{path}" if path.strip("/") not in ("", "tokenizer") else "")
     if "/" in value.strip("/"):
         parts = value.rstrip("/").split("/")
         others = [s.rstrip("/").split("/") for s in siblings if s.rstrip("/") != value.rstrip("/")]

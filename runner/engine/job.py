@@ -70,6 +70,7 @@ def execute(cfg: DictConfig, session: Session) -> None:
 def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None:
     """Run one job; a failure prints one line and exits non-zero (in a sweep: the job fails alone)."""
     run_cfg: schema.RunConfig | None = None
+    opened = len(session.started)
     try:
         with interrupt.handled():
             run_cfg = typed(cfg)  # config errors before any run opens: exit 2
@@ -78,13 +79,30 @@ def _job(cfg: DictConfig, context: packing.JobContext, session: Session) -> None
             resolved = redact_config(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
             _execute(run_cfg, resolved, context, session)
     except Exception as exc:
-        console.error(exc)
+        if session.command or context.multirun:  # the API raises a single run's error: no line too
+            console.error(exc)
+        if context.multirun and len(session.started) == opened:  # no run shows this job: the table will
+            session.unopened.append(_unopened(context, exc))
         fail_fast = run_cfg.sweep.fail_fast if run_cfg else OmegaConf.select(cfg, "sweep.fail_fast")
         if context.multirun and not fail_fast:
             return
         if context.multirun:
             sweep.abort(context, f"fail_fast: {errors.describe(exc)}")
         raise Stop(errors.exit_code(exc), exc) from None
+
+
+def _unopened(context: packing.JobContext, exc: BaseException) -> dict[str, object]:
+    """A jobs-table row for a job refused before its run opened."""
+    try:
+        name = naming.run_name(context.choices, context.overrides, None, context.num, context.grid)
+    except Exception:  # the config that failed may not name itself
+        name = " ".join(context.overrides) or "(no overrides)"
+    return {
+        "job": context.num or "?",
+        "run": name,
+        "status": "FAILED (no run)",
+        "error": errors.describe(exc),
+    }
 
 
 def _check_paths(run_cfg: schema.RunConfig) -> None:

@@ -100,6 +100,13 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | N
     )
     with timed(result, "statistics_setup"):  # e.g. the morpheme analysis, once per dataset
         stats = statistics.start(context)
+        cut = morphemes.cut_of(tok)
+        if cut is not None:  # the morpheme-aware tokenizer reads the analyses the reference made
+            cut.known.update(
+                cache.get(
+                    "morphemes", texts_digest(texts), lambda: morphemes.analyse(texts.strings()), result
+                )
+            )
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
     columns: dict[str | None, Sequence[str]] = {None: texts.texts}
     if texts.parallel:
@@ -118,7 +125,8 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | N
             result.tags.update(statistic.tags())
             for row in result.token_rows:
                 row.update(statistic.columns(index_of(row)))
-    _warn(result, tokenizer.too_long_warning(tok, kwargs, loop.longer, loop.longest))
+    if predictor is not None:  # tokenization only counts whole texts on purpose: no model to overflow
+        _warn(result, tokenizer.too_long_warning(tok, kwargs, loop.longer, loop.longest))
     if texts.parallel:
         _parity(result, counts)
     result.token_rows.sort(key=lambda r: (str(r.get("column") or ""), index_of(r)))

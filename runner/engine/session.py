@@ -47,7 +47,11 @@ class Session:
     warmed: set[str] = field(default_factory=set)  # what this process has warmed up (engine.warmup)
     open_sweep: SweepCallback | None = None  # the sweep whose parent run is open
     started: list[Started] = field(default_factory=list)
-    paused_collector: bool = False  # for_process paused Python's collector until settle
+    # a sweep's jobs refused before their run opened (their config, a preflight): the jobs
+    # table lists them beside the runs (rows of sweep_summary.json: job, run, status, error)
+    unopened: list[dict[str, object]] = field(default_factory=list)
+    paused_collector: bool = False
+    command: bool = False  # the `runner` command's (errors printed as one line); the API raises them instead  # for_process paused Python's collector until settle
 
     @classmethod
     def for_process(cls) -> Session:
@@ -65,7 +69,7 @@ class Session:
         pause = gc.isenabled() and gc.get_freeze_count() == 0  # nothing settled in this process yet
         if pause:
             gc.disable()
-        return cls(paused_collector=pause)
+        return cls(paused_collector=pause, command=True)
 
     def settle(self) -> None:
         """The first job's imports are done (or it ended first): freeze what is alive, collect again."""

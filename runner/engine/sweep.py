@@ -8,6 +8,7 @@ file system find it — and at the end prints and logs the table of every job.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import shlex
 import socket
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from runner import console, errors
 from runner.analysis import ending
@@ -120,6 +121,41 @@ def check_launcher(config: DictConfig) -> None:
         raise ConfigError(key, f"no Ray cluster answers at {address} ({exc})", fix) from exc
 
 
+def check_needs(config: DictConfig) -> None:
+    """Every job's optional packages, before the first job starts and before the parent opens
+    (one line, exit 2, no run): Kiwi for stats.morphemes=kiwi and morpheme-aware tokenizers, the
+    tiktoken ranks file for cl100k_base. Each job's config is composed as Hydra will compose it."""
+    from hydra import compose
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    overrides = sweep_overrides(config)
+    parsed = OverridesParser.create(_config_loader()).parse_overrides(overrides)
+    fixed = [str(o.input_line) for o in parsed if not o.is_sweep_override()]
+    axes = naming.grid(overrides, _config_loader())
+    name = str(config.hydra.job.config_name)
+    for combo in itertools.product(*([f"{k}={v}" for v in values] for k, values in axes.items())):
+        job = compose(name, overrides=[*fixed, *combo], return_hydra_config=True)
+        _needs(job, str(job.hydra.runtime.choices.get("tokenizer", "")))
+
+
+def _needs(job: DictConfig, tokenizer: str) -> None:
+    from omegaconf.errors import InterpolationResolutionError
+
+    from runner.tokenization import morphemes
+
+    if not morphemes.installed():
+        if OmegaConf.select(job, "stats.morphemes") == "kiwi":
+            raise morphemes.missing("stats.morphemes=kiwi")
+        if OmegaConf.select(job, "tokenizer.train.pre_tokenizer") == "morphemes":
+            raise morphemes.missing(f"tokenizer={tokenizer} (tokenizer.train.pre_tokenizer=morphemes)")
+    try:
+        OmegaConf.select(job, "tokenizer.name_or_path")  # ${tiktoken:…}: the ranks file, hash checked
+    except InterpolationResolutionError as exc:
+        if isinstance(exc.__cause__, ConfigError):
+            raise exc.__cause__ from None
+        raise
+
+
 class SweepCallback(Callback):
     """The sweep's parent run, opened at the multirun's start and closed with the comparison at its
     end. Hydra instantiates it (hydra.callbacks in conf/config.yaml); it finds its Session active."""
@@ -130,6 +166,7 @@ class SweepCallback(Callback):
         self.progress: console.Progress | None = None  # from the multirun's start
         self.tracker: Tracker | None = None
         self.parent = ""
+        self.written: list[str] = []  # the parent's comparison files, as logged
 
     @property
     def opened(self) -> Tracker:
@@ -149,6 +186,7 @@ class SweepCallback(Callback):
         from runner.tracking import keep
 
         check_launcher(config)
+        check_needs(config)
         self.total, self.done = count_jobs(config), 0
         grid = naming.grid([*sweep_overrides(config), *_inner_axes(config)], _config_loader())
         self.progress = console.Progress("jobs", "job", leave=True)
@@ -190,7 +228,8 @@ class SweepCallback(Callback):
             self.progress.close()
         children = self.opened.children(self.parent)  # none when the server has gone away
         self._kept_exit(children)
-        rows, text = ending.summary(children)
+        rows, text = ending.summary(children, self.session.unopened)
+        self.session.unopened = []
         print("\n" + text, flush=True)
         side_by_side = self._compare()
         if side_by_side:
@@ -246,11 +285,13 @@ class SweepCallback(Callback):
         from runner.analysis import compare
 
         try:
-            return compare.build(self.opened, self.parent)[0]
+            built = compare.build(self.opened, self.parent)
         except Exception as exc:
             why = GONE if self._gone() else errors.describe(exc)
             console.line(f"warning: comparison not logged: {why}")
             return ""
+        self.written = built.written
+        return built.text
 
     def _invariance(self, config: DictConfig) -> tuple[str, bool]:
         """Outputs compared across the sweep's comparable children (runner.analysis.invariance)."""
@@ -277,10 +318,9 @@ class SweepCallback(Callback):
             "runs": store.run_url(uri, experiment),
             "parent": store.run_url(uri, experiment, self.parent),
         }
+        files = ", ".join(["sweep_summary.json", *self.written])
         print(
-            f"sweep parent run {self.parent}: comparison/report.html and its tables "
-            "(comparison/tokens.json; comparison/tokens/<dataset>.json for several datasets)\n"
-            + console.dashboard(store.ui_command(uri), links),
+            f"sweep parent run {self.parent}: {files}\n" + console.dashboard(store.ui_command(uri), links),
             flush=True,
         )
 

@@ -201,6 +201,7 @@ def left_padding_warning(loaded: Loaded, tok: Any, kwargs: dict[str, Any]) -> st
         return None
     return (
         f"padding.side=left on {loaded.model.config.model_type}: its position ids count pad "
-        "positions, so left-padded examples sit at shifted positions and their outputs change "
-        "(RoBERTa-family models skip padding) — use padding.side=right"
+        "positions, so a left-padded example sits at shifted positions and its outputs differ "
+        "from the same example padded on the right (RoBERTa-family models skip padding; "
+        "experiment=invariance measures the difference)"
     )

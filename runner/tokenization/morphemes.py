@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,18 @@ def analyzer(key: str = "stats.morphemes=kiwi") -> Any:
     try:
         return _kiwi()
     except ImportError as exc:
-        raise ConfigError(key, "needs kiwipiepy", "pip install kiwipiepy (or 'hf-runner[korean]')") from exc
+        raise missing(key) from exc
+
+
+def installed() -> bool:
+    """Whether kiwipiepy can be imported (without loading Kiwi's model)."""
+    import importlib.util
+
+    return importlib.util.find_spec("kiwipiepy") is not None
+
+
+def missing(key: str) -> ConfigError:
+    return ConfigError(key, "needs kiwipiepy", "pip install kiwipiepy (or 'hf-runner[korean]')")
 
 
 @functools.cache
@@ -111,11 +123,25 @@ def pre_tokenizer(
 ) -> Any:
     """Morpheme cuts, then metaspace (tokenizer.train.pre_tokenizer=morphemes). `key`: what the
     user typed that asks for the cut, named when kiwipiepy is missing."""
+    return _with_cut(MorphemeCut(known), key)
+
+
+def _with_cut(cut: MorphemeCut, key: str) -> Any:
     from tokenizers import pre_tokenizers
 
     analyzer(key)  # one line naming the install when missing
-    custom = pre_tokenizers.PreTokenizer.custom(MorphemeCut(known))
+    custom = pre_tokenizers.PreTokenizer.custom(cut)
     return pre_tokenizers.Sequence([custom, base_pre_tokenizer()])
+
+
+CUTS: weakref.WeakKeyDictionary[Any, MorphemeCut] = weakref.WeakKeyDictionary()  # tokenizer → its cut
+
+
+def cut_of(tok: Any) -> MorphemeCut | None:
+    """The morpheme cut a restored tokenizer runs (None for any other): a run hands it the
+    analyses of its evaluation texts, made once in one batched call (`known`), so that the cut
+    does not analyse them again one text at a time."""
+    return CUTS.get(tok)
 
 
 def restore(
@@ -130,7 +156,9 @@ def restore(
     marker = Path(folder) / MARKER
     if tok.is_fast and marker.exists() and json.loads(marker.read_text())["pre_tokenizer"] == "morphemes":
         why = f"{key} (a morpheme-aware tokenizer)" if key else "tokenizer.train.pre_tokenizer=morphemes"
-        tok.backend_tokenizer.pre_tokenizer = pre_tokenizer(known, why)
+        cut = MorphemeCut(known)
+        tok.backend_tokenizer.pre_tokenizer = _with_cut(cut, why)
+        CUTS[tok] = cut
     return tok
 
 
