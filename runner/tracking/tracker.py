@@ -190,7 +190,7 @@ class Tracker:
         folder, _, name = artifact_file.rpartition("/")
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / name
-            frame.to_json(path, orient="split", index=False, date_format="iso")
+            frame.to_json(path, orient="split", index=False, date_format="iso", double_precision=15)
             store.retry(self.client.log_artifact, run_id, str(path), folder or None)
         logged = json.loads(self.client.get_run(run_id).data.tags.get(MLFLOW_LOGGED_ARTIFACTS, "[]"))
         entry = {"path": artifact_file, "type": "table"}

@@ -69,8 +69,12 @@ def test_the_parent_says_what_it_compares_and_what_is_shared():
         {"model": ["tiny_bert", "tiny_roberta"], "padding": ["longest", "max_length"]},
         {"tokenizer": ["tiny_bert", "tiny_roberta"], "dataset": ["udhr_parallel"]},
         {"padding": ["longest", "max_length", "do_not_pad"]},
+        {
+            "tokenizer.train.algorithm": ["bpe", "wordpiece", "unigram"],
+            "tokenizer.train.vocab_size": ["4000", "8000", "16000"],
+        },
     ],
-    ids=["bert_vs_roberta", "readme-model-padding", "readme-udhr", "padding_strategies"],
+    ids=["bert_vs_roberta", "readme-model-padding", "readme-udhr", "padding_strategies", "vocab_size"],
 )
 def test_children_differ_within_mlflows_column_width(monkeypatch, grid):
     """MLflow's runs table shows about 18 characters of a name: siblings differ within them."""
@@ -81,3 +85,11 @@ def test_children_differ_within_mlflows_column_width(monkeypatch, grid):
         for n, values in enumerate(itertools.product(*grid.values()))
     ]
     assert len(names) == len({n[:18] for n in names}), names
+
+
+def test_a_reused_tokenizer_is_named_by_its_run_and_quotes_do_not_count():
+    rid = "0123456789abcdef0123456789abcdef"
+    name = naming.run_name(CHOICES, [f"tokenizer.name_or_path=runs:/{rid}/tokenizer"], None, None)
+    assert name.endswith("tokenizer=runs:/01234567"), name
+    quoted = [naming.run_name(CHOICES, [f"dataset.text_column={q}문장{q}"], None, None) for q in "\"'"]
+    assert quoted[0] == quoted[1] and quoted[0].endswith("text_column=문장")
