@@ -50,8 +50,8 @@ class Session:
     # a sweep's jobs refused before their run opened (their config, a preflight): the jobs
     # table lists them beside the runs (rows of sweep_summary.json: job, run, status, error)
     unopened: list[dict[str, object]] = field(default_factory=list)
-    paused_collector: bool = False
-    command: bool = False  # the `runner` command's (errors printed as one line); the API raises them instead  # for_process paused Python's collector until settle
+    paused_collector: bool = False  # for_process paused Python's collector until settle
+    command: bool = False  # the `runner` command's: errors printed as one line (the API raises them)
 
     @classmethod
     def for_process(cls) -> Session:

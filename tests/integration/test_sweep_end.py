@@ -23,7 +23,8 @@ def test_a_missing_optional_package_stops_the_sweep_before_any_run(tmp_path, mon
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setattr(morphemes, "installed", lambda: False)
     proc = invoke(
-        "-m", "model=none", "tokenizer=bert_base_uncased,klue_morpheme_bpe", f"tracking.uri={uri}", cwd=tmp_path
+        "-m", "model=none", "tokenizer=bert_base_uncased,klue_morpheme_bpe", f"tracking.uri={uri}",
+        cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     lines = [x for x in proc.stderr.splitlines() if x.strip()]
