@@ -86,6 +86,9 @@ def run(
     result = result if result is not None else RunResult()
     with timed(result, "total"), captured_warnings(result):
         _run(cfg, cache or Cache(), result, progress)
+    result.metrics["time/total_s"] += result.metrics.get(
+        "time/preflight_s", 0.0
+    )  # its loads, before it opened
     result.metrics["warnings/count"] = float(len(result.warnings))
     return result
 
