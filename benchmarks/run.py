@@ -376,6 +376,84 @@ def statistics(texts: list[str]) -> list[tuple]:
     ]
 
 
+KLUE_NLI = ROOT / "runner" / "assets" / "klue-nli" / "klue-nli-v1.1_dev.jsonl"
+
+
+def probe(rows: int) -> list[tuple]:
+    """probe=bag_of_tokens on KLUE-NLI pairs (cross pairs of each side's first 50 tokens, L1
+    logistic regression, 5 grouped folds): the probe's time beside the tokenize step, and the
+    runner's probe (features from its batches, folds, fits, out-of-fold predictions, bootstrap)
+    against the same scikit-learn pipeline called directly on the tokenizer's own output."""
+    from runner.cli import compose
+    from runner.engine import pipeline as runner_pipeline
+
+    config = compose(
+        "model=none", f"tokenizer.name_or_path={HUB / 'bert-base-uncased'}", "probe=bag_of_tokens",
+        "dataset=klue_nli_pairs", f"dataset.limit={rows}",
+    )  # fmt: skip
+    metrics, direct_s = {"time/probe_s": float("inf")}, float("inf")
+    for _ in range(2):  # interleaved, best of 2 (each is tens of seconds of liblinear)
+        run = runner_pipeline.run(config).metrics
+        metrics = run if run["time/probe_s"] < metrics["time/probe_s"] else metrics
+        direct_s = min(direct_s, _probe_directly(rows))
+    name = f"probe (bag of tokens, {rows:,} NLI pairs)"
+    return [
+        (
+            f"  context: {name} vs the tokenize step",
+            metrics["time/probe_s"],
+            metrics["time/tokenize_s"],
+            None,
+        ),
+        (
+            f"{name}: runner vs scikit-learn directly (lower is better)",
+            metrics["time/probe_s"],
+            direct_s,
+            1.1,
+        ),
+    ]
+
+
+def _probe_directly(rows: int) -> float:
+    """The same features, groups and cross-validation written directly (the tokenizer's call
+    outside the timing, as the runner's tokenize step is outside its probe's)."""
+    import numpy as np
+    from scipy import sparse
+    from scipy.sparse.csgraph import connected_components
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold, cross_validate
+    from sklearn.multiclass import OneVsRestClassifier
+    from transformers import AutoTokenizer
+
+    data = [json.loads(x) for x in KLUE_NLI.read_text(encoding="utf-8").splitlines()[:rows]]
+    tok = AutoTokenizer.from_pretrained(str(HUB / "bert-base-uncased"))
+    premises, hypotheses = [r["premise"] for r in data], [r["hypothesis"] for r in data]
+    enc = tok(premises, hypotheses, truncation=True, return_special_tokens_mask=True)
+    start = time.perf_counter()
+    vocab, keys = len(tok), []
+    for ids, mask, types in zip(
+        enc["input_ids"], enc["special_tokens_mask"], enc["token_type_ids"], strict=True
+    ):
+        ids, content, second = np.asarray(ids), np.asarray(mask) == 0, np.asarray(types) == 1
+        a, b = ids[content & ~second][:50], ids[content & second][:50]
+        keys.append(np.unique((a[:, None] * vocab + b[None, :]).ravel(), return_counts=True))
+    columns, inverse = np.unique(np.concatenate([k for k, _ in keys]), return_inverse=True)
+    row_of = np.repeat(np.arange(rows), [len(k) for k, _ in keys])
+    values = np.concatenate([c for _, c in keys]).astype(float)
+    x = sparse.csr_matrix((values, (row_of, inverse)), shape=(rows, len(columns)))
+    texts = {t: n for n, t in enumerate(dict.fromkeys(premises + hypotheses))}
+    edges = [(r, rows + texts[t]) for r, t in enumerate(premises)] + [
+        (r, rows + texts[t]) for r, t in enumerate(hypotheses)
+    ]
+    size = rows + len(texts)
+    graph = sparse.coo_matrix((np.ones(len(edges)), tuple(np.asarray(edges).T)), shape=(size, size))
+    groups = connected_components(graph, directed=False)[1][:rows]
+    model = OneVsRestClassifier(LogisticRegression(C=0.4, l1_ratio=1.0, solver="liblinear", random_state=0))
+    cv = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=0)
+    y = np.asarray([r["gold_label"] for r in data])
+    cross_validate(model, x, y, groups=groups, cv=cv, scoring=("accuracy", "f1_macro"))
+    return time.perf_counter() - start
+
+
 def training(sentences: int) -> list[tuple]:
     """tokenizer.train inside the runner — the corpus from the bundled KLUE NER sentences less the
     evaluation texts, its digest, the training, the wrap, the saved files — vs the same trainer
@@ -480,6 +558,7 @@ def main() -> None:
         rows += tokenization(model, texts, 32)
         rows += statistics(texts[:400] if args.quick else texts)
         rows += training(2000 if args.quick else 5000)
+        rows += probe(1000 if args.quick else 3000)
         for n in (10_000,) if args.quick else (100_000, 1_000_000):
             rows += corpus(texts, n)
         rows += startup(tmp)
