@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runner import errors
+from runner.config.tags import JOB_NUM, PARENT, ROLE, SWEEP_ROLE
 from runner.engine.session import Session
 from runner.errors import ConfigError, RunnerError, Stop, TrackingError
 from runner.tracking import readback
@@ -51,7 +52,7 @@ def load(run_id: str, tracking_uri: str | None = None) -> Run | Sweep:
     from runner.tracking import store
 
     one = Run(run_id, tracking_uri or store.resolve_uri(None))
-    return Sweep(one) if one.tags.get("runner.role") == "sweep" else one
+    return Sweep(one) if one.tags.get(ROLE) == SWEEP_ROLE else one
 
 
 def _launch(overrides: tuple[str, ...], multirun: bool) -> Session:
@@ -194,7 +195,9 @@ class Run:
         """The model's outputs per example, in input order: outputs.npy as one array (a body's
         pooled embeddings, sequence logits); outputs.npz (per-token outputs) as one array per
         example. None when the run had no forward pass."""
-        logged = readback.outputs(self._client, self.id)
+        from runner.model import outputs as model_outputs
+
+        logged = readback.outputs(self._client, self.id, model_outputs.load)
         if logged is None:
             return None
         values, offsets = logged
@@ -228,14 +231,14 @@ class Sweep:
     @functools.cached_property
     def children(self) -> list[Run]:
         """The sweep's runs in job order (3 < 3.1 < 10)."""
-        from runner.analysis.ending import job_order
+        from runner.analysis.conclusion import job_order
 
         found = self.parent._client.search_runs(
             [self.parent._mlflow.info.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{self.parent.id}'",
+            filter_string=f"tags.`{PARENT}` = '{self.parent.id}'",
             max_results=10_000,
         )
-        found.sort(key=lambda r: job_order(r.data.tags.get("sweep.job_num", "")))
+        found.sort(key=lambda r: job_order(r.data.tags.get(JOB_NUM, "")))
         return [Run(r.info.run_id, self.parent.tracking_uri) for r in found]
 
     @functools.cached_property

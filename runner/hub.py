@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from runner import probe
+from runner import reach
 from runner.errors import ModelError
 
 WEIGHTS = ("*.safetensors", "*.bin", "*.pt", "*.h5", "*.msgpack", "*.gguf")
@@ -55,7 +55,7 @@ def endpoint() -> str:
 
 
 class Probe:
-    """Whether the hub answers: one HEAD request with a short timeout (runner.probe), asked once
+    """Whether the hub answers: one HEAD request with a short timeout (runner.reach), asked once
     per Probe — a Session's load cache holds one, so a sweep's runs ask once between them."""
 
     def __init__(self) -> None:
@@ -63,7 +63,7 @@ class Probe:
 
     def __call__(self) -> bool:
         if self.answer is None:
-            self.answer = probe.silence(endpoint(), "HEAD") is None
+            self.answer = reach.silence(endpoint(), "HEAD") is None
         return self.answer
 
 

@@ -1,8 +1,8 @@
 """A sweep's runs side by side, read back from MLflow: the terminal table, and on the parent
 run `comparison/tokens.json` (one row per example, each run's pieces) and a self-contained
-`comparison/report.html` with plots. Called at the end of every sweep (runner.engine.sweep) and,
-through runner.analysis.ending, by `runner-compare` for an older one. Everything is keyed by run
-id; run names only head columns.
+`comparison/report.html` with plots. Called by a sweep's conclusion (runner.analysis.conclusion),
+at the end of every sweep and by `runner-compare` and `runner-sync` for an older one. Everything
+is keyed by run id; run names only head columns.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 from runner import console
 from runner.analysis import agreement, report, verdict
 from runner.analysis.report import RunTokens
+from runner.config.tags import ROLE, SWEEP_ROLE
 from runner.errors import RunnerError
 from runner.tracking import readback
 from runner.tracking import tracker as mlflow_store
@@ -62,7 +63,7 @@ TIMES = ("time/tokenize_s", "time/forward_s")  # steps comparable across jobs (l
 def latest_sweep(tracker: Tracker) -> str:
     runs = tracker.client.search_runs(
         [tracker.experiment_id],
-        "tags.`runner.role` = 'sweep'",
+        f"tags.`{ROLE}` = '{SWEEP_ROLE}'",
         max_results=1,
         order_by=["attributes.start_time DESC"],
     )
@@ -378,9 +379,9 @@ class Built(NamedTuple):
     written: list[str]
 
 
-def build(tracker: Tracker, parent: str, out_dir: Path | None = None) -> Built:
-    """Compare the parent's FINISHED children; log the files to the parent."""
-    children = [c for c in tracker.children(parent) if c.info.status == "FINISHED"]
+def build(tracker: Tracker, parent: str, children: list[Any], out_dir: Path | None = None) -> Built:
+    """Compare the parent's FINISHED children (read once by the caller); log the files to the parent."""
+    children = [c for c in children if c.info.status == "FINISHED"]
     if not children:
         raise RunnerError(f"sweep {parent}", "has no FINISHED runs to compare", "run the sweep again")
     names = distinct_names(children)

@@ -18,6 +18,7 @@ import numpy as np
 
 from runner.analysis.compare import token_rows
 from runner.model import heads
+from runner.model import outputs as model_outputs
 from runner.tracking import readback
 from runner.tracking.base import Tracker
 
@@ -53,7 +54,7 @@ class Loaded:
 
 def _download(tracker: Tracker, run: Any) -> Loaded:
     run_id = run.info.run_id
-    logged = readback.outputs(tracker.client, run_id)
+    logged = readback.outputs(tracker.client, run_id, model_outputs.load)
     values, offsets = logged if logged is not None else (None, None)
     return Loaded(run, values, offsets, readback.hashes(tracker.client, run_id))
 
@@ -104,10 +105,13 @@ def _axes(run: Any) -> str:
     return " ".join(f"{k.split('.')[-1]}={p[k]}" for k in AXES if k in p)
 
 
-def check(tracker: Tracker, parent: str, tolerance: float) -> tuple[list[dict[str, Any]], str, bool]:
-    """Compare the parent's children; log metrics to each, the table and maxima to the parent.
-    Returns the table, the verdict line and whether every compared child is within tolerance."""
-    children = [c for c in tracker.children(parent) if c.info.status == "FINISHED"]
+def check(
+    tracker: Tracker, parent: str, tolerance: float, children: list[Any]
+) -> tuple[list[dict[str, Any]], str, bool]:
+    """Compare the parent's FINISHED children (read once by the caller); log metrics to each, the
+    table and maxima to the parent. Returns the table, the verdict line and whether every
+    compared child is within tolerance."""
+    children = [c for c in children if c.info.status == "FINISHED"]
     groups: dict[str, list] = {}
     for child in children:
         groups.setdefault(child.data.tags.get("invariance.group", child.info.run_id), []).append(child)

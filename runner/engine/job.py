@@ -22,12 +22,12 @@ from runner import console, errors
 from runner.config import naming, packing, schema
 from runner.config.redact import redact_config
 from runner.data import sources
-from runner.engine import interrupt, sweep
+from runner.engine import interrupt, recording, sweep
 from runner.engine.result import RunResult
 from runner.engine.session import Session, Started
 from runner.errors import Stop
 from runner.model import heads
-from runner.tokenization import statistics, training
+from runner.tokenization import training
 from runner.tracking import keep, store
 
 if TYPE_CHECKING:
@@ -116,8 +116,6 @@ def typed(cfg: DictConfig) -> schema.RunConfig:
     """The composed config as a checked RunConfig: the schema's rules, then the registries' (a
     registered model.head and dataset.source) — before any run opens."""
     run = schema.to_run_config(cfg)
-    for registry in (heads.HEADS, sources.SOURCES, statistics.STATISTICS):
-        registry.discover()  # installed packages' entry points, in this process
     heads.check(run.model.head, run.tokenizer.use_fast, run.model.forward)
     sources.check(run.dataset.source)
     if run.tokenizer.train is not None:
@@ -137,7 +135,7 @@ def _execute(
 
     pipeline.preflight(run_cfg, session.loads())  # the probe's labels: refused before any run opens
     if not multirun:  # a sweep's parent does this once for all its jobs
-        keep.end_dead_runs(tracker)
+        recording.end_dead_runs(tracker)
     config_hash = _config_hash(resolved)
     if run_cfg.sweep.skip_finished:
         done = tracker.finished_with_hash(config_hash)
@@ -193,20 +191,20 @@ def _tracked(
         session.settle()  # the process's imports are done (Session.for_process)
         if warmed is not None:  # once per process: on the sweep's parent, or on this run
             tracker.log(parent or run_id, metrics={"time/process_warmup_s": warmed})
-        tracker.log_config(run_id, resolved)
+        recording.log_config(tracker, run_id, resolved)
         interrupt.check()
         pipeline.run(run_cfg, session.loads(), console.Progress("rows", "row"), result)
     except KeyboardInterrupt:
-        tracker.log_result(run_id, result, name, trained_on)
+        recording.log_result(tracker, run_id, result, name, trained_on)
         tracker.finish(run_id, "KILLED", "interrupted (SIGINT/SIGTERM)")
         console.line(f"interrupted: run {run_id} marked KILLED; what it logged is kept")
         raise
     except Exception as exc:
-        tracker.log_result(run_id, result, name, trained_on)
+        recording.log_result(tracker, run_id, result, name, trained_on)
         tracker.log_text(run_id, traceback.format_exc(), "error/traceback.txt")
         tracker.finish(run_id, "FAILED", errors.describe(exc))
         raise
-    tracker.log_result(run_id, result, name, trained_on)
+    recording.log_result(tracker, run_id, result, name, trained_on)
     return result
 
 

@@ -22,7 +22,7 @@ from runner.config.schema import ProbeKind, RunConfig, probe_label_column
 from runner.data import sources
 from runner.engine import interrupt
 from runner.engine.result import Hashes, RunResult, captured_warnings, index_of, timed
-from runner.errors import DataError
+from runner.errors import DataError, ModelError, first_line
 from runner.model import heads, models
 from runner.model import outputs as model_outputs
 from runner.model.inference import Predictor
@@ -128,8 +128,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | N
             result.tags.update(statistic.tags())
             for row in result.token_rows:
                 row.update(statistic.columns(index_of(row)))
-    if predictor is not None:  # tokenization only counts whole texts on purpose: no model to overflow
-        _warn(result, tokenizer.too_long_warning(tok, kwargs, loop.longer, loop.longest))
+    _warn(result, tokenizer.too_long_warning(tok, kwargs, loop.longer, loop.longest))
     if texts.parallel:
         _parity(result, counts)
     result.token_rows.sort(key=lambda r: (str(r.get("column") or ""), index_of(r)))
@@ -156,7 +155,7 @@ def _load_inputs(
             tok = cache.get(
                 "tokenizer",
                 (asdict(cfg.tokenizer), cfg.model.name_or_path, cfg.model.revision),
-                lambda: tokenizer.load_tokenizer(cfg.tokenizer, cfg.model, cache.reachable, _uri(cfg)),
+                lambda: tokenizer.load_tokenizer(cfg.tokenizer, cfg.model, cache.reachable, _fetched(cfg)),
                 result,
             )
     result.texts = texts
@@ -210,11 +209,24 @@ def preflight(cfg: RunConfig, cache: Cache) -> None:
         probe.check([v for v, k in zip(labels, keep, strict=True) if k], cfg.probe.folds, key)
 
 
-def _uri(cfg: RunConfig) -> str:
-    """The store `runs:/<id>/…` sources are fetched from: the run's own."""
-    from runner.tracking import store
+def _fetched(cfg: RunConfig) -> str | None:
+    """A `runs:/<id>/tokenizer` source fetched from the run's own store into a local folder
+    (the tokenization room loads folders; fetching is the tracking room's); None for any other."""
+    from runner.tracking import readback, store
 
-    return store.resolve_uri(cfg.tracking.uri)
+    source = cfg.tokenizer.name_or_path or cfg.model.name_or_path
+    if not source.startswith("runs:/"):
+        return None
+    key = "tokenizer.name_or_path" if cfg.tokenizer.name_or_path else "model.name_or_path"
+    uri = store.resolve_uri(cfg.tracking.uri)
+    try:
+        return str(readback.runs_uri(source, uri))
+    except Exception as exc:
+        raise ModelError(
+            f"{key}={source}",
+            f"cannot fetch it from {uri}: {first_line(exc)}",
+            "give the id of a run that trained a tokenizer (it logged tokenizer/), in this tracking.uri",
+        ) from exc
 
 
 def trained_tokenizer(

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from omegaconf import OmegaConf
 
@@ -27,7 +27,17 @@ from runner.errors import Escalated, Stop, describe
 
 if TYPE_CHECKING:
     from runner.engine.pipeline import Cache
-    from runner.engine.sweep import SweepCallback
+    from runner.tracking.base import Tracker
+
+
+class OpenSweep(Protocol):
+    """What a Session closes when a sweep dies outside its jobs (engine.sweep.SweepCallback)."""
+
+    parent: str
+
+    @property
+    def opened(self) -> Tracker: ...
+
 
 _ACTIVE: ContextVar[Session | None] = ContextVar("runner_session", default=None)
 
@@ -45,7 +55,7 @@ class Started:
 class Session:
     cache: Cache | None = None  # created on the first run (its import is the pipeline's)
     warmed: set[str] = field(default_factory=set)  # what this process has warmed up (engine.warmup)
-    open_sweep: SweepCallback | None = None  # the sweep whose parent run is open
+    open_sweep: OpenSweep | None = None  # the sweep whose parent run is open
     started: list[Started] = field(default_factory=list)
     # a sweep's jobs refused before their run opened (their config, a preflight): the jobs
     # table lists them beside the runs (rows of sweep_summary.json: job, run, status, error)

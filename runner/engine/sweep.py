@@ -20,9 +20,11 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from runner import console, errors
-from runner.analysis import ending
+from runner.analysis import conclusion
 from runner.config import naming, packing
 from runner.config.packing import JobContext
+from runner.config.tags import JOB_NUM, ROLE, SWEEP_ROLE
+from runner.engine import recording
 from runner.engine.session import Session, Started
 from runner.errors import ConfigError, Escalated, Stop
 from runner.tracking import store
@@ -42,7 +44,7 @@ def job_tags(context: JobContext) -> dict[str, str]:
     return {
         "sweep.id": Path(sweep_dir).name,
         "sweep.dir": sweep_dir,
-        "sweep.job_num": str(context.num),
+        JOB_NUM: str(context.num),
         "sweep.parent_from": context.parent_from,
     }
 
@@ -194,7 +196,7 @@ class SweepCallback(Callback):
 
         # a server's parent can move to the local store; the sweep starts only with its server there
         self.tracker = keep.open_tracker(config.tracking.uri, config.tracking.experiment, multirun=False)
-        keep.end_dead_runs(self.tracker)  # once per sweep, not per job
+        recording.end_dead_runs(self.tracker)  # once per sweep, not per job
         sweep_dir = Path(str(config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = " ".join(config.hydra.overrides.task) or "(none)"
@@ -206,7 +208,7 @@ class SweepCallback(Callback):
                 "sweep.dir": str(sweep_dir),
                 "sweep.axes": " × ".join(grid),
                 "sweep.shared": naming.shared(choices, list(config.hydra.overrides.task), grid),
-                "runner.role": "sweep",
+                ROLE: SWEEP_ROLE,
                 "overrides": overrides,
             },
         )
@@ -228,24 +230,32 @@ class SweepCallback(Callback):
             self.progress.close()
         children = self.opened.children(self.parent)  # none when the server has gone away
         self._kept_exit(children)
-        rows, text = ending.summary(children, self.session.unopened)
+        found = conclusion.conclude(
+            self.opened,
+            self.parent,
+            children,
+            float(config.invariance.tolerance),
+            self.session.unopened,
+            why=lambda exc: GONE if self._gone() else errors.describe(exc),
+        )
         self.session.unopened = []
-        print("\n" + text, flush=True)
-        side_by_side = self._compare()
-        if side_by_side:
-            print("\n" + side_by_side, flush=True)
-        verdict, invariant = self._invariance(config)
-        failed = ending.record(self.opened, self.parent, rows, text, verdict, side_by_side)
-        gate = bool(config.invariance.fail) and not invariant
-        self.opened.finish(self.parent, "FAILED" if failed or gate else "FINISHED")
+        self.written = found.written
+        for problem in found.problems:
+            console.line(f"warning: {problem}")
+        print("\n" + found.jobs, flush=True)
+        if found.side_by_side:
+            print("\n" + found.side_by_side, flush=True)
+        print(found.verdict, flush=True)
+        gate = bool(config.invariance.fail) and found.invariant is not True
+        self.opened.finish(self.parent, "FAILED" if found.failed or gate else "FINISHED")
         self.session.open_sweep = None  # until here, a crash in this callback ends the parent FAILED
         self._kept_parent()
         self._link()
-        if failed:
-            console.line(f"{failed} of {len(rows)} jobs failed")
+        if found.failed:
+            console.line(f"{found.failed} of {len(found.rows)} jobs failed")
         if gate:
-            console.line(f"invariance.fail=true: {verdict}")
-        if failed or gate:
+            console.line(f"invariance.fail=true: {found.verdict}")
+        if found.failed or gate:
             raise Stop(1)
 
     def _kept_exit(self, children: list[Run]) -> None:
@@ -279,36 +289,6 @@ class SweepCallback(Callback):
         if self._gone():
             console.line(keep.kept_line(self.opened.uri, 1))
             raise Stop(keep.EXIT_KEPT)
-
-    def _compare(self) -> str:
-        """The runs side by side on the parent (comparison/…); a failure here fails no job."""
-        from runner.analysis import compare
-
-        try:
-            built = compare.build(self.opened, self.parent)
-        except Exception as exc:
-            why = GONE if self._gone() else errors.describe(exc)
-            console.line(f"warning: comparison not logged: {why}")
-            return ""
-        self.written = built.written
-        return built.text
-
-    def _invariance(self, config: DictConfig) -> tuple[str, bool]:
-        """Outputs compared across the sweep's comparable children (runner.analysis.invariance)."""
-        from runner.analysis import invariance
-
-        why = GONE
-        if not self._gone():
-            try:
-                _, verdict, passed = invariance.check(
-                    self.opened, self.parent, float(config.invariance.tolerance)
-                )
-                print(verdict, flush=True)
-                return verdict, passed
-            except Exception as exc:
-                why = GONE if self._gone() else errors.describe(exc)
-        console.line(f"warning: invariance not checked: {why}")
-        return "invariance: not checked", not bool(config.invariance.fail)
 
     def _link(self) -> None:
         from runner.tracking import store

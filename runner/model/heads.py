@@ -377,6 +377,7 @@ HEADS: Registry[Head] = Registry(
             answer="fills",
         ),
     },
+    accepts=lambda entry: isinstance(entry, Head),
 )
 register_head = HEADS.register
 

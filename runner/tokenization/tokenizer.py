@@ -21,17 +21,20 @@ def load_tokenizer(
     cfg: TokenizerConfig,
     model: ModelConfig,
     reachable: Callable[[], bool] | None = None,
-    tracking_uri: str | None = None,
+    fetched: str | None = None,
 ) -> Any:
-    """AutoTokenizer from tokenizer.name_or_path, or the model's checkpoint when that is null;
-    `runs:/<run_id>/tokenizer` fetches a tokenizer a run trained from the store at tracking_uri."""
+    """AutoTokenizer from tokenizer.name_or_path, or the model's checkpoint when that is null.
+    `runs:/<run_id>/tokenizer` names a tokenizer a run trained: its caller fetches the folder
+    (`fetched`, runner.engine: the tracking room is not this room's to call)."""
     from transformers import AutoTokenizer
 
     source = typed = cfg.name_or_path or model.name_or_path
     revision = cfg.revision or (None if cfg.name_or_path else model.revision)
     key = "tokenizer.name_or_path" if cfg.name_or_path else "model.name_or_path"
     if source.startswith("runs:/"):
-        source = from_run(key, source, tracking_uri)
+        if fetched is None:
+            raise ModelError(f"{key}={source}", "was not fetched from the store", "load it through a run")
+        source = fetched
     elif tiktoken_files.is_tiktoken(source):  # a ranks file and its split regex (cl100k_base)
         return tiktoken_files.load(key, source, cfg.tiktoken)
     else:
@@ -50,20 +53,6 @@ def load_tokenizer(
     if not cfg.use_fast and tok.is_fast:
         return _python_tokenizer(tok, source, revision)
     return morphemes.restore(tok, source, key=f"{key}={typed}") if Path(source).is_dir() else tok
-
-
-def from_run(key: str, uri: str, tracking_uri: str | None) -> str:
-    """A local copy of a run's artifact folder (`runs:/<run_id>/tokenizer`)."""
-    from runner.tracking import readback
-
-    try:
-        return str(readback.runs_uri(uri, tracking_uri))
-    except Exception as exc:
-        raise ModelError(
-            f"{key}={uri}",
-            f"cannot fetch it from {tracking_uri}: {first_line(exc)}",
-            "give the id of a run that trained a tokenizer (it logged tokenizer/), in this tracking.uri",
-        ) from exc
 
 
 def _python_tokenizer(fast: Any, source: str, revision: str | None) -> Any:
@@ -163,13 +152,14 @@ def facts(tok: Any) -> dict[str, str]:
 
 
 def too_long_warning(tok: Any, kwargs: dict[str, Any], longer: int, longest: int) -> str | None:
-    """Why `longer` untruncated examples (up to `longest` tokens) past the tokenizer's
-    model_max_length matter: a model cannot take them."""
+    """That `longer` untruncated examples (up to `longest` tokens) run past the tokenizer's
+    model_max_length: counted whole, as asked, beyond what a model would see. Information, not
+    advice: counting whole texts is what truncation=false is for (parity, corpus statistics)."""
     limit = tok.model_max_length
     if kwargs["truncation"] is not False or limit >= HUGE or not longer:
         return None
     return (
         f"tokenizer.truncation=false: {longer} example(s) are longer than the tokenizer's "
-        f"model_max_length {limit} (sequence length up to {longest}); a model cannot embed them — "
-        "use tokenizer.truncation=true to count what a model sees"
+        f"model_max_length {limit} (sequence length up to {longest}); they are counted whole, "
+        "beyond what a model would see"
     )

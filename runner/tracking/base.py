@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-    from runner.engine.result import RunResult
 
 Row = Mapping[str, object]  # one row of a logged table: column → a JSON-able value
 Array: TypeAlias = "np.ndarray[tuple[int, ...], np.dtype[np.uint64]]"  # a logged array: token hashes
@@ -60,12 +59,6 @@ class Tracker(Protocol):
 
     def log_dataset(
         self, run_id: str, dataset: Dataset, name: str, lineage: dict[str, str], context: str = "inference"
-    ) -> None: ...
-
-    def log_config(self, run_id: str, resolved: dict[str, object]) -> None: ...
-
-    def log_result(
-        self, run_id: str, result: RunResult | None, dataset_name: str, train_name: str = "training"
     ) -> None: ...
 
     def set_description(self, run_id: str, text: str) -> None: ...

@@ -20,7 +20,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runner import console
 from runner.errors import TrackingError
 from runner.tracking import base, readback, store
 from runner.tracking.tracker import Tracker
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-    from runner.engine.result import RunResult
     from runner.tracking.base import Array, Row
 
 log = logging.getLogger(__name__)
@@ -166,14 +164,6 @@ class KeepingTracker:
     ) -> None:
         self._write(run_id, "log_dataset", lambda t, r: t.log_dataset(r, dataset, name, lineage, context))
 
-    def log_config(self, run_id: str, resolved: dict[str, object]) -> None:
-        self._write(run_id, "log_config", lambda t, r: t.log_config(r, resolved))
-
-    def log_result(
-        self, run_id: str, result: RunResult | None, dataset_name: str, train_name: str = "training"
-    ) -> None:
-        self._write(run_id, "log_result", lambda t, r: t.log_result(r, result, dataset_name, train_name))
-
     def set_description(self, run_id: str, text: str) -> None:
         self._write(run_id, "set_description", lambda t, r: t.set_description(r, text))
 
@@ -260,13 +250,6 @@ def _kept_runs(filter_string: str) -> list[Run]:
     if db is None or not db.exists():
         return []
     return readback.search(kept_uri(), filter_string)
-
-
-def end_dead_runs(tracker: base.Tracker) -> None:
-    """Runs of this host left RUNNING by a process that died end KILLED, with one note."""
-    stale = tracker.end_dead_runs()
-    if stale:
-        console.line(f"note: {len(stale)} run(s) left RUNNING by a process that died now end KILLED")
 
 
 def kept_line(uri: str, count: int) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -82,17 +83,18 @@ def table(client: MlflowClient, run_id: str, artifact: str) -> pd.DataFrame | No
     return None if found is None else pd.DataFrame(found[1], columns=found[0])
 
 
-def outputs(client: MlflowClient, run_id: str) -> tuple[Values, Offsets] | None:
-    """A run's model outputs as (values, offsets): example i is values[offsets[i]:offsets[i+1]]
-    (outputs.npy: one row each; outputs.npz: per-token rows). None without a forward pass."""
-    from runner.model import outputs as model_outputs
-
+def outputs(
+    client: MlflowClient, run_id: str, load: Callable[[str], tuple[Values, Offsets]]
+) -> tuple[Values, Offsets] | None:
+    """A run's model outputs as (values, offsets), read by `load` (runner.model.outputs.load: the
+    format is the model room's): example i is values[offsets[i]:offsets[i+1]] (outputs.npy: one
+    row each; outputs.npz: per-token rows). None without a forward pass."""
     logged = names(client, run_id)
     name = next((n for n in ("outputs.npy", "outputs.npz") if n in logged), None)
     if name is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:
-        return model_outputs.load(str(download(client, run_id, name, tmp)))
+        return load(str(download(client, run_id, name, tmp)))
 
 
 def hashes(client: MlflowClient, run_id: str, artifact: str = "token_hashes.npy") -> Hashes | None:

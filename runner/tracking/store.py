@@ -56,9 +56,9 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def probe(uri: str) -> None:
-    """Fail at once, naming tracking.uri, when nothing answers there (runner.probe: any HTTP
+    """Fail at once, naming tracking.uri, when nothing answers there (runner.reach: any HTTP
     answer, even an error status, means a server is there)."""
-    from runner.probe import silence
+    from runner.reach import silence
 
     reason = silence(f"{uri.rstrip('/')}/health")
     if reason is not None:

@@ -8,21 +8,19 @@ server lacks: params not yet there, metric points not yet there (key, step, valu
 replayed into the local store has a later timestamp),
 the tags (a sweep's children under their parent), the artifacts (files replace files), the
 dataset inputs not yet there, and last the run's real status. Only then is the local run
-deleted, with its artifacts. A sweep whose children arrive gets its comparison rebuilt.
+deleted, with its artifacts. A sweep whose children arrive is handed back to the caller, which
+rebuilds its conclusion (runner.commands).
 Sending twice changes nothing; an interrupted sync, run again, leaves no duplicates.
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlparse
 
-from runner import console, errors
-from runner.errors import RunnerError
+from runner.config.tags import PARENT, ROLE, SWEEP_ROLE
 from runner.tracking import keep, store
 from runner.tracking.tracker import Tracker
 
@@ -36,7 +34,7 @@ SYNC_TAGS = (keep.TARGET, keep.EXPERIMENT, keep.REMOTE_ID, keep.PARENT)
 def kept_runs(client: MlflowClient) -> list[Run]:
     """Every run of the local store, sweep parents before their children."""
     runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
-    return sorted(runs, key=lambda r: (r.data.tags.get("runner.role") != "sweep", r.info.start_time))
+    return sorted(runs, key=lambda r: (r.data.tags.get(ROLE) != SWEEP_ROLE, r.info.start_time))
 
 
 def send(local: MlflowClient, run: Run, remote: Tracker, dry_run: bool) -> str:
@@ -51,7 +49,7 @@ def send(local: MlflowClient, run: Run, remote: Tracker, dry_run: bool) -> str:
     params = [Param(k, v) for k, v in run.data.params.items() if k not in have.data.params]
     out_tags = {k: v for k, v in tags.items() if k not in SYNC_TAGS and not k.startswith("mlflow.runName")}
     if tags.get(keep.PARENT):
-        out_tags["mlflow.parentRunId"] = tags[keep.PARENT]
+        out_tags[PARENT] = tags[keep.PARENT]
     for start in range(0, max(len(params), 1), 100):
         store.retry(remote.client.log_batch, target_id, params=params[start : start + 100])
     store.retry(remote.client.log_batch, target_id, tags=[RunTag(k, v) for k, v in out_tags.items()])
@@ -116,15 +114,26 @@ def _inputs(run: Run, have: Run, remote: Tracker, target_id: str) -> None:
         store.retry(remote.client.log_inputs, target_id, datasets=new)
 
 
-def sync(kept_uri: str, dry_run: bool) -> list[str]:
-    """Send every kept run; the lines it printed. Raises TrackingError when a server is away."""
+class Synced(NamedTuple):
+    """What a sync did: the lines it printed, and the sweep parents whose children (or who
+    themselves) arrived, each with the tracker of its server — the caller concludes them
+    (runner.commands: their comparison, invariance check and description rebuilt)."""
+
+    lines: list[str]
+    parents: list[tuple[Tracker, str]]
+
+
+def sync(kept_uri: str, dry_run: bool) -> Synced:
+    """Send every kept run. Raises TrackingError when a server is away."""
     from mlflow import MlflowClient
 
     db = store.sqlite_path(kept_uri)
     if db is None or not db.exists():
-        return []
+        return Synced([], [])
     local = MlflowClient(tracking_uri=kept_uri)
-    lines, remotes, parents = [], {}, set()
+    lines: list[str] = []
+    remotes: dict[tuple[str, str], Tracker] = {}
+    parents: set[tuple[str, str, str]] = set()
     for run in kept_runs(local):
         target, experiment = run.data.tags.get(keep.TARGET), run.data.tags.get(keep.EXPERIMENT)
         if not target or not experiment:
@@ -135,44 +144,9 @@ def sync(kept_uri: str, dry_run: bool) -> list[str]:
         lines.append(send(local, run, remote, dry_run))
         print(lines[-1], flush=True)
         parent = run.data.tags.get(keep.PARENT)
-        if not parent and run.data.tags.get("runner.role") == "sweep":  # its end found the server away
+        if not parent and run.data.tags.get(ROLE) == SWEEP_ROLE:  # its end found the server away
             parent = run.data.tags.get(keep.REMOTE_ID)
         if parent:
             parents.add((target, experiment, parent))
-    if not dry_run:
-        _compare(remotes, parents)
-    return lines
-
-
-def _compare(remotes: dict[tuple[str, str], Tracker], parents: set[tuple[str, str, str]]) -> None:
-    """A sweep whose children (or itself) arrived gets its end (re)built on its parent: the
-    comparison, the invariance check at the tolerance its jobs ran with, the jobs table and the
-    description (runner.analysis.ending)."""
-    from runner.analysis import ending
-
-    for target, experiment, parent in sorted(parents):
-        tracker = remotes[(target, experiment)]
-        try:
-            verdict = ending.rebuild(tracker, parent)[1]
-            print(f"comparison rebuilt on sweep parent {parent}", flush=True)
-            print(verdict, flush=True)
-        except Exception as exc:
-            console.line(f"warning: comparison not rebuilt on {parent}: {errors.describe(exc)}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="runner-sync", description=console.first_paragraph(__doc__))
-    parser.add_argument("--dry-run", action="store_true", help="say what would be sent, send nothing")
-    parser.add_argument("--store", default=None, help=f"the local store (default: sqlite:///{keep.KEPT_DB})")
-    args = parser.parse_args(argv)
-    try:
-        lines = sync(args.store or keep.kept_uri(), args.dry_run)
-    except RunnerError as exc:
-        console.error(exc)
-        sys.exit(1)
-    if not lines:
-        print("nothing to send: no runs are kept locally")
-
-
-if __name__ == "__main__":
-    main()
+    concluded = [] if dry_run else [(remotes[(t, e)], p) for t, e, p in sorted(parents)]
+    return Synced(lines, concluded)

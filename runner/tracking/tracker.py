@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runner.config.redact import redact_text
+from runner.config.tags import PARENT
 from runner.errors import TrackingError, first_line
 from runner.tracking import store
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from datasets import Dataset
     from mlflow.entities import Run
 
-    from runner.engine.result import RunResult
     from runner.tracking.base import Array, Row
 
 log = logging.getLogger(__name__)
@@ -232,60 +232,6 @@ class Tracker:
             datasets=[DatasetInput(entity, [context_tag])],
         )
 
-    def log_config(self, run_id: str, resolved: dict[str, object]) -> None:
-        """The resolved (redacted) config: flattened as params, whole as config.yaml. Without a
-        forward pass (model=none) no model is loaded: the params say which tokenizer was, not a
-        model's checkpoint (config.yaml keeps every key, to run it again)."""
-        from omegaconf import OmegaConf
-
-        params = flatten(resolved)
-        model, tokenizer = _section(resolved, "model"), _section(resolved, "tokenizer")
-        if model.get("forward") is False:
-            source = tokenizer.get("name_or_path") or model.get("name_or_path")
-            params = {k: v for k, v in params.items() if not k.startswith("model.") or k == "model.forward"}
-            if not tokenizer.get("train"):
-                params["tokenizer.name_or_path"] = str(source)
-        self.log(run_id, params=params)
-        self.log_text(run_id, OmegaConf.to_yaml(OmegaConf.create(resolved)), "config.yaml")
-
-    def log_result(
-        self, run_id: str, result: RunResult | None, dataset_name: str, train_name: str = "training"
-    ) -> None:
-        """Whatever the pipeline produced (a RunResult: all of it, or the part done before a failure)."""
-        if result is None:
-            return
-        self.log(run_id, metrics=result.metrics, tags=result.tags)
-        inputs = [(result.texts, dataset_name, "inference"), (result.train_texts, train_name, "training")]
-        for texts, name, context in inputs:
-            if texts is None:
-                continue
-            try:
-                self.log_dataset(run_id, texts.dataset, name, texts.lineage, context)
-            except Exception as exc:  # lineage is extra: never fail a run over it
-                log.warning("dataset lineage not logged: %s", exc)
-        if result.texts is not None:
-            self.log(run_id, tags={f"data.{k}": v for k, v in result.texts.lineage.items()})
-        if result.trained is not None:  # tokenizer.train: the files are the source of truth
-            for path in sorted(result.trained.iterdir()):
-                self.log_file(run_id, str(path), "tokenizer")
-        for rows, name in ((result.token_rows, "tokens.json"), (result.prediction_rows, "predictions.json")):
-            if rows:
-                self.log_table(run_id, rows, name)
-        if result.outputs is not None:  # outputs.npy or outputs.npz, written by runner.model.outputs
-            self.log_file(run_id, str(result.outputs))
-        if result.token_hashes is not None:
-            self.log_array(run_id, result.token_hashes, "token_hashes.npy")
-        for obj, name in (
-            (result.shapes, "shapes.json"),
-            (result.model_config, "model_config.json"),
-            (result.missing_keys or None, "model_missing_keys.json"),
-            (result.probe, "probe.json"),
-        ):
-            if obj is not None:
-                self.log_json(run_id, obj, name)
-        if result.warnings:
-            self.log_text(run_id, "\n".join(result.warnings), "warnings.txt")
-
     def finish(self, run_id: str, status: str, error: str | None = None) -> None:
         """Close the run: FINISHED, FAILED (with the error as a tag) or KILLED."""
         if error:
@@ -328,7 +274,7 @@ class Tracker:
     def children(self, parent_run_id: str) -> list[Run]:
         return self.client.search_runs(
             [self.experiment_id],
-            filter_string=f"tags.mlflow.parentRunId = '{parent_run_id}'",
+            filter_string=f"tags.`{PARENT}` = '{parent_run_id}'",
             max_results=5000,
             order_by=["attributes.start_time ASC"],
         )
@@ -350,11 +296,6 @@ class Tracker:
 def _truncate(value: str, limit: int | None = None) -> str:
     limit = limit or limits()[0]
     return value if len(value) <= limit else value[: limit - 15] + "...[truncated]"
-
-
-def _section(config: Mapping[str, object], key: str) -> Mapping[str, object]:
-    found = config.get(key)
-    return found if isinstance(found, Mapping) else {}
 
 
 def _clean_tags(tags: Mapping[str, object]) -> dict[str, str]:

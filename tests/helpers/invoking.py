@@ -50,7 +50,7 @@ def invoke(*args: str, cwd: Path, env: dict | None = None, timeout: int | None =
 
 
 def run_cli(*args: str, cwd: Path, env: dict | None = None, timeout: int = 240, module: str = "runner"):
-    """Run `python -m runner ARGS` (or another of its commands: `module="runner.tracking.sync"`) in a
+    """Run `python -m runner ARGS` (or another module: `module="runner.commands"` with `sync ARGS`) in a
     subprocess: the test's environment, offline, and without HYDRA_FULL_ERROR (an in-process
     `cli.main()` sets it in os.environ for Hydra)."""
     inherited = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}

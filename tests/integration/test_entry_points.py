@@ -94,18 +94,40 @@ def test_without_the_package_the_head_is_one_line(tmp_path):
 
 
 def test_a_name_taken_twice_is_refused():
-    registry: Registry[int] = Registry("runner.tests", "thing", {"a": 1})
+    registry: Registry[int] = Registry(
+        "runner.tests", "thing", {"a": 1}, accepts=lambda e: isinstance(e, int)
+    )
     registry.register("b", 2)
-    with pytest.raises(ValueError, match="'a' is registered already"):
+    with pytest.raises(ConfigError, match="registered already"):
         registry.register("a", 3)
+    with pytest.raises(ConfigError, match="registered already"):
+        registry["a"] = 4  # no way around the check
+    with pytest.raises(ConfigError, match="is not a thing"):
+        registry.register("c", "three")
     assert dict(registry) == {"a": 1, "b": 2}
 
 
 def test_an_entry_point_shadowing_a_builtin_is_one_line(installed, monkeypatch):
     monkeypatch.syspath_prepend(installed["PYTHONPATH"])
-    registry: Registry[object] = Registry("runner.heads", "head", {"max_pool": object()})
+    registry: Registry[object] = Registry(
+        "runner.heads", "head", {"max_pool": object()}, accepts=lambda e: True
+    )
     with pytest.raises(ConfigError) as info:
-        registry.discover()
+        _ = "max_pool" in registry  # the first lookup finds the installed entries
     assert (
         info.value.key == "entry point runner.heads:max_pool" and "runner-test-plugin" in info.value.problem
     )
+
+
+def test_an_installed_entry_is_found_on_the_first_lookup_without_a_job(installed):
+    """runner-compare, runner-sync and runner.load never run a job: the registries find the
+    installed entries on their first lookup, whatever asks."""
+    code = (
+        "from runner.model import heads; from runner.data import sources; "
+        "print(heads.of('max_pool') is not None, 'reversed_lines' in sources.SOURCES, "
+        "'max_pool' in list(heads.HEADS))"
+    )
+    env = {**__import__("os").environ, **installed}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True", "True"]

@@ -91,9 +91,9 @@ def wait_for(predicate, seconds: float, what: str) -> None:
 
 def sync(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     """`runner-sync ARGS` run in this process from `cwd` (its exit code and output captured)."""
-    from runner.tracking import sync as runner_sync
+    from runner import commands
 
-    return invoke(*args, cwd=cwd, main=runner_sync.main)
+    return invoke(*args, cwd=cwd, main=commands.sync)
 
 
 COMPARABLE = lambda metrics: {k: v for k, v in metrics.items() if not k.startswith(("time/", "throughput/"))}  # noqa: E731
@@ -185,8 +185,8 @@ def test_an_interrupted_sync_run_again_leaves_no_duplicates(
         patch.setattr(MlflowClient, interrupted_at, interrupt)
         with pytest.raises(KeyboardInterrupt):
             runner_sync.sync(kept, dry_run=False)
-    assert runner_sync.sync(kept, dry_run=False)  # again: it continues the same run
-    assert runner_sync.sync(kept, dry_run=False) == []  # and a third time there is nothing left
+    assert runner_sync.sync(kept, dry_run=False).lines  # again: it continues the same run
+    assert runner_sync.sync(kept, dry_run=False).lines == []  # and a third time there is nothing left
     client = server.client()
     (sent,) = runs(client, experiment)
     assert sent.info.status == "FINISHED" and sent.data.params == {"a": "1", "b": "two"}
@@ -261,9 +261,9 @@ def test_a_server_lost_after_the_jobs_keeps_the_parent(tmp_path, monkeypatch, sh
     server, experiment = shared_server.ensure(), "runner-lost-at-the-end"
     build = compare.build
 
-    def lost(tracker, parent):
+    def lost(*args, **kwargs):
         server.kill()
-        return build(tracker, parent)
+        return build(*args, **kwargs)
 
     with monkeypatch.context() as patch:
         patch.setattr(compare, "build", lost)

@@ -49,7 +49,7 @@ def test_every_offline_example_runs_as_written(tmp_path, monkeypatch):
     `main` in this process (tests.helpers.invoking.invoke) from the project folder; runner-compare last,
     after the sweeps it reads (the lines in RUN_ELSEWHERE run in their own tests). The installed
     `runner` command itself is run as a process by test_cli, test_install and test_signals."""
-    from runner.analysis import ending
+    from runner.commands import compare as runner_compare
 
     uri = f"sqlite:///{tmp_path}/readme.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -58,7 +58,7 @@ def test_every_offline_example_runs_as_written(tmp_path, monkeypatch):
     failures = []
     for command in [c for c in commands if c not in later] + later:
         program, *args = shlex.split(command, comments=True)
-        main = ending.main if program == "runner-compare" else None
+        main = runner_compare if program == "runner-compare" else None
         proc = invoke(*args, cwd=ROOT, env={"MLFLOW_TRACKING_URI": uri}, main=main)
         if proc.returncode != 0:
             failures.append(f"{command}\n  -> exit {proc.returncode}: {proc.stderr[-400:]}")

@@ -64,7 +64,7 @@ def test_comparison_report_for_bert_vs_roberta(tmp_path):
     client, runs = runs_in(uri, "bert_vs_roberta")
     parent_id = next(r for r in runs if r.data.tags.get("runner.role") == "sweep").info.run_id
     proc = subprocess.run(  # --parent alone: the sweep's own experiment is found from the run
-        [sys.executable, "-m", "runner.analysis.ending", "--tracking-uri", uri, "--parent", parent_id]
+        [sys.executable, "-m", "runner.commands", "compare", "--tracking-uri", uri, "--parent", parent_id]
         + ["--out", str(tmp_path / "cmp")],
         capture_output=True,
         text=True,

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runner import console, errors
-from runner.analysis import ending
+from runner import commands, console, errors
 from runner.tracking import sync
 
 
@@ -18,7 +17,7 @@ def test_numbers_print_without_exponents(value, shown):
 
 
 def test_help_descriptions_are_whole_sentences():
-    for doc in (ending.COMPARE_DOC, sync.__doc__):
+    for doc in (commands.COMPARE_DOC, sync.__doc__):
         text = console.first_paragraph(doc)
         assert text.endswith(".") and "\n" not in text and len(text) > 60
 

@@ -1,34 +1,66 @@
-"""The end of a sweep, written on its parent run: the jobs table (sweep_summary.json), the
-comparison (runner.analysis.compare), the invariance verdict and the description that holds all
-three. The sweep's end, runner-sync (a kept parent reaching its server) and runner-compare (an
-older sweep rendered again) write it through `rebuild`/`record`, so the description always holds
-the verdict, the jobs table and the metrics side by side.
+"""A sweep's conclusion, written on its parent run: the jobs table (sweep_summary.json), the
+comparison (runner.analysis.compare), the invariance verdict (runner.analysis.invariance) and the
+description that holds all three. One function, `conclude`, serves the sweep's end, runner-compare
+(an older sweep rendered again) and runner-sync (a kept parent reaching its server): the children
+are read once by the caller and passed in, and one failure policy holds — a comparison or an
+invariance check that fails is a warning line (kept in `Conclusion.problems`), never an exception,
+and the jobs table and the description are written whatever happened before them.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from runner import console
-from runner.errors import RunnerError
+from runner.config.tags import JOB_NUM
+from runner.errors import describe
 from runner.tracking.base import Tracker
 
 
-def rebuild(tracker: Tracker, parent: str, out_dir: Path | None = None) -> tuple[str, str, Path]:
-    """The whole end of an existing sweep again: comparison, invariance check at the tolerance
-    its jobs ran with, jobs table, counts, description. Returns (side by side, verdict, report)."""
+@dataclass
+class Conclusion:
+    """What a sweep's conclusion found and wrote."""
+
+    rows: list[dict[str, Any]]  # sweep_summary.json: one row per job
+    jobs: str  # the jobs table as the terminal shows it
+    side_by_side: str  # the verdict per dataset (runner.analysis.verdict), or "" when not compared
+    verdict: str  # the invariance line
+    invariant: bool | None  # None: not checked
+    failed: int  # jobs that did not finish
+    written: list[str] = field(default_factory=list)  # the parent's comparison files
+    page: Path | None = None  # the report, as written locally
+    problems: list[str] = field(default_factory=list)  # what could not be done, worded
+
+
+def conclude(
+    tracker: Tracker,
+    parent: str,
+    children: list[Any],
+    tolerance: float,
+    unopened: Sequence[dict[str, Any]] = (),
+    out_dir: Path | None = None,
+    why: Callable[[BaseException], str] = describe,
+) -> Conclusion:
+    """The whole conclusion of a sweep on its parent: comparison, invariance check, jobs table,
+    counts, description. `why` words a failure (the sweep's end says when its server went away)."""
     from runner.analysis import compare, invariance  # read back only here: a sweep's start skips them
 
-    children = tracker.children(parent)  # read once, for the tolerance and the jobs table
-    side_by_side, page, _ = compare.build(tracker, parent, out_dir)
-    verdict = invariance.check(tracker, parent, tolerance(children))[1]
-    rows, text = summary(children)
-    record(tracker, parent, rows, text, verdict, side_by_side)
-    return side_by_side, verdict, page
+    rows, jobs = summary(children, unopened)
+    found = Conclusion(rows, jobs, "", "invariance: not checked", None, 0)
+    try:
+        built = compare.build(tracker, parent, children, out_dir)
+        found.side_by_side, found.page, found.written = built.text, built.page, built.written
+    except Exception as exc:
+        found.problems.append(f"comparison not logged: {why(exc)}")
+    try:
+        _, found.verdict, found.invariant = invariance.check(tracker, parent, tolerance, children)
+    except Exception as exc:
+        found.problems.append(f"invariance not checked: {why(exc)}")
+    found.failed = record(tracker, parent, rows, jobs, found.verdict, found.side_by_side)
+    return found
 
 
 def tolerance(children: list) -> float:
@@ -55,7 +87,7 @@ def summary(children: list, unopened: Sequence[dict[str, Any]] = ()) -> tuple[li
         names = {k: k for k in console.KEY_METRICS}
     rows = [
         {
-            "job": c.data.tags.get("sweep.job_num", "?"),
+            "job": c.data.tags.get(JOB_NUM, "?"),
             "run": c.info.run_name,
             "status": c.info.status,
             "error": c.data.tags.get("error", "")[:80],
@@ -115,34 +147,3 @@ def _description(verdict: str, summary: str, side_by_side: str) -> str:
     if dropped:
         parts.append("(larger tables: sweep_summary.json and comparison/report.html)")
     return "\n\n".join(parts)
-
-
-COMPARE_DOC = """Render an older sweep's end again: its runs side by side (comparison/tokens.json and
-comparison/report.html on the parent run, with plots), the invariance check, the jobs table and
-the description — what the sweep's own end writes."""
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="runner-compare", description=console.first_paragraph(COMPARE_DOC))
-    parser.add_argument("--parent", help="the sweep's parent run id (default: the latest sweep)")
-    parser.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, else outputs/mlflow.db")
-    parser.add_argument(
-        "--experiment", help="MLflow experiment (default: the parent's own, or runner for the latest sweep)"
-    )
-    parser.add_argument("--out", default="outputs/compare", help="folder for report.html and PNGs")
-    args = parser.parse_args(argv)
-    from runner.analysis import compare
-
-    try:
-        tracker = compare.parent_tracker(args.tracking_uri, args.experiment, args.parent)
-        text, verdict, page = rebuild(tracker, args.parent or compare.latest_sweep(tracker), Path(args.out))
-    except RunnerError as exc:
-        console.error(exc)
-        sys.exit(1)
-    print(text)
-    print(verdict)
-    print(f"report: {page.resolve()}")
-
-
-if __name__ == "__main__":
-    main()
