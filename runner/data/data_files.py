@@ -4,6 +4,7 @@ end in one line naming the key to fix. Reading a loaded Dataset's columns a slic
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -25,10 +26,12 @@ def read(cfg: DatasetConfig) -> Dataset:
     except DataError:
         raise
     except Exception as exc:  # the libraries' own parse errors: explain, name the file
-        _raise_if_not_utf8(path)
+        for one in [path] if isinstance(path, str) else path:
+            _raise_if_not_utf8(one)
+        shown = path if isinstance(path, str) else f"{len(path)} shards ({path[0]} …)"
         raise DataError(
             "dataset.path",
-            f"cannot read {path} as {cfg.source}: {first_line(exc)}",
+            f"cannot read {shown} as {cfg.source}: {first_line(exc)}",
             "check the file format and dataset.source",
         ) from exc
 
@@ -53,7 +56,7 @@ PANDAS_READERS = {
 }
 
 
-def _files(cfg: DatasetConfig, path: str) -> Dataset:
+def _files(cfg: DatasetConfig, path: str | list[str]) -> Dataset:
     from datasets import load_dataset
 
     data_files = cfg.data_files if cfg.data_files is not None else path
@@ -74,10 +77,14 @@ def _files(cfg: DatasetConfig, path: str) -> Dataset:
         raise
 
 
-def _pandas(cfg: DatasetConfig, path: str) -> Dataset:
+def _pandas(cfg: DatasetConfig, path: str | list[str]) -> Dataset:
     import pandas as pd
     from datasets import Dataset
 
+    if not isinstance(path, str):
+        raise DataError(
+            "dataset.source=pandas", "reads one file", "use json, csv, parquet or text for shards"
+        )
     suffix = Path(path).suffix.lower()
     reader = getattr(pd, PANDAS_READERS.get(suffix, "read_table"))
     kwargs = dict(cfg.read_kwargs)
@@ -108,7 +115,17 @@ def _missing(value: str, key: str, error: type[DataError] | type[ConfigError]) -
     return path
 
 
-def _existing_path(cfg: DatasetConfig) -> str:
+SHARD_SUFFIXES = {  # a folder of shards: the files of the source's kind in it
+    "json": (".json", ".jsonl"),
+    "csv": (".csv", ".tsv"),
+    "parquet": (".parquet",),
+    "text": (".txt", ".text"),
+}
+
+
+def _existing_path(cfg: DatasetConfig) -> str | list[str]:
+    """dataset.data_files as given, else dataset.path: one file, a glob (`shards/*.jsonl`) or a
+    folder of shards, as the sorted list of its files (every shard, every row)."""
     if cfg.data_files is not None:
         return str(cfg.data_files)
     if not cfg.path:
@@ -117,7 +134,27 @@ def _existing_path(cfg: DatasetConfig) -> str:
             f"is empty but dataset.source={cfg.source} reads a file",
             "set dataset.path to the file",
         )
-    return str(_missing(cfg.path, "dataset.path", DataError))
+    if any(c in cfg.path for c in "*?["):
+        found = sorted(glob.glob(str(Path(cfg.path).expanduser()), recursive=True))
+        if not found:
+            raise DataError(f"dataset.path={cfg.path}", "matches no file", "check the pattern")
+        return found
+    path = _missing(cfg.path, "dataset.path", DataError)
+    if path.is_dir():
+        return _shards(cfg, path)
+    return str(path)
+
+
+def _shards(cfg: DatasetConfig, folder: Path) -> list[str]:
+    suffixes = SHARD_SUFFIXES.get(cfg.source, ())
+    found = sorted(str(p) for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    if not found:
+        raise DataError(
+            f"dataset.path={cfg.path}",
+            f"is a folder with no {cfg.source} shards ({', '.join(suffixes) or 'no known suffix'})",
+            "point it at the files, or a folder that holds them",
+        )
+    return found
 
 
 def _raise_if_not_utf8(path: str) -> None:

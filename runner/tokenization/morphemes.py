@@ -36,9 +36,10 @@ import numpy as np
 
 from runner.errors import ConfigError
 from runner.tokenization.batch import Batch
+from runner.tokenization.fingerprints import texts_digest
+from runner.tokenization.statistic import BaseStatistic, Context, Statistic
 from runner.tokenization.token_stats import partial_flags
 
-ANALYSES = [0]  # texts analysed in this process (a test counts them: one analysis per dataset)
 MARKER = "runner_pre_tokenizer.json"  # in a trained tokenizer's folder: its pre-tokenizer is `morphemes`
 
 
@@ -84,7 +85,6 @@ def analyse(texts: Sequence[str]) -> dict[str, list[tuple[int, int]]]:
     """Each distinct text's units (Kiwi's batch call over the texts)."""
     distinct = list(dict.fromkeys(texts))
     kiwi = analyzer()
-    ANALYSES[0] += len(distinct)
     return {text: units(tokens) for text, tokens in zip(distinct, kiwi.tokenize(distinct), strict=True)}
 
 
@@ -259,3 +259,38 @@ class MorphemeStats:
             "morph/aligned_token_share": self.aligned / self.spanned if self.spanned else 0.0,
             "morph/boundaries": float(self.morph_cuts),
         }
+
+
+class Morphemes(BaseStatistic):
+    """stats.morphemes=kiwi: token boundaries against Kiwi's morpheme boundaries."""
+
+    def __init__(self, segmented: dict[str, list[tuple[int, int]]]) -> None:
+        self.stats = MorphemeStats(segmented)
+        self.texts: dict[int, tuple[str, str | None]] = {}  # logged examples
+
+    def update(self, batch: Batch, keep: int) -> None:
+        self.stats.update(batch, keep)
+        for j, index in enumerate(batch.indices):
+            if index < keep:
+                self.texts[index] = (batch.texts[j], batch.pairs[j] if batch.pairs is not None else None)
+
+    def metrics(self) -> dict[str, float]:
+        return self.stats.metrics()
+
+    def columns(self, index: int) -> dict[str, Any]:
+        text, pair = self.texts[index]
+        shown = surface(text, self.stats.segmented.get(text, []))
+        if pair is not None:
+            shown += " ‖ " + surface(pair, self.stats.segmented.get(pair, []))
+        return {"morphemes": shown, "crosses": self.stats.crosses.get(index, [])}
+
+
+def statistic(context: Context) -> Statistic | None:
+    """The registry's factory (stats.morphemes=kiwi): the analyses of the run's texts, once per
+    dataset and process (the load cache)."""
+    mode = context.cfg.stats.morphemes
+    if mode == "none" or context.texts.parallel:
+        return None
+    texts = context.texts  # read its strings only when the analysis is not cached yet
+    segmented = context.cached("morphemes", texts_digest(texts), lambda: analyse(texts.strings()))
+    return Morphemes(segmented)
