@@ -236,7 +236,7 @@ class SweepCallback(Callback):
             children,
             float(config.invariance.tolerance),
             self.session.unopened,
-            why=lambda exc: GONE if self._gone() else errors.describe(exc),
+            why=self._why,
         )
         self.session.unopened = []
         self.written = found.written
@@ -276,6 +276,14 @@ class SweepCallback(Callback):
         self.session.open_sweep = None
         console.line(keep.kept_line(self.opened.uri, len(kept) + (1 if gone else 0)))
         raise Stop(keep.EXIT_KEPT)
+
+    def _why(self, exc: BaseException) -> str:
+        """A part of the conclusion failed: because the server went away (a read through the
+        client fails before any write notices), or for its own reason."""
+        from runner.reach import silence
+
+        server = store.is_server(self.opened.uri)
+        return GONE if self._gone() or (server and silence(self.opened.uri)) else errors.describe(exc)
 
     def _gone(self) -> bool:
         """The server stopped answering during this sweep's end (runner.tracking.keep)."""

@@ -9,6 +9,7 @@ import numpy as np
 
 import runner
 from runner.data import sources
+from runner.errors import ConfigError
 from runner.model import heads
 from runner.tokenization import statistics
 
@@ -100,7 +101,7 @@ def test_a_new_statistic_is_one_entry(monkeypatch):
     assert run.metrics["mine/longest_piece_chars"] == max(spans)
     try:
         statistics.register_statistic("longest_piece", lambda context: LongestPiece())
-    except ValueError as exc:  # a name taken twice is refused
+    except ConfigError as exc:  # a name taken twice is refused
         assert "longest_piece" in str(exc)
     else:
         raise AssertionError("a duplicate statistic was accepted")
