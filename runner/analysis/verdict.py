@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from runner import console
 
 WIDTH = 120  # the terminal table's columns
-FAMILIES = ("probe/", "tokens/", "morph/", "script/", "parity/", "train/")  # what a verdict may show
-INTRINSIC = ("tokens/", "morph/", "script/", "parity/")  # measures of the tokenizer alone
+FAMILIES = ("probe/", "tokens/", "morph/", "script/", "parity/", "train/")  # the built-in measures
+NOT_SHOWN = ("time/", "data/", "warnings/", "throughput/", "sweep/", "invariance/")  # costs and counts
+
 NOT_MEASURES = (
     "tokens/total",
     "tokens/vocab_used",
@@ -107,8 +108,14 @@ def shared(runs: Sequence[Run]) -> list[str]:
     """Every measure of FAMILIES that all the runs logged: the headline first, then by name."""
     first = list(headline(runs))
     common = set.intersection(*(set(r.metrics) for r in runs)) if runs else set()
-    rest = sorted(k for k in common if k.startswith(FAMILIES) and k not in first)
+    rest = sorted(k for k in common if _measure(k) and k not in first)
     return [k for k in first if k in common] + rest
+
+
+def _measure(key: str) -> bool:
+    """A measure a verdict shows: a built-in family's, or an installed statistic's (any metric
+    that is not a time, a count of the data or a sweep's bookkeeping)."""
+    return key.startswith(FAMILIES) or not key.startswith(NOT_SHOWN)
 
 
 def first_table(runs: Sequence[Run]) -> tuple[list[str], list[dict[str, object]]]:
@@ -171,7 +178,8 @@ def correlations(runs: Sequence[Run], target: str = "probe/accuracy") -> list[di
     y = [r.metrics[target] for r in runs]
     common = set.intersection(*(set(r.metrics) for r in runs))
     out: list[dict[str, object]] = []
-    for measure in sorted(k for k in common if k.startswith(INTRINSIC) and k not in NOT_MEASURES):
+    intrinsic = [k for k in common if _measure(k) and not k.startswith(("probe/", "train/", "predict/"))]
+    for measure in sorted(k for k in intrinsic if k not in NOT_MEASURES):
         x = [r.metrics[measure] for r in runs]
         if len(set(x)) < 2 or len(set(y)) < 2:
             continue

@@ -80,3 +80,12 @@ def test_correlations_equal_scipys():
         assert row["n"] == 4
     assert abs(rows[0]["spearman"]) >= abs(rows[-1]["spearman"])
     assert verdict.correlations(RUNS[:2]) == []  # two runs: nothing to rank
+
+
+def test_an_installed_statistics_metric_is_shown_like_a_built_in():
+    runs = [
+        verdict.Run(r.name, {**r.metrics, "mine/longest_piece_chars": 3.0 + n}) for n, r in enumerate(RUNS)
+    ]
+    columns, _ = verdict.first_table(runs)
+    assert "mine/longest_piece_chars" in columns and "time/total_s" not in columns
+    assert "mine/longest_piece_chars" in {row["measure"] for row in verdict.correlations(runs)}
