@@ -240,10 +240,35 @@ class RunConfig:
 
 
 def register() -> None:
-    """Store the schema in Hydra's ConfigStore as `run_schema` (conf/config.yaml extends it)."""
+    """Store the schema in Hydra's ConfigStore as `run_schema` (conf/config.yaml extends it),
+    with a `stats.<name>` switch for every statistic an installed package declares."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name="run_schema", node=RunConfig)
+    ConfigStore.instance().store(name="run_schema", node=RunConfig(stats=with_switches()))
+
+
+def with_switches() -> StatsConfig:
+    """StatsConfig plus a `stats.<name>` switch (on by default) for each statistic installed
+    packages declare as an entry point (group runner.statistics: names only, nothing loaded), so
+    that `stats.<name>=false` turns one off as it turns off a built-in family."""
+    import dataclasses
+    from importlib.metadata import entry_points
+
+    taken = {f.name for f in dataclasses.fields(StatsConfig)}
+    names = sorted({p.name for p in entry_points(group="runner.statistics")} - taken)
+    if not names:
+        return StatsConfig()
+    fields = [(n, bool, dataclasses.field(default=True)) for n in names]
+    made: StatsConfig = dataclasses.make_dataclass("StatsConfig", fields, bases=(StatsConfig,))()
+    return made
+
+
+def switched_on(stats: StatsConfig, name: str) -> bool:
+    """Whether `stats.<name>` leaves a registered statistic on (one without a switch always is)."""
+    import dataclasses
+
+    value = {f.name: getattr(stats, f.name) for f in dataclasses.fields(stats)}.get(name, True)
+    return value is not False
 
 
 def to_run_config(cfg: DictConfig) -> RunConfig:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from runner.config.schema import switched_on
 from runner.registry import Registry
 from runner.tokenization import morphemes, token_stats
 from runner.tokenization.statistic import BaseStatistic, Context, Statistic
@@ -45,7 +46,13 @@ register_statistic = STATISTICS.register
 
 def start(context: Context) -> list[Statistic]:
     """The statistics this run switches on; the token families among them fed as one."""
-    made = [s for s in (factory(context) for factory in STATISTICS.values()) if s is not None]
+    made = [
+        s
+        for s in (
+            factory(context) for name, factory in STATISTICS.items() if switched_on(context.cfg.stats, name)
+        )
+        if s is not None
+    ]
     families = [s for s in made if isinstance(s, token_stats.Family)]
     others: list[Statistic] = [s for s in made if not isinstance(s, token_stats.Family)]
     return ([token_stats.Chunked(families)] if families else []) + others

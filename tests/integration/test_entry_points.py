@@ -131,3 +131,19 @@ def test_an_installed_entry_is_found_on_the_first_lookup_without_a_job(installed
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "True", "True"]
+
+
+def test_an_installed_statistic_has_its_switch(installed, tmp_path):
+    """stats.<name> for an installed statistic, as for a built-in family: on by default, off by
+    stats.longest_piece=false."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    on = run_cli("model=none", "tokenizer=roberta_base", f"tracking.uri={uri}", cwd=tmp_path, env=installed)
+    off = run_cli(
+        "model=none", "tokenizer=roberta_base", "stats.longest_piece=false", f"tracking.uri={uri}",
+        cwd=tmp_path, env=installed,
+    )  # fmt: skip
+    assert on.returncode == off.returncode == 0, on.stderr[-2000:] + off.stderr[-2000:]
+    by_switch = {r.data.params.get("stats.longest_piece"): r for r in _runs(uri)}
+    assert by_switch["True"].data.metrics["mine/longest_piece_chars"] > 0
+    assert "mine/longest_piece_chars" not in by_switch["False"].data.metrics
+    assert "tokens/fertility" in by_switch["False"].data.metrics  # the others stay on

@@ -24,3 +24,29 @@ def reversed_lines(cfg, reachable):
 
     with open(cfg.path, encoding="utf-8") as f:
         return Dataset.from_dict({"text": [line[::-1] for line in f.read().splitlines() if line]})
+
+
+class LongestPiece:
+    """A statistic: the longest content token of the run, in characters of the text."""
+
+    def __init__(self) -> None:
+        self.longest = 0
+
+    def update(self, batch, keep):
+        if batch.offsets is not None:
+            spans = batch.offsets[batch.special == 0]
+            self.longest = max(self.longest, int((spans[:, 1] - spans[:, 0]).max(initial=0)))
+
+    def metrics(self):
+        return {"mine/longest_piece_chars": float(self.longest)}
+
+    def columns(self, index):
+        return {}
+
+    def tags(self):
+        return {}
+
+
+def longest_piece(context):
+    """The statistic's factory (runner.statistics entry point)."""
+    return LongestPiece()
