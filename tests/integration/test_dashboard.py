@@ -207,11 +207,16 @@ def test_dashboard_tour_in_a_real_browser(sweep, ui):
         frame = page.frame_locator("iframe").first
         frame.locator("#token-diff").wait_for(timeout=30_000)
         assert "오늘 날씨가 정말 좋네요." in frame.locator("body").inner_text()
+        # the answer first: the verdict table, ranked by a stated measure, on the report's first screen
+        verdict = frame.locator("#verdict-table")
+        box, screen = verdict.bounding_box(), page.viewport_size
+        assert box is not None and screen is not None and box["y"] + 40 < screen["height"], (box, screen)
+        assert "ranked by tokens/fertility, lowest first" in frame.locator("#verdict ~ h3").first.inner_text()
+        assert "tokens/fertility" in verdict.inner_text()
         # a Korean sentence: BERT's jamo and [UNK] beside RoBERTa's bytes, each character once
         korean = frame.locator("section.ex", has_text="서울은 대한민국의 수도입니다.").first
         assert "ᄉ" in korean.inner_text() and "<0xEC>" in korean.inner_text()
-        frame.locator("#token-diff").scroll_into_view_if_needed()
-        page.screenshot(path=SHOTS / "4-report-in-mlflow.png")
+        page.screenshot(path=SHOTS / "4-report-in-mlflow.png")  # its first screen: the verdict
         # the same page on its own, at the Korean sentence
         report_file = sweep["client"].download_artifacts(parent, "comparison/report.html", str(sweep["tmp"]))
         alone = browser.new_page(viewport={"width": 1400, "height": 700})
