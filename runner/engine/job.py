@@ -133,7 +133,12 @@ def _execute(
     quiet_libraries()
     from runner.engine import pipeline
 
-    pipeline.preflight(run_cfg, session.loads())  # the probe's labels: refused before any run opens
+    try:  # what the config asks for that cannot be: refused before any run opens (exit 2)
+        pipeline.preflight(run_cfg, session.loads())
+    except errors.ConfigError:
+        raise
+    except Exception:  # a data or model error: the run meets it again and ends FAILED, as documented
+        log.debug("preflight: a non-config error left to the run", exc_info=True)
     if not multirun:  # a sweep's parent does this once for all its jobs
         recording.end_dead_runs(tracker)
     config_hash = _config_hash(resolved)

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, TypeVar, cast
 import numpy as np
 
 from runner import hub
-from runner.config.schema import ProbeKind, RunConfig, probe_label_column
+from runner.config.schema import DatasetConfig, ProbeKind, RunConfig, probe_label_column
 from runner.data import sources
 from runner.engine import interrupt
 from runner.engine.result import Hashes, RunResult, captured_warnings, index_of, timed
-from runner.errors import DataError, ModelError, first_line
+from runner.errors import DataError, ModelError, RunnerError, first_line
 from runner.model import heads, models
 from runner.model import outputs as model_outputs
 from runner.model.inference import Predictor
@@ -247,7 +247,7 @@ def trained_tokenizer(
             corpus_texts = cache.get(
                 "training_data",
                 (asdict(declared), cfg.runtime.seed),
-                lambda: sources.load(declared, cfg.runtime.seed, cache.reachable),
+                lambda: _training_data(declared, cfg.runtime.seed, cache),
                 result,
             )
     corpus, dropped, evaluation = corpus_texts.strings(), 0, texts.strings()
@@ -266,6 +266,15 @@ def trained_tokenizer(
     _record_training(result, trained, train.algorithm, evaluation, corpus, dropped)
     result.train_texts = corpus_texts
     return texts, trained.tokenizer
+
+
+def _training_data(declared: DatasetConfig, seed: int, cache: Cache) -> sources.Texts:
+    """The training dataset, its errors naming its own keys (`tokenizer.train.dataset.path`)."""
+    try:
+        return sources.load(declared, seed, cache.reachable)
+    except RunnerError as exc:
+        key = exc.key if exc.key.startswith("tokenizer.") else f"tokenizer.train.{exc.key}"
+        raise type(exc)(key, exc.problem, exc.fix) from exc
 
 
 def _record_training(
