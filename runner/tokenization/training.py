@@ -15,7 +15,7 @@ import hashlib
 import json
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,19 +24,84 @@ from runner.config.schema import TrainConfig
 from runner.errors import ConfigError
 from runner.tokenization import morphemes
 
-ALGORITHMS = ("bpe", "byte_bpe", "wordpiece", "unigram")
-# Measured: the same config trained in two processes gives the same files (bpe, byte_bpe) or not
-# (wordpiece, unigram: huggingface/tokenizers#1794) — tests/unit/test_training.py, docs/design.md.
-DETERMINISTIC = {"bpe": True, "byte_bpe": True, "wordpiece": False, "unigram": False}
+
+@dataclass(frozen=True)
+class Recipe:
+    """One algorithm, whole: its `tokenizers` model (given the unknown token), its trainer
+    (given the vocabulary size, special tokens, min_frequency), the pre-tokenizer it usually
+    runs after, its decoder when the pre-tokenizer does not decide one, and whether the same
+    config trained twice gives the same files."""
+
+    model: Callable[[str], Any]
+    trainer: Callable[[dict[str, Any], str], Any]
+    usual_pre_tokenizer: str
+    decoder: Callable[[], Any]
+    deterministic: bool  # measured: tests/unit/tokenization/test_training.py, docs/design.md
+
+
+def _bpe_trainer(common: dict[str, Any], unk: str) -> Any:
+    from tokenizers import trainers
+
+    return trainers.BpeTrainer(**common)
+
+
+def _byte_bpe_trainer(common: dict[str, Any], unk: str) -> Any:
+    from tokenizers import pre_tokenizers, trainers
+
+    return trainers.BpeTrainer(initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), **common)
+
+
+def _wordpiece_trainer(common: dict[str, Any], unk: str) -> Any:
+    from tokenizers import trainers
+
+    return trainers.WordPieceTrainer(**common)
+
+
+def _unigram_trainer(common: dict[str, Any], unk: str) -> Any:
+    from tokenizers import trainers
+
+    common = {k: v for k, v in common.items() if k != "min_frequency"}  # unigram prunes by likelihood
+    return trainers.UnigramTrainer(unk_token=unk, **common)
+
+
+def _models() -> Any:
+    from tokenizers import models
+
+    return models
+
+
+def _decoders() -> Any:
+    from tokenizers import decoders
+
+    return decoders
+
+
+# tokenizer.train.algorithm → its recipe. wordpiece and unigram do not train the same files twice
+# (huggingface/tokenizers#1794).
+RECIPES: dict[str, Recipe] = {
+    "bpe": Recipe(
+        lambda unk: _models().BPE(unk_token=unk), _bpe_trainer, "whitespace",
+        lambda: _decoders().BPEDecoder(), deterministic=True,
+    ),
+    "byte_bpe": Recipe(
+        lambda unk: _models().BPE(), _byte_bpe_trainer, "byte_level",
+        lambda: _decoders().ByteLevel(), deterministic=True,
+    ),
+    "wordpiece": Recipe(
+        lambda unk: _models().WordPiece(unk_token=unk), _wordpiece_trainer, "bert",
+        lambda: _decoders().WordPiece(), deterministic=False,
+    ),
+    "unigram": Recipe(
+        lambda unk: _models().Unigram(), _unigram_trainer, "metaspace",
+        lambda: _decoders().BPEDecoder(), deterministic=False,
+    ),
+}  # fmt: skip
+ALGORITHMS = tuple(RECIPES)
+DETERMINISTIC = {name: recipe.deterministic for name, recipe in RECIPES.items()}
 NORMALIZERS = ("nfc", "nfd", "nfkc", "nfkd", "lowercase", "strip_accents", "bert")
 # morphemes: Kiwi's morpheme cuts inside words, then metaspace (runner.tokenization.morphemes)
 PRE_TOKENIZERS = ("whitespace", "whitespace_split", "byte_level", "metaspace", "morphemes", "bert", "none")
-USUAL_PRE_TOKENIZER = {
-    "bpe": "whitespace",
-    "byte_bpe": "byte_level",
-    "wordpiece": "bert",
-    "unigram": "metaspace",
-}
+USUAL_PRE_TOKENIZER = {name: recipe.usual_pre_tokenizer for name, recipe in RECIPES.items()}
 TEMPLATES: dict[str, dict[str, str]] = {
     "bert": {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
     "roberta": {"bos": "<s>", "pad": "<pad>", "eos": "</s>", "unk": "<unk>", "mask": "<mask>"},
@@ -240,16 +305,9 @@ def wrap(backend: Any, cfg: TrainConfig) -> Any:
 
 def _backend(cfg: TrainConfig) -> Any:
     """The untrained pipeline: normalizer, pre-tokenizer, model and decoder."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
 
-    unk = TEMPLATES[cfg.template]["unk"]
-    model = {
-        "bpe": lambda: models.BPE(unk_token=unk),
-        "byte_bpe": lambda: models.BPE(),
-        "wordpiece": lambda: models.WordPiece(unk_token=unk),
-        "unigram": lambda: models.Unigram(),
-    }[cfg.algorithm]()
-    backend = Tokenizer(model)
+    backend = Tokenizer(RECIPES[cfg.algorithm].model(TEMPLATES[cfg.template]["unk"]))
     parts = {
         "nfc": normalizers.NFC,
         "nfd": normalizers.NFD,
@@ -277,33 +335,29 @@ def _backend(cfg: TrainConfig) -> Any:
     return backend
 
 
+PRE_TOKENIZER_DECODERS = {  # a pre-tokenizer that marks spaces decides how ids become text again
+    "byte_level": lambda d: d.ByteLevel(),
+    "metaspace": lambda d: d.Metaspace(),
+    "morphemes": lambda d: d.Metaspace(prepend_scheme="first"),  # ▁ where the text had a space
+}
+
+
 def _decoder(algorithm: str, pre: str, decoders: Any) -> Any:
-    """How ids become text again: byte-level bytes, metaspace's ▁, WordPiece's ##; BPE over
-    whitespace words has no marker for spaces, so its words are joined by nothing."""
-    if pre == "byte_level":
-        return decoders.ByteLevel()
-    if pre == "metaspace":
-        return decoders.Metaspace()
-    if pre == "morphemes":  # ▁ where the text had a space (and at its start): pieces join back
-        return decoders.Metaspace(prepend_scheme="first")
-    if algorithm == "wordpiece":
-        return decoders.WordPiece()
-    return decoders.BPEDecoder()
+    """How ids become text again: byte-level bytes, metaspace's ▁ — else the algorithm's own
+    (WordPiece's ##; BPE over whitespace words has no marker for spaces: joined by nothing)."""
+    by_pre = PRE_TOKENIZER_DECODERS.get(pre)
+    return by_pre(decoders) if by_pre is not None else RECIPES[algorithm].decoder()
 
 
 def _trainer(cfg: TrainConfig) -> Any:
-    from tokenizers import pre_tokenizers, trainers
-
     special = list(dict.fromkeys(TEMPLATES[cfg.template].values()))
-    common: dict[str, Any] = dict(vocab_size=cfg.vocab_size, special_tokens=special, show_progress=False)
-    if cfg.algorithm == "unigram":
-        return trainers.UnigramTrainer(unk_token=TEMPLATES[cfg.template]["unk"], **common)
-    common["min_frequency"] = cfg.min_frequency
-    if cfg.algorithm == "wordpiece":
-        return trainers.WordPieceTrainer(**common)
-    if cfg.algorithm == "byte_bpe":
-        return trainers.BpeTrainer(initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), **common)
-    return trainers.BpeTrainer(**common)
+    common: dict[str, Any] = dict(
+        vocab_size=cfg.vocab_size,
+        special_tokens=special,
+        show_progress=False,
+        min_frequency=cfg.min_frequency,
+    )
+    return RECIPES[cfg.algorithm].trainer(common, TEMPLATES[cfg.template]["unk"])
 
 
 def _template(backend: Any, template: str) -> None:
