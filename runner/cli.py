@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import cast
 
 import hydra
 from omegaconf import DictConfig
@@ -28,7 +29,7 @@ def _hydra_main(session: Session) -> Callable[[], None]:
 
         job.execute(cfg, session)
 
-    return task  # hydra.main's wrapper reads sys.argv itself
+    return cast("Callable[[], None]", task)  # hydra.main's wrapper reads sys.argv itself
 
 
 def compose(*overrides: str) -> schema.RunConfig:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from runner import console
 from runner.errors import RunnerError
@@ -68,7 +69,7 @@ def sync(argv: list[str] | None = None) -> None:
     _conclude(synced.parents)
 
 
-def _conclude(parents: list) -> None:
+def _conclude(parents: list[Any]) -> None:
     """A sweep whose children (or itself) arrived gets its conclusion rebuilt on its parent: the
     comparison, the invariance check at the tolerance its jobs ran with, the jobs table and the
     description."""

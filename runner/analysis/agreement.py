@@ -29,11 +29,11 @@ def f1(a: set[int], b: set[int]) -> float:
     return 2 * len(a & b) / (len(a) + len(b)) if a or b else 1.0
 
 
-def pairwise(runs: list[RunTokens]) -> tuple[list[dict[str, Any]], dict[tuple, float]]:
+def pairwise(runs: list[RunTokens]) -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], float]]:
     """One row per pair of runs that share examples (`run_a`, `run_b`, `name_a`, `name_b`,
     `boundary_f1`, `examples`), and per example its lowest F1 over those pairs."""
     rows: list[dict[str, Any]] = []
-    lowest: dict[tuple, float] = {}
+    lowest: dict[tuple[Any, ...], float] = {}
     for a, b in combinations(runs, 2):
         both, sizes, examples = 0, 0, 0
         for k in a.rows.keys() & b.rows.keys():
@@ -61,6 +61,8 @@ def pairwise(runs: list[RunTokens]) -> tuple[list[dict[str, Any]], dict[tuple, f
     return rows, lowest
 
 
-def disagreeing_first(keys: list[tuple], lowest: dict[tuple, float]) -> list[tuple]:
+def disagreeing_first(
+    keys: list[tuple[Any, ...]], lowest: dict[tuple[Any, ...], float]
+) -> list[tuple[Any, ...]]:
     """Examples by their lowest agreement between any two runs, lowest first (ties: input order)."""
     return sorted(keys, key=lambda k: lowest.get(k, 1.0))

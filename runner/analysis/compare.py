@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import tempfile
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from runner import console
 from runner.analysis import agreement, report, verdict
@@ -71,7 +71,7 @@ def latest_sweep(tracker: Tracker) -> str:
         raise RunnerError(
             f"experiment {tracker.experiment}", "has no sweep", "run `runner -m …` first, or pass --parent"
         )
-    return runs[0].info.run_id
+    return cast("str", runs[0].info.run_id)
 
 
 def parent_tracker(uri: str | None, experiment: str | None, parent: str | None) -> Tracker:
@@ -86,13 +86,13 @@ def parent_tracker(uri: str | None, experiment: str | None, parent: str | None) 
     return mlflow_store.Tracker(uri, experiment or "runner")
 
 
-def token_rows(tracker: Tracker, run_id: str, dataset: str = "") -> dict[tuple, dict[str, Any]]:
+def token_rows(tracker: Tracker, run_id: str, dataset: str = "") -> dict[tuple[Any, ...], dict[str, Any]]:
     """A run's tokens.json rows keyed by what they hold (report.keyed); empty when it logged none
     (a run that failed before tokenizing)."""
     return report.keyed(readback.table_rows(tracker.client, run_id, "tokens.json") or [], dataset)
 
 
-def dataset_labels(children: list) -> dict[str, str]:
+def dataset_labels(children: list[Any]) -> dict[str, str]:
     """run id → the dataset it ran on: its name (`sample`, a file's name), with the digest of its
     texts where two datasets of one name differ. Runs join only with runs of the same label."""
 
@@ -125,7 +125,7 @@ def _loads(run: Any) -> str:
     return " ".join(f"{k.split('/')[1]}={v}" for k, v in sorted(tags.items()) if k.startswith("cache/"))
 
 
-def distinct_names(children: list) -> dict[str, str]:
+def distinct_names(children: list[Any]) -> dict[str, str]:
     """run id → its name, suffixed with the id's start where two names are equal."""
     names = [c.info.run_name for c in children]
     return {
@@ -235,7 +235,7 @@ def axis_value(child: Any, axis: str) -> str:
     return str(child.data.params.get(axis, child.data.tags.get(f"choice.{axis}", "")))
 
 
-def numeric_axes(axes: list[str], children: list) -> list[str]:
+def numeric_axes(axes: list[str], children: list[Any]) -> list[str]:
     """The sweep's axes whose every child logged a number as its value (vocab_size, max_length)."""
     out = []
     for axis in axes:
@@ -257,7 +257,7 @@ REACHED = {
 }  # an axis asked for, and what a run reached
 
 
-def curves(children: list, axes: list[str], numeric: list[str]) -> dict[str, bytes]:
+def curves(children: list[Any], axes: list[str], numeric: list[str]) -> dict[str, bytes]:
     """Per numeric axis, `curves_<axis>.png`: each measure the runs logged against the axis's
     value — where a run reports what it reached (a trained vocabulary's size), at that value,
     the request as its label — one line per value of the other axes."""
@@ -282,7 +282,7 @@ def _at(child: Any, axis: str) -> float:
     return float(child.data.params[axis])
 
 
-def _curves(children: list, axes: list[str], axis: str, plt: Any) -> bytes:
+def _curves(children: list[Any], axes: list[str], axis: str, plt: Any) -> bytes:
     from runner.config.naming import label
 
     others = [a for a in axes if a != axis]
@@ -434,7 +434,7 @@ def build(tracker: Tracker, parent: str, children: list[Any], out_dir: Path | No
     return Built(text.strip() or console.table(rows, list(rows[0])), out / "report.html", written)
 
 
-def findings(children: list, names: dict[str, str], labels: dict[str, str]) -> dict[str, report.Finding]:
+def findings(children: list[Any], names: dict[str, str], labels: dict[str, str]) -> dict[str, report.Finding]:
     """Per dataset (and label column), its runs as the verdict reads them and the probe's
     correlations with every intrinsic measure."""
     groups: dict[str, list[verdict.Run]] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from runner import console
 from runner.config.tags import JOB_NUM
@@ -63,7 +63,7 @@ def conclude(
     return found
 
 
-def tolerance(children: list) -> float:
+def tolerance(children: list[Any]) -> float:
     """The invariance tolerance the sweep's jobs ran with (each logs its config)."""
     from runner.config.schema import InvarianceConfig
 
@@ -76,7 +76,7 @@ def job_order(num: str) -> tuple[int, ...]:
     return tuple(int(p) for p in num.split(".") if p.isdigit())
 
 
-def summary(children: list, unopened: Sequence[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], str]:
+def summary(children: list[Any], unopened: Sequence[dict[str, Any]] = ()) -> tuple[list[dict[str, Any]], str]:
     """The jobs table: one row per child (job, run, status, what the runs measured, error), in
     job order. The terminal's copy shows the verdict's headline measures under short names (a
     legend below), or the key metrics where the runs logged none, and fits 120 columns."""
@@ -122,14 +122,14 @@ def _jobs_table(rows: list[dict[str, Any]], shown: dict[str, str]) -> str:
     return console.table(short, columns) + (f"\n({legend})" if legend else "")
 
 
-def record(tracker: Tracker, parent: str, rows: list, text: str, verdict: str, side_by_side: str) -> int:
+def record(tracker: Tracker, parent: str, rows: list[Any], text: str, verdict: str, side_by_side: str) -> int:
     """What a sweep's end logs on its parent (here, or runner-sync once the parent's runs reach
     the server): the jobs table, the description, the job counts. Returns the failed count."""
     failed = sum(r["status"] != "FINISHED" for r in rows)
     tracker.log_table(parent, rows or [{"job": "none"}], "sweep_summary.json")
     tracker.set_description(parent, _description(verdict, text, side_by_side))
     tracker.log(parent, metrics={"sweep/jobs": len(rows), "sweep/failed": failed})
-    return failed
+    return cast("int", failed)
 
 
 def _description(verdict: str, summary: str, side_by_side: str) -> str:

@@ -59,7 +59,7 @@ def _download(tracker: Tracker, run: Any) -> Loaded:
     return Loaded(run, values, offsets, readback.hashes(tracker.client, run_id))
 
 
-def reference_of(group: list) -> Any:
+def reference_of(group: list[Any]) -> Any:
     """No padding and batch size 1 when the group has such a run, else its first."""
     for run in group:
         p = run.data.params
@@ -112,7 +112,7 @@ def check(
     table and maxima to the parent. Returns the table, the verdict line and whether every
     compared child is within tolerance."""
     children = [c for c in children if c.info.status == "FINISHED"]
-    groups: dict[str, list] = {}
+    groups: dict[str, list[Any]] = {}
     for child in children:
         groups.setdefault(child.data.tags.get("invariance.group", child.info.run_id), []).append(child)
     rows: list[dict[str, Any]] = []

@@ -105,16 +105,16 @@ def column(name: str) -> str:
     return name.replace(".", "\u2024")
 
 
-def key(row: dict[str, Any]) -> tuple:
+def key(row: dict[str, Any]) -> tuple[Any, ...]:
     """What an example is: (column, text, text_pair) — column is None unless data is parallel.
     Runs are joined on it, never on position, so a row only ever sets the same text side by side."""
     return (row.get("column"), row["text"], row.get("text_pair"))
 
 
-def keyed(rows: list[dict[str, Any]], dataset: str = "") -> dict[tuple, dict[str, Any]]:
+def keyed(rows: list[dict[str, Any]], dataset: str = "") -> dict[tuple[Any, ...], dict[str, Any]]:
     """A run's tokens.json rows by (dataset, column, text, text_pair, occurrence): the n-th
     repeat of the same text in one dataset meets the n-th repeat in another run of it."""
-    seen: dict[tuple, int] = {}
+    seen: dict[tuple[Any, ...], int] = {}
     out = {}
     for row in sorted(rows, key=lambda r: int(r["index"])):
         k = key(row)
@@ -152,7 +152,7 @@ def by_dataset(runs: list[RunTokens]) -> dict[str, list[RunTokens]]:
     return {d: [r for r in runs if r.dataset == d] for d in datasets(runs)}
 
 
-def example_keys(runs: list[RunTokens]) -> list[tuple]:
+def example_keys(runs: list[RunTokens]) -> list[tuple[Any, ...]]:
     """Every example's key, in the order comparison_rows lists them."""
     order = {
         k: (r.dataset, str(row.get("column")), int(row["index"])) for r in runs for k, row in r.rows.items()
@@ -160,10 +160,10 @@ def example_keys(runs: list[RunTokens]) -> list[tuple]:
     return sorted(order, key=lambda k: order[k])
 
 
-def differing_first(keys: list[tuple], runs: list[RunTokens]) -> list[tuple]:
+def differing_first(keys: list[tuple[Any, ...]], runs: list[RunTokens]) -> list[tuple[Any, ...]]:
     """Examples whose segmentations (special tokens aside) differ most across runs come first."""
 
-    def spread(k: tuple) -> int:
+    def spread(k: tuple[Any, ...]) -> int:
         segmentations = set()
         for run in runs:
             if k in run.rows:
@@ -372,11 +372,11 @@ def _agreement(pairs: list[dict[str, Any]], runs: list[RunTokens]) -> str:
     return f"{intro}<table id='agreement-matrix' class='metrics'><tr><th></th>{head}</tr>{body}</table>"
 
 
-def first_dataset(k: tuple, runs: list[RunTokens]) -> str:
+def first_dataset(k: tuple[Any, ...], runs: list[RunTokens]) -> str:
     return next(r.dataset for r in runs if k in r.rows)
 
 
-def _example(k: tuple, runs: list[RunTokens], lowest: float | None = None) -> str:
+def _example(k: tuple[Any, ...], runs: list[RunTokens], lowest: float | None = None) -> str:
     first = next(r.rows[k] for r in runs if k in r.rows)
     title = html.escape(str(first["text"]))
     if first.get("text_pair"):
@@ -430,8 +430,8 @@ def render(
     metrics_rows: list[dict[str, Any]],
     runs: list[RunTokens],
     images: dict[str, bytes],
-    order: list[tuple],
-    agreement: tuple[list[dict[str, Any]], dict[tuple, float]] = ([], {}),
+    order: list[tuple[Any, ...]],
+    agreement: tuple[list[dict[str, Any]], dict[tuple[Any, ...], float]] = ([], {}),
     found: dict[str, Finding] | None = None,
 ) -> str:
     """The whole page: metrics table, plots, then every example in the playground view."""

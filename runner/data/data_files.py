@@ -7,7 +7,7 @@ from __future__ import annotations
 import glob
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, cast, overload
 
 from runner.config.schema import DatasetConfig
 from runner.errors import ConfigError, DataError, first_line
@@ -195,7 +195,7 @@ class TextColumn(Sequence[str]):
         self._block: tuple[int, list[str]] = (0, [])
 
     def __len__(self) -> int:
-        return self.ds.num_rows
+        return cast("int", self.ds.num_rows)
 
     @overload
     def __getitem__(self, key: int) -> str: ...

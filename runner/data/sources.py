@@ -225,7 +225,7 @@ def _columns(ds: Dataset, cfg: DatasetConfig) -> Dataset:
 def _drop_empty(ds: Dataset, cfg: DatasetConfig) -> tuple[Dataset, int]:
     columns = [c for _, c in text_columns(cfg) if c]
 
-    def keep(batch: dict[str, list]) -> list[bool]:
+    def keep(batch: dict[str, list[Any]]) -> list[bool]:
         return [
             all(isinstance(v, str) and v.strip() for v in values)
             for values in zip(*(batch[c] for c in columns), strict=True)

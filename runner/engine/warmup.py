@@ -34,7 +34,7 @@ def warm_up(model: ModelConfig | None, warmed: set[str]) -> float | None:
         try:  # the weight-name mapping from_pretrained builds once per process (~950 regexes)
             from transformers.conversion_mapping import get_checkpoint_conversion_mapping
 
-            get_checkpoint_conversion_mapping("bert")
+            get_checkpoint_conversion_mapping("bert")  # type: ignore[no-untyped-call]  # an untyped library
         except ImportError:  # another transformers version: its first load pays instead
             pass
         warmed.add("model")
@@ -53,7 +53,8 @@ def _import_architecture(model: ModelConfig, warmed: set[str]) -> None:
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the load itself reports the config's warnings, captured
+    # the load itself reports the config's warnings, captured
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]  # an untyped library
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

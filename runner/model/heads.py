@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -36,11 +36,11 @@ class Labels:
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = np.exp(logits - logits.max(-1, keepdims=True))
-    return shifted / shifted.sum(-1, keepdims=True)
+    return cast("np.ndarray", shifted / shifted.sum(-1, keepdims=True))
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-logits))
+    return cast("np.ndarray", 1.0 / (1.0 + np.exp(-logits)))
 
 
 def body_rows(indices: Sequence[int], pooled: np.ndarray) -> list[Row]:
@@ -204,10 +204,13 @@ class Step:
     def real(self) -> np.ndarray:
         """[rows, positions]: True where a position is a token, not padding."""
         mask = self.tensors.get("attention_mask")
-        return (mask if mask is not None else self.tensors["input_ids"] * 0 + 1).bool().cpu().numpy()
+        return cast(
+            "np.ndarray",
+            (mask if mask is not None else self.tensors["input_ids"] * 0 + 1).bool().cpu().numpy(),
+        )
 
     def ids(self, at: list[int]) -> np.ndarray:
-        return self.tensors["input_ids"].cpu().numpy()[at]
+        return cast("np.ndarray", self.tensors["input_ids"].cpu().numpy()[at])
 
 
 Wanted = list[tuple[int, int]]  # (row in the forward pass, row in the batch) of each reported example
@@ -253,7 +256,7 @@ class Head:
 
 
 def _numpy(tensor: Any) -> np.ndarray:
-    return tensor.float().cpu().numpy()
+    return cast("np.ndarray", tensor.float().cpu().numpy())
 
 
 def _pooled(step: Step) -> list[np.ndarray]:

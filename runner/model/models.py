@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from runner import hub
 from runner.config.schema import Device, DType, ModelConfig
@@ -30,7 +30,7 @@ def pick_device(device: Device) -> str:
             "is not available on this machine",
             "use runtime.device=auto or cpu",
         )
-    return device.value
+    return cast("str", device.value)
 
 
 @dataclass
@@ -98,7 +98,7 @@ def _model_type(cfg: ModelConfig) -> str:
     from transformers import AutoConfig
 
     try:
-        return AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision).model_type
+        return cast("str", AutoConfig.from_pretrained(cfg.name_or_path, revision=cfg.revision).model_type)
     except Exception:
         return cfg.name_or_path
 
@@ -145,7 +145,7 @@ def max_positions(loaded: Loaded) -> int | None:
     n = getattr(c, "max_position_embeddings", None)
     if n is None:
         return None
-    return n - (c.pad_token_id + 1) if positions_skip_padding(loaded) else n
+    return cast("int | None", n - (c.pad_token_id + 1) if positions_skip_padding(loaded) else n)
 
 
 # Models whose position ids are counted from the input ids, skipping pad tokens (and reserving

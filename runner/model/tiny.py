@@ -94,7 +94,7 @@ def ensure(name: str) -> str:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
     try:
-        BUILDERS[name](tmp)
+        BUILDERS[name](tmp)  # type: ignore[no-untyped-call]  # an untyped library
         os.replace(tmp, target)  # atomic: a concurrent builder either wins or finds it done
     except OSError:
         if not (target / "config.json").exists():
@@ -120,7 +120,7 @@ def _bert_tokenizer() -> Any:
 
 
 def _roberta_tokenizer() -> Any:
-    from tokenizers.implementations import ByteLevelBPETokenizer
+    from tokenizers.implementations import ByteLevelBPETokenizer  # type: ignore[attr-defined]  # an untyped library
     from transformers import RobertaTokenizer
 
     trainer = ByteLevelBPETokenizer()
@@ -141,7 +141,7 @@ def _roberta_tokenizer() -> Any:
 def _save(out: Path, tokenizer: Any, model: Any) -> None:
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # an untyped library
     tokenizer.save_pretrained(out)
     model.save_pretrained(out)
     if type(tokenizer).__name__ == "BertTokenizer":  # vocab.txt: the Python tokenizer reads it
@@ -166,7 +166,7 @@ def _build_bert(out: Path, head: bool = False) -> None:
         config = BertConfig(**common, id2label=SENTIMENT, label2id={v: k for k, v in SENTIMENT.items()})
         _save(out, tok, _fitted(BertForSequenceClassification(config), tok).eval())
     else:
-        _save(out, tok, BertModel(BertConfig(**common)).eval())
+        _save(out, tok, BertModel(BertConfig(**common)).eval())  # type: ignore[no-untyped-call]  # an untyped library
 
 
 def _fitted(model: Any, tok: Any) -> Any:
@@ -206,7 +206,7 @@ def _build_roberta(out: Path) -> None:
         eos_token_id=tok.eos_token_id,
         **SIZE,
     )
-    _save(out, tok, RobertaModel(config).eval())
+    _save(out, tok, RobertaModel(config).eval())  # type: ignore[no-untyped-call]  # an untyped library
 
 
 BUILDERS = {

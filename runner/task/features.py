@@ -8,6 +8,8 @@ second, counted — what a linear reader needs to see the two sides interact.
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 from scipy import sparse
 
@@ -38,10 +40,10 @@ class BagOfTokens:
         self, ids: np.ndarray, content: np.ndarray, second: np.ndarray | None, pair: bool
     ) -> np.ndarray:
         if not pair or second is None:
-            return ids[content]
+            return cast("np.ndarray", ids[content])
         a = ids[content & ~second][: self.cutoff]
         b = ids[content & second][: self.cutoff]
-        return (a[:, None] * self.vocab + b[None, :]).ravel()
+        return cast("np.ndarray", (a[:, None] * self.vocab + b[None, :]).ravel())
 
     def matrix(self, examples: int) -> sparse.csr_matrix:
         """The [examples, features] counts; an example never seen (none should be) is a zero row."""

@@ -28,7 +28,7 @@ class Batch:
     truncated: np.ndarray  # per example: True where truncation dropped tokens
     offsets: np.ndarray | None  # flat [tokens, 2] char spans; None for slow tokenizers
     second: np.ndarray | None  # flat: True for tokens of a pair's second text; None without pairs
-    encodings: list | None  # unpadded Rust encodings (fast tokenizers)
+    encodings: list[Any] | None  # unpadded Rust encodings (fast tokenizers)
     roundtrip: tuple[np.ndarray, np.ndarray] | None = None  # per example: exact, up to the normalizer
 
     def _pad(self, j: int) -> tuple[int, int]:
@@ -44,7 +44,7 @@ class Batch:
         """Example j's special-tokens mask over its padded row (padding counts as special)."""
         return np.pad(self._row(self.special, j), self._pad(j), constant_values=1)
 
-    def _aligned(self, values: list, j: int) -> list:
+    def _aligned(self, values: list[Any], j: int) -> list[Any]:
         before, after = self._pad(j)
         return [None] * before + values + [None] * after
 

@@ -98,7 +98,7 @@ class Encoder:
             (texts[c : c + CHUNK_ROWS], pairs[c : c + CHUNK_ROWS] if pairs else None)
             for c in range(0, len(texts), CHUNK_ROWS)
         ]
-        lists: dict[str, list] = {}
+        lists: dict[str, list[Any]] = {}
         for chunk in chunks:
             out = self._call(*chunk, return_special_tokens_mask=True)
             for k, v in out.items():
@@ -106,17 +106,18 @@ class Encoder:
         truncated = _truncated_slow(self.tok, lists["input_ids"], texts, pairs, self.kwargs)
         return from_lists(first, texts, pairs, lists, truncated)
 
-    def _rust_call(self, texts: list[str], pairs: list[str] | None) -> list:
+    def _rust_call(self, texts: list[str], pairs: list[str] | None) -> list[Any]:
         """The window's Rust encodings, as the direct call on it makes them: that call on the
         first example sets the backend's truncation and special-token splitting (and checks the
         arguments), then the window goes to the backend without the conversion to lists."""
         self._call(texts[:1], pairs[:1] if pairs else None, verbose=False)
         inputs = list(zip(texts, pairs, strict=True)) if pairs else texts
-        return self._checked(
+        encoded: list[Any] = self._checked(
             self.tok.backend_tokenizer.encode_batch,
             inputs,
             add_special_tokens=self.kwargs["add_special_tokens"],
         )
+        return encoded
 
     def _call(self, texts: list[str], pairs: list[str] | None, **extras: Any) -> Any:
         return self._checked(self.tok, texts, pairs, **self.call, **extras)

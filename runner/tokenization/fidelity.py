@@ -10,7 +10,7 @@ calls.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -33,7 +33,7 @@ class RoundTrip:
     def decode(self, sequences: list[list[int]]) -> list[str]:
         """`tok.decode(ids, skip_special_tokens=True)` for every sequence."""
         if self.backend is None:
-            return self.tok.batch_decode(sequences, skip_special_tokens=True)
+            return cast("list[str]", self.tok.batch_decode(sequences, skip_special_tokens=True))
         out = self.backend.decode_batch(sequences, skip_special_tokens=True)
         return [self.tok.clean_up_tokenization(s) for s in out] if self.clean else out
 

@@ -229,7 +229,7 @@ class MorphemeStats:
                 self.crosses[index] = pad + cross if batch.left else cross + pad
 
     def _sequence(
-        self, text: str, offsets: np.ndarray, special: np.ndarray, mine: np.ndarray, cross: list
+        self, text: str, offsets: np.ndarray, special: np.ndarray, mine: np.ndarray, cross: list[Any]
     ) -> None:
         spans = self.segmented.get(text, [])
         morph = boundaries(text, spans)

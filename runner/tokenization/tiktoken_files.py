@@ -88,7 +88,7 @@ def load(key: str, path: str, cfg: TiktokenConfig) -> Any:
             return ranks(tiktoken_url)
 
     try:
-        vocab, merges = FromFile(vocab_file=path).extract_vocab_merges_from_model(path)
+        vocab, merges = FromFile(vocab_file=path).extract_vocab_merges_from_model(path)  # type: ignore[no-untyped-call]  # an untyped library
         vocab.update(cfg.special_tokens)  # at tiktoken's ids, not appended after the ranks
         backend = Tokenizer(BPE(vocab, merges, fuse_unk=False, ignore_merges=True))
         backend.pre_tokenizer = pre_tokenizers.Sequence(
@@ -106,7 +106,7 @@ def load(key: str, path: str, cfg: TiktokenConfig) -> Any:
     backend.decoder = decoders.ByteLevel()
     backend.post_processor = processors.ByteLevel(trim_offsets=False)
     backend.add_special_tokens([AddedToken(t, normalized=False, special=True) for t in cfg.special_tokens])
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]  # an untyped library
         tokenizer_object=backend,
         eos_token=cfg.eos_token,
         pad_token=cfg.pad_token,

@@ -56,7 +56,7 @@ def example_rows(
     return rows
 
 
-def pieces(tok: Any, batch: Batch, j: int, ids: list[int], tokens: list[str]) -> dict[str, list]:
+def pieces(tok: Any, batch: Batch, j: int, ids: list[int], tokens: list[str]) -> dict[str, list[Any]]:
     """`pieces`, `partial`, `unk` and `covers` of example j (see the module docstring). Special
     tokens and pads show their literal and cover nothing (None). Slow tokenizers have no
     offsets: `decode([id])` per token, partial when that is U+FFFD (a byte, not a character)."""
@@ -144,7 +144,7 @@ def _byte_table(decoder: str) -> dict[str, int] | None:
         return None
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-    return {char: byte for byte, char in bytes_to_unicode().items()}
+    return {char: byte for byte, char in bytes_to_unicode().items()}  # type: ignore[no-untyped-call]  # an untyped library
 
 
 def _as_list(x: Any) -> list[int]:

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from runner.config.schema import TrainConfig
 from runner.errors import ConfigError
@@ -274,7 +274,7 @@ def _smallest(cfg: TrainConfig, backend: Any, texts: Sequence[str]) -> int:
         again.train_from_iterator(texts, trainer=trainer, length=len(texts))
     except Exception:  # the estimate itself too small: say what is known
         return floor
-    return max(floor, again.get_vocab_size())
+    return cast("int", max(floor, again.get_vocab_size()))
 
 
 def _too_small(cfg: TrainConfig, needed: int) -> ConfigError:
@@ -294,7 +294,7 @@ def wrap(backend: Any, cfg: TrainConfig) -> Any:
 
     names = TEMPLATES[cfg.template]
     inputs = ["input_ids", "token_type_ids", "attention_mask"] if cfg.template == "bert" else None
-    return PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]  # an untyped library
         tokenizer_object=backend,
         model_max_length=cfg.max_length,
         model_input_names=inputs or ["input_ids", "attention_mask"],

@@ -8,6 +8,8 @@ without letters (digits, punctuation) and letters of the Common/Inherited script
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import regex
 
@@ -54,7 +56,7 @@ def char_scripts(codes: np.ndarray) -> np.ndarray:
         for code in np.unique(codes[new]).tolist():
             _TABLE[code] = _script_of(code)
         found = _TABLE[codes]
-    return found
+    return cast("np.ndarray", found)
 
 
 def word_scripts(codes: np.ndarray, word_of_char: np.ndarray, space: np.ndarray, n_words: int) -> np.ndarray:
@@ -66,4 +68,4 @@ def word_scripts(codes: np.ndarray, word_of_char: np.ndarray, space: np.ndarray,
     ).reshape(n_words, len(SCRIPTS))
     out = votes.argmax(axis=1)
     out[votes.max(axis=1) == 0] = COMMON
-    return out
+    return cast("np.ndarray", out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -26,8 +26,8 @@ class Window:
     truncated: np.ndarray  # per row
     offsets: np.ndarray | None  # flat [tokens, 2] char spans (fast tokenizers)
     second: np.ndarray | None  # flat: True for a pair's second text (fast tokenizers, pairs)
-    encodings: list | None  # Rust encodings (fast tokenizers)
-    lists: dict[str, list] | None  # the call's per-row lists (slow tokenizers)
+    encodings: list[Any] | None  # Rust encodings (fast tokenizers)
+    lists: dict[str, list[Any]] | None  # the call's per-row lists (slow tokenizers)
     returned: list[str]  # keys the direct call returns (input_ids, attention_mask, ...)
     roundtrip: tuple[np.ndarray, np.ndarray] | None = None  # per row, set by runner.tokenization.fidelity
 
@@ -61,7 +61,7 @@ def from_rust(
     first: int,
     texts: list[str],
     pairs: list[str] | None,
-    encodings: list,
+    encodings: list[Any],
     template: tuple[np.ndarray, list[str]] | None,
     returned: list[str],
 ) -> Window:
@@ -84,7 +84,7 @@ def from_rust(
 
 
 def from_lists(
-    first: int, texts: list[str], pairs: list[str] | None, lists: dict[str, list], truncated: np.ndarray
+    first: int, texts: list[str], pairs: list[str] | None, lists: dict[str, list[Any]], truncated: np.ndarray
 ) -> Window:
     """The window's flat arrays from a Python tokenizer's lists (with its special-tokens mask)."""
     marks = lists.pop("special_tokens_mask")
@@ -98,7 +98,7 @@ def from_lists(
 
 
 def _special(
-    encodings: list,
+    encodings: list[Any],
     ids: np.ndarray,
     texts: list[str],
     pairs: list[str] | None,
@@ -110,7 +110,7 @@ def _special(
         lookup, spelled = template
         joined = "\n".join(texts if pairs is None else texts + pairs).lower()
         if not any(s in joined for s in spelled):
-            return lookup[ids].view(np.int8)
+            return cast("np.ndarray", lookup[ids].view(np.int8))
     flat = chain.from_iterable(e.special_tokens_mask for e in encodings)
     return np.fromiter(flat, dtype=np.int8, count=len(ids))
 
