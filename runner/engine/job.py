@@ -131,14 +131,6 @@ def _execute(
     multirun = context.multirun
     tracker = keep.open_tracker(run_cfg.tracking.uri, run_cfg.tracking.experiment, multirun)
     quiet_libraries()
-    from runner.engine import pipeline
-
-    try:  # what the config asks for that cannot be: refused before any run opens (exit 2)
-        pipeline.preflight(run_cfg, session.loads())
-    except errors.ConfigError:
-        raise
-    except Exception:  # a data or model error: the run meets it again and ends FAILED, as documented
-        log.debug("preflight: a non-config error left to the run", exc_info=True)
     if not multirun:  # a sweep's parent does this once for all its jobs
         recording.end_dead_runs(tracker)
     config_hash = _config_hash(resolved)
@@ -148,6 +140,7 @@ def _execute(
             console.line(f"skipped: this config already FINISHED as run {done}")
             session.started.append(Started(tracker.uri, done))  # what the API returns
             return
+    _preflight(run_cfg, session)
     parent = context.parent
     name = naming.run_name(
         context.choices, context.overrides, run_cfg.tracking.run_name, context.num, context.grid
@@ -173,6 +166,19 @@ def _execute(
     head = heads.HEADS[run_cfg.model.head]
     if result.prediction_rows and result.texts is not None and not head.body:
         console.predictions(result.prediction_rows, result.texts.texts, head.answer)  # a head's first answers
+
+
+def _preflight(run_cfg: schema.RunConfig, session: Session) -> None:
+    """What the config asks for that cannot be, refused before any run opens (exit 2); a data or
+    model error is left to the run, which meets it again and ends FAILED, as documented."""
+    from runner.engine import pipeline
+
+    try:
+        pipeline.preflight(run_cfg, session.loads())
+    except errors.ConfigError:
+        raise
+    except Exception:
+        log.debug("preflight: a non-config error left to the run", exc_info=True)
 
 
 def _tracked(
