@@ -68,3 +68,20 @@ def test_probe_correlations_equal_scipy_on_the_childrens_metrics(tmp_path):
     page = Path(client.download_artifacts(sweep.id, "comparison/report.html", str(tmp_path))).read_text()
     assert "id='verdict-table'" in page and "id='probe-correlations'" in page
     assert page.index("id='verdict-table'") < page.index("id='metrics'")  # the answer comes first
+
+
+def test_a_single_run_without_kiwi_opens_no_run(tmp_path, monkeypatch):
+    """stats.morphemes=kiwi with kiwipiepy missing: one line naming the key, exit 2, no run (the
+    preflight asks before the run opens)."""
+
+    def missing():
+        raise ImportError("No module named 'kiwipiepy'")
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setattr(morphemes, "_kiwi", missing)
+    proc = invoke("model=none", "stats.morphemes=kiwi", f"tracking.uri={uri}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: stats.morphemes=kiwi: needs kiwipiepy"), lines
+    experiment = MlflowClient(uri).get_experiment_by_name("runner")
+    assert experiment is None or MlflowClient(uri).search_runs([experiment.experiment_id]) == []
