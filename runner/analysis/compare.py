@@ -143,13 +143,6 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def short_labels(names: list[str]) -> list[str]:
-    """Plot labels: each run name without the ` · ` parts that every run shares."""
-    parts = [n.split(" · ") for n in names]
-    shared = set.intersection(*(set(p) for p in parts)) if len(parts) > 1 else set()
-    return [" · ".join(x for x in p if x not in shared) or n for p, n in zip(parts, names, strict=True)]
-
-
 def plots(runs: list[RunTokens]) -> dict[str, bytes]:
     """PNG bytes by file name: token lengths, pad fraction, comparable step times."""
     import matplotlib
@@ -179,7 +172,7 @@ def font_families() -> list[str]:
 def _plots(runs: list[RunTokens], plt: Any) -> dict[str, bytes]:
     import dataclasses
 
-    labels = short_labels([r.name for r in runs])
+    labels = verdict.distinct_parts([r.name for r in runs])
     runs = [dataclasses.replace(r, name=label) for r, label in zip(runs, labels, strict=True)]
     names = [r.name for r in runs]
     out = {}
@@ -479,7 +472,7 @@ def _scatter(ax: Any, runs: list[verdict.Run], measure: str, row: dict[str, Any]
     low = [y - r.metrics.get("probe/accuracy_low", y) for r, y in zip(probed, ys, strict=True)]
     high = [r.metrics.get("probe/accuracy_high", y) - y for r, y in zip(probed, ys, strict=True)]
     ax.errorbar(xs, ys, yerr=[low, high], fmt="o", capsize=3)
-    for x, y, label in zip(xs, ys, short_labels([r.name for r in probed]), strict=True):
+    for x, y, label in zip(xs, ys, verdict.distinct_parts([r.name for r in probed]), strict=True):
         ax.annotate(label, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     if probed and "probe/majority" in probed[0].metrics:
         ax.axhline(probed[0].metrics["probe/majority"], color="#999", linestyle="--", linewidth=1)
