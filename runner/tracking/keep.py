@@ -3,7 +3,8 @@ in a local MLflow store when the server stops answering, and `runner-sync` sends
 
 `KeepingTracker` wraps the server's `Tracker` and implements the same protocol
 (runner.tracking.base.Tracker) method by method. Every write for a run it opened is remembered
-(the call and its arguments — the RunResult, whose files live as long as it does). When a
+(the call and its arguments — a file's path among them: the run's scratch files live as long
+as its RunResult, which the job holds until the run is finished). When a
 write fails because the server cannot be reached (after MLflow's own retries, bounded for
 servers in `tracking.bounded_http`), the run moves to the local store `outputs/unsynced/`
 (sqlite + artifacts): a run is created there, the remembered writes are replayed on it and
