@@ -166,18 +166,15 @@ class Run:
     def tokenizer(self) -> Any:
         """The tokenizer this run trained (tokenizer.train), loaded from its tokenizer/ artifact:
         the same ids as in the run, in any process."""
-        from transformers import AutoTokenizer
-
         if not readback.has(self._client, self.id, "tokenizer"):
             raise RunnerError(
                 f"run {self.id}",
                 "logged no tokenizer/",
                 "only a run with tokenizer.train keeps its tokenizer",
             )
-        from runner.tokenization import morphemes
+        from runner.tokenization import tokenizer
 
-        files = readback.download(self._client, self.id, "tokenizer")
-        return morphemes.restore(AutoTokenizer.from_pretrained(files), files)
+        return tokenizer.from_folder(readback.download(self._client, self.id, "tokenizer"))
 
     @functools.cached_property
     def model_config(self) -> dict[str, Any] | None:

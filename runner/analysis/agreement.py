@@ -14,6 +14,7 @@ from itertools import combinations
 from typing import Any
 
 from runner.analysis.report import RunTokens
+from runner.tokenization import boundary
 
 
 def boundaries(row: dict[str, Any]) -> set[int] | None:
@@ -25,17 +26,13 @@ def boundaries(row: dict[str, Any]) -> set[int] | None:
     return {s[1] for s, flag in zip(spans, special, strict=True) if s and not flag and s[1] > s[0]}
 
 
-def f1(a: set[int], b: set[int]) -> float:
-    return 2 * len(a & b) / (len(a) + len(b)) if a or b else 1.0
-
-
 def pairwise(runs: list[RunTokens]) -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], float]]:
     """One row per pair of runs that share examples (`run_a`, `run_b`, `name_a`, `name_b`,
     `boundary_f1`, `examples`), and per example its lowest F1 over those pairs."""
     rows: list[dict[str, Any]] = []
     lowest: dict[tuple[Any, ...], float] = {}
     for a, b in combinations(runs, 2):
-        both, sizes, examples = 0, 0, 0
+        both, in_a, in_b, examples = 0, 0, 0, 0
         for k in a.rows.keys() & b.rows.keys():
             ra, rb = a.rows[k], b.rows[k]
             if ra.get("text") != rb.get("text") or ra.get("text_pair") != rb.get("text_pair"):
@@ -44,9 +41,9 @@ def pairwise(runs: list[RunTokens]) -> tuple[list[dict[str, Any]], dict[tuple[An
             if ba is None or bb is None:
                 continue
             both += len(ba & bb)
-            sizes += len(ba) + len(bb)
+            in_a, in_b = in_a + len(ba), in_b + len(bb)
             examples += 1
-            lowest[k] = min(lowest.get(k, 1.0), f1(ba, bb))
+            lowest[k] = min(lowest.get(k, 1.0), boundary.f1(ba, bb))
         if examples:
             rows.append(
                 {
@@ -54,7 +51,7 @@ def pairwise(runs: list[RunTokens]) -> tuple[list[dict[str, Any]], dict[tuple[An
                     "run_b": b.run_id,
                     "name_a": a.name,
                     "name_b": b.name,
-                    "boundary_f1": 2 * both / sizes if sizes else 1.0,
+                    "boundary_f1": boundary.scores(both, in_a, in_b)[2],
                     "examples": examples,
                 }
             )

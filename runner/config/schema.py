@@ -42,6 +42,47 @@ class Device(Enum):
     mps = "mps"
 
 
+class Algorithm(Enum):
+    """tokenizer.train.algorithm (runner.tokenization.training.RECIPES: one recipe each)."""
+
+    bpe = "bpe"
+    byte_bpe = "byte_bpe"  # byte-level, like roberta-base
+    wordpiece = "wordpiece"
+    unigram = "unigram"
+
+
+class PreTokenizer(Enum):
+    """tokenizer.train.pre_tokenizer: how text is cut into words before the model sees it."""
+
+    auto = "auto"  # the algorithm's usual one
+    whitespace = "whitespace"  # words and punctuation
+    whitespace_split = "whitespace_split"
+    byte_level = "byte_level"
+    metaspace = "metaspace"  # ▁ marks spaces, as sentencepiece
+    morphemes = "morphemes"  # Kiwi's morpheme cuts inside words, then metaspace
+    bert = "bert"
+    none = "none"
+
+
+class Template(Enum):
+    """tokenizer.train.template: the special tokens and how a pair is joined."""
+
+    bert = "bert"  # [CLS] A [SEP] B [SEP] with token_type_ids
+    roberta = "roberta"  # <s> A </s></s> B </s>
+
+
+class Normalizer(Enum):
+    """The parts tokenizer.train.normalizer joins by + (nfkc+lowercase), checked as the config types."""
+
+    nfc = "nfc"
+    nfd = "nfd"  # Hangul into jamo
+    nfkc = "nfkc"
+    nfkd = "nfkd"
+    lowercase = "lowercase"
+    strip_accents = "strip_accents"
+    bert = "bert"
+
+
 TRUNCATION_VALUES = ("true", "false", "longest_first", "only_first", "only_second")
 
 
@@ -82,15 +123,12 @@ class TiktokenConfig:
 class TrainConfig:
     """tokenizer.train: a tokenizer trained by the run (runner.tokenization.training)."""
 
-    algorithm: str = "bpe"  # bpe, byte_bpe (byte-level, like roberta-base), wordpiece, unigram
+    algorithm: Algorithm = Algorithm.bpe
     vocab_size: int = 8000  # an upper bound: the vocabulary reached is tagged
     min_frequency: int = 2  # bpe, wordpiece: merges seen fewer times are not learnt
-    # none, or nfc, nfd (Hangul into jamo), nfkc, nfkd, lowercase, strip_accents, bert joined by +
-    normalizer: str = "nfc"
-    # auto (the algorithm's usual one), whitespace (words and punctuation), whitespace_split,
-    # byte_level, metaspace (▁ marks spaces, as sentencepiece), bert, none
-    pre_tokenizer: str = "auto"
-    template: str = "bert"  # bert: [CLS] A [SEP] B [SEP] with token_type_ids; roberta: <s> A </s></s> B </s>
+    normalizer: str = "nfc"  # none, or Normalizer parts joined by + (nfkc+lowercase)
+    pre_tokenizer: PreTokenizer = PreTokenizer.auto
+    template: Template = Template.bert
     max_length: int = 512  # the trained tokenizer's model_max_length
     # the training texts, declared like the evaluation dataset (any source); null = the run's own
     # dataset, split by holdout: training on the rest, evaluation on the held-out part
@@ -279,6 +317,21 @@ def to_run_config(cfg: DictConfig) -> RunConfig:
     return run
 
 
+def normalizer_parts(value: str | None) -> list[Normalizer]:
+    """tokenizer.train.normalizer's parts (`nfkc+lowercase`), each a Normalizer; one line naming
+    the key for a part that is none."""
+    parts = [p for p in (value or "none").lower().split("+") if p and p != "none"]
+    known = {n.value: n for n in Normalizer}
+    for part in parts:
+        if part not in known:
+            raise ConfigError(
+                "tokenizer.train.normalizer",
+                f"'{part}' is not a normalizer",
+                f"use none or one or more of {', '.join(known)} joined by + (e.g. nfkc+lowercase)",
+            )
+    return [known[p] for p in parts]
+
+
 def _positive(key: str, value: int | None) -> None:
     if value is not None and value <= 0:
         raise ConfigError(key, f"{value} must be a positive integer", f"set {key} to 1 or more")
@@ -293,6 +346,8 @@ def check(run: RunConfig) -> None:
     _positive("dataset.limit", run.dataset.limit)
     _positive("predict.top_k", run.predict.top_k)
     _positive("tracking.max_logged_examples", run.tracking.max_logged_examples)
+    if tok.train is not None:
+        normalizer_parts(tok.train.normalizer)
     alpha = run.stats.renyi_alpha
     if alpha <= 0 or alpha == 1:
         raise ConfigError(

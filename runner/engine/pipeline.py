@@ -237,35 +237,29 @@ def trained_tokenizer(
     process (the load cache). Returns the evaluation texts and the tokenizer."""
     train = cfg.tokenizer.train
     assert train is not None
-    if train.dataset is None:
-        held, rest = training.holdout(len(texts), train.holdout, cfg.runtime.seed)
-        corpus_texts = texts.select(rest, "training")
-        texts = texts.select(held, f"held out ({train.holdout:g})")
-    else:
+    other = None
+    if train.dataset is not None:
         declared = train.dataset
         with timed(result, "load_data"):
-            corpus_texts = cache.get(
+            other = cache.get(
                 "training_data",
                 (asdict(declared), cfg.runtime.seed),
                 lambda: _training_data(declared, cfg.runtime.seed, cache),
                 result,
             )
-    corpus, dropped, evaluation = corpus_texts.strings(), 0, texts.strings()
-    if not train.allow_overlap:
-        corpus, dropped = training.without(corpus, evaluation)
-    if not corpus:
-        raise DataError(
-            "tokenizer.train.dataset", "no training texts left", "train on another dataset, or lower holdout"
-        )
+    prepared = training.prepare(train, texts, cfg.runtime.seed, other)
     trained = cache.get(
         "tokenizer",
-        (asdict(cfg.tokenizer), training.digest(corpus)),
-        lambda: training.train(train, corpus),
+        (asdict(cfg.tokenizer), training.digest(prepared.corpus)),
+        lambda: training.train(train, prepared.corpus),
         result,
     )
-    _record_training(result, trained, train.algorithm, evaluation, corpus, dropped)
-    result.train_texts = corpus_texts
-    return texts, trained.tokenizer
+    metrics, tags = training.record(train, trained, prepared)
+    result.metrics.update(metrics)
+    result.tags.update(tags)
+    result.trained = trained.folder
+    result.train_texts = prepared.training
+    return prepared.evaluation, trained.tokenizer
 
 
 def _training_data(declared: DatasetConfig, seed: int, cache: Cache) -> sources.Texts:
@@ -275,36 +269,6 @@ def _training_data(declared: DatasetConfig, seed: int, cache: Cache) -> sources.
     except RunnerError as exc:
         key = exc.key if exc.key.startswith("tokenizer.") else f"tokenizer.train.{exc.key}"
         raise type(exc)(key, exc.problem, exc.fix) from exc
-
-
-def _record_training(
-    result: RunResult,
-    trained: training.Trained,
-    algorithm: str,
-    evaluation: list[str],
-    corpus: list[str],
-    dropped: int,
-) -> None:
-    """What a run logs of its training: time, texts, characters, overlap, the vocabulary reached."""
-    result.metrics.update(
-        {
-            "time/train_tokenizer_s": trained.seconds,
-            "time/load_tokenizer_s": 0.0,
-            "train/texts": float(trained.texts),
-            "train/chars": float(trained.chars),
-            "train/overlap": float(training.overlap(evaluation, corpus)),
-            "train/dropped_overlap": float(dropped),
-            "train/vocab_size_reached": float(len(trained.tokenizer)),
-        }
-    )
-    result.tags.update(
-        {
-            "tokenizer.train.vocab_size_reached": str(len(trained.tokenizer)),
-            "tokenizer.train.vocab_hash": trained.vocab_hash,
-            "tokenizer.train.deterministic": str(training.DETERMINISTIC[algorithm]).lower(),
-        }
-    )
-    result.trained = trained.folder
 
 
 def _load_model(

@@ -156,7 +156,10 @@ def _needs(job: DictConfig, tokenizer: str) -> None:
     if not morphemes.installed():
         if OmegaConf.select(job, "stats.morphemes") == "kiwi":
             raise morphemes.missing("stats.morphemes=kiwi")
-        if OmegaConf.select(job, "tokenizer.train.pre_tokenizer") == "morphemes":
+        if str(OmegaConf.select(job, "tokenizer.train.pre_tokenizer")) in (
+            "morphemes",
+            "PreTokenizer.morphemes",
+        ):
             raise morphemes.missing(f"tokenizer={tokenizer} (tokenizer.train.pre_tokenizer=morphemes)")
     try:
         OmegaConf.select(job, "tokenizer.name_or_path")  # ${tiktoken:…}: the ranks file, hash checked

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from runner.errors import ConfigError
+from runner.tokenization import boundary
 from runner.tokenization.batch import Batch
 from runner.tokenization.fingerprints import texts_digest
 from runner.tokenization.statistic import BaseStatistic, Context, Statistic
@@ -249,13 +250,11 @@ class MorphemeStats:
             cross[k] = any(s < b < e for b in morph)
 
     def metrics(self) -> dict[str, float]:
-        p = self.both / self.token_cuts if self.token_cuts else 0.0
-        r = self.both / self.morph_cuts if self.morph_cuts else 0.0
-        cuts = self.token_cuts + self.morph_cuts
+        p, r, f1 = boundary.scores(self.both, self.token_cuts, self.morph_cuts)
         return {
             "morph/boundary_precision": p,
             "morph/boundary_recall": r,
-            "morph/boundary_f1": 2 * self.both / cuts if cuts else 0.0,
+            "morph/boundary_f1": f1,
             "morph/aligned_token_share": self.aligned / self.spanned if self.spanned else 0.0,
             "morph/boundaries": float(self.morph_cuts),
         }

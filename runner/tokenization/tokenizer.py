@@ -39,20 +39,28 @@ def load_tokenizer(
         return tiktoken_files.load(key, source, cfg.tiktoken)
     else:
         hub.check_source(key, source, weights=False, reachable=reachable)
+    options = {"revision": revision, "use_fast": cfg.use_fast, "trust_remote_code": model.trust_remote_code}
     try:
-        tok = AutoTokenizer.from_pretrained(
-            source,
-            revision=revision,
-            use_fast=cfg.use_fast,
-            trust_remote_code=model.trust_remote_code,
-        )
+        if Path(source).is_dir():
+            tok = from_folder(source, f"{key}={typed}", **options)
+        else:
+            tok = AutoTokenizer.from_pretrained(source, **options)
     except Exception as exc:
         raise ModelError(
             f"{key}={source}", f"cannot load a tokenizer: {first_line(exc)}", hub.load_fix()
         ) from exc
     if not cfg.use_fast and tok.is_fast:
         return _python_tokenizer(tok, source, revision)
-    return morphemes.restore(tok, source, key=f"{key}={typed}") if Path(source).is_dir() else tok
+    return tok
+
+
+def from_folder(folder: str | Path, key: str | None = None, **options: Any) -> Any:
+    """The tokenizer saved in a folder — a run's trained one (its `tokenizer/` artifact) with its
+    morpheme cut put back where it had one: the one way every caller reloads a trained tokenizer.
+    `key`: what the user typed to load it, named if the cut needs Kiwi and it is missing."""
+    from transformers import AutoTokenizer
+
+    return morphemes.restore(AutoTokenizer.from_pretrained(folder, **options), folder, key=key)
 
 
 def _python_tokenizer(fast: Any, source: str, revision: str | None) -> Any:

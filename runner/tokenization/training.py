@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from runner.config.schema import TrainConfig
-from runner.errors import ConfigError
+from runner.config.schema import Algorithm, Normalizer, PreTokenizer, Template, TrainConfig, normalizer_parts
+from runner.data import sources
+from runner.errors import ConfigError, DataError
 from runner.tokenization import morphemes
 
 
@@ -34,7 +35,7 @@ class Recipe:
 
     model: Callable[[str], Any]
     trainer: Callable[[dict[str, Any], str], Any]
-    usual_pre_tokenizer: str
+    usual_pre_tokenizer: PreTokenizer
     decoder: Callable[[], Any]
     deterministic: bool  # measured: tests/unit/tokenization/test_training.py, docs/design.md
 
@@ -78,33 +79,27 @@ def _decoders() -> Any:
 
 # tokenizer.train.algorithm → its recipe. wordpiece and unigram do not train the same files twice
 # (huggingface/tokenizers#1794).
-RECIPES: dict[str, Recipe] = {
-    "bpe": Recipe(
-        lambda unk: _models().BPE(unk_token=unk), _bpe_trainer, "whitespace",
+RECIPES: dict[Algorithm, Recipe] = {
+    Algorithm.bpe: Recipe(
+        lambda unk: _models().BPE(unk_token=unk), _bpe_trainer, PreTokenizer.whitespace,
         lambda: _decoders().BPEDecoder(), deterministic=True,
     ),
-    "byte_bpe": Recipe(
-        lambda unk: _models().BPE(), _byte_bpe_trainer, "byte_level",
+    Algorithm.byte_bpe: Recipe(
+        lambda unk: _models().BPE(), _byte_bpe_trainer, PreTokenizer.byte_level,
         lambda: _decoders().ByteLevel(), deterministic=True,
     ),
-    "wordpiece": Recipe(
-        lambda unk: _models().WordPiece(unk_token=unk), _wordpiece_trainer, "bert",
+    Algorithm.wordpiece: Recipe(
+        lambda unk: _models().WordPiece(unk_token=unk), _wordpiece_trainer, PreTokenizer.bert,
         lambda: _decoders().WordPiece(), deterministic=False,
     ),
-    "unigram": Recipe(
-        lambda unk: _models().Unigram(), _unigram_trainer, "metaspace",
+    Algorithm.unigram: Recipe(
+        lambda unk: _models().Unigram(), _unigram_trainer, PreTokenizer.metaspace,
         lambda: _decoders().BPEDecoder(), deterministic=False,
     ),
 }  # fmt: skip
-ALGORITHMS = tuple(RECIPES)
-DETERMINISTIC = {name: recipe.deterministic for name, recipe in RECIPES.items()}
-NORMALIZERS = ("nfc", "nfd", "nfkc", "nfkd", "lowercase", "strip_accents", "bert")
-# morphemes: Kiwi's morpheme cuts inside words, then metaspace (runner.tokenization.morphemes)
-PRE_TOKENIZERS = ("whitespace", "whitespace_split", "byte_level", "metaspace", "morphemes", "bert", "none")
-USUAL_PRE_TOKENIZER = {name: recipe.usual_pre_tokenizer for name, recipe in RECIPES.items()}
-TEMPLATES: dict[str, dict[str, str]] = {
-    "bert": {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
-    "roberta": {"bos": "<s>", "pad": "<pad>", "eos": "</s>", "unk": "<unk>", "mask": "<mask>"},
+TEMPLATES: dict[Template, dict[str, str]] = {
+    Template.bert: {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
+    Template.roberta: {"bos": "<s>", "pad": "<pad>", "eos": "</s>", "unk": "<unk>", "mask": "<mask>"},
 }
 
 
@@ -126,39 +121,15 @@ class Trained:
 
 
 def check(cfg: TrainConfig) -> None:
-    """The keys' values, before any data loads: one line naming the key."""
-    if cfg.algorithm not in ALGORITHMS:
-        raise ConfigError(
-            "tokenizer.train.algorithm",
-            f"'{cfg.algorithm}' is not an algorithm",
-            f"use one of: {', '.join(ALGORITHMS)}",
-        )
-    for part in normalizer_parts(cfg.normalizer):
-        if part not in NORMALIZERS:
-            raise ConfigError(
-                "tokenizer.train.normalizer",
-                f"'{part}' is not a normalizer",
-                f"use none or one or more of {', '.join(NORMALIZERS)} joined by + (e.g. nfkc+lowercase)",
-            )
+    """What the keys' types cannot say (each value is checked as the config types: the Enums of
+    runner.config.schema), before any data loads: one line naming the key."""
     pre = pre_tokenizer_name(cfg)
-    if pre not in PRE_TOKENIZERS:
+    if (cfg.algorithm is Algorithm.byte_bpe) != (pre is PreTokenizer.byte_level):
         raise ConfigError(
             "tokenizer.train.pre_tokenizer",
-            f"'{pre}' is not a pre-tokenizer",
-            f"use auto or one of: {', '.join(PRE_TOKENIZERS)}",
-        )
-    if (cfg.algorithm == "byte_bpe") != (pre == "byte_level"):
-        raise ConfigError(
-            "tokenizer.train.pre_tokenizer",
-            f"{pre} with algorithm {cfg.algorithm}: byte-level BPE and the byte-level "
+            f"{pre.value} with algorithm {cfg.algorithm.value}: byte-level BPE and the byte-level "
             "pre-tokenizer go together",
             "use tokenizer.train.pre_tokenizer=auto, or algorithm=byte_bpe with pre_tokenizer=byte_level",
-        )
-    if cfg.template not in TEMPLATES:
-        raise ConfigError(
-            "tokenizer.train.template",
-            f"'{cfg.template}' is not a template",
-            f"use one of: {', '.join(TEMPLATES)}",
         )
     if cfg.vocab_size <= len(TEMPLATES[cfg.template]):
         raise ConfigError(
@@ -174,13 +145,10 @@ def check(cfg: TrainConfig) -> None:
         )
 
 
-def normalizer_parts(value: str | None) -> list[str]:
-    return [p for p in (value or "none").lower().split("+") if p and p != "none"]
-
-
-def pre_tokenizer_name(cfg: TrainConfig) -> str:
-    name = (cfg.pre_tokenizer or "auto").lower()
-    return USUAL_PRE_TOKENIZER[cfg.algorithm] if name == "auto" else name
+def pre_tokenizer_name(cfg: TrainConfig) -> PreTokenizer:
+    """The pre-tokenizer the config asks for, `auto` read as the algorithm's usual one."""
+    pre = cfg.pre_tokenizer
+    return RECIPES[cfg.algorithm].usual_pre_tokenizer if pre is PreTokenizer.auto else pre
 
 
 def holdout(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
@@ -207,6 +175,56 @@ def overlap(evaluation: Sequence[str], corpus: Sequence[str]) -> int:
     return sum(t in seen for t in evaluation)
 
 
+@dataclass
+class Prepared:
+    """What a run trains on and is scored on: the evaluation texts, the training dataset (for
+    the run's inputs), the training corpus less the evaluation texts, and how many were dropped."""
+
+    evaluation: sources.Texts
+    training: sources.Texts
+    corpus: list[str]
+    dropped: int
+
+
+def prepare(cfg: TrainConfig, texts: sources.Texts, seed: int, other: sources.Texts | None) -> Prepared:
+    """The evaluation texts and the training corpus: `other` (tokenizer.train.dataset, loaded by
+    the caller) or, when the config names none, the run's own texts split by a seeded holdout;
+    then, unless allow_overlap, the corpus less every evaluation text."""
+    if other is None:
+        held, rest = holdout(len(texts), cfg.holdout, seed)
+        other = texts.select(rest, "training")
+        texts = texts.select(held, f"held out ({cfg.holdout:g})")
+    corpus, dropped = other.strings(), 0
+    if not cfg.allow_overlap:
+        corpus, dropped = without(corpus, texts.strings())
+    if not corpus:
+        raise DataError(
+            "tokenizer.train.dataset", "no training texts left", "train on another dataset, or lower holdout"
+        )
+    return Prepared(texts, other, corpus, dropped)
+
+
+def record(cfg: TrainConfig, trained: Trained, prepared: Prepared) -> tuple[dict[str, float], dict[str, str]]:
+    """What a run logs of its training (metrics, tags): time, texts, characters, overlap, the
+    vocabulary reached, whether the algorithm trains the same files twice."""
+    reached = len(trained.tokenizer)
+    metrics = {
+        "time/train_tokenizer_s": trained.seconds,
+        "time/load_tokenizer_s": 0.0,
+        "train/texts": float(trained.texts),
+        "train/chars": float(trained.chars),
+        "train/overlap": float(overlap(prepared.evaluation.strings(), prepared.corpus)),
+        "train/dropped_overlap": float(prepared.dropped),
+        "train/vocab_size_reached": float(reached),
+    }
+    tags = {
+        "tokenizer.train.vocab_size_reached": str(reached),
+        "tokenizer.train.vocab_hash": trained.vocab_hash,
+        "tokenizer.train.deterministic": str(RECIPES[cfg.algorithm].deterministic).lower(),
+    }
+    return metrics, tags
+
+
 def digest(corpus: Sequence[str]) -> str:
     """sha256 of the training texts, in order: the same corpus, the same key in the load cache."""
     h = hashlib.sha256()
@@ -220,7 +238,7 @@ def train(cfg: TrainConfig, texts: Sequence[str]) -> Trained:
     """Train the configured tokenizer on `texts` and save it (the folder is the artifact)."""
     start = time.perf_counter()
     backend, trainer = _backend(cfg), _trainer(cfg)
-    cut = pre_tokenizer_name(cfg) == "morphemes"
+    cut = pre_tokenizer_name(cfg) is PreTokenizer.morphemes
     known: dict[str, list[tuple[int, int]]] = {}
     if cut:
         backend.pre_tokenizer = morphemes.pre_tokenizer(known)  # one line if kiwipiepy is missing
@@ -293,13 +311,14 @@ def wrap(backend: Any, cfg: TrainConfig) -> Any:
     from transformers import PreTrainedTokenizerFast
 
     names = TEMPLATES[cfg.template]
-    inputs = ["input_ids", "token_type_ids", "attention_mask"] if cfg.template == "bert" else None
+    bert = cfg.template is Template.bert
+    inputs = ["input_ids", "token_type_ids", "attention_mask"] if bert else None
     return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]  # an untyped library
         tokenizer_object=backend,
         model_max_length=cfg.max_length,
         model_input_names=inputs or ["input_ids", "attention_mask"],
         **{f"{role}_token": token for role, token in names.items()},
-        **({"cls_token": names["bos"], "sep_token": names["eos"]} if cfg.template == "roberta" else {}),
+        **({} if bert else {"cls_token": names["bos"], "sep_token": names["eos"]}),
     )
 
 
@@ -309,25 +328,25 @@ def _backend(cfg: TrainConfig) -> Any:
 
     backend = Tokenizer(RECIPES[cfg.algorithm].model(TEMPLATES[cfg.template]["unk"]))
     parts = {
-        "nfc": normalizers.NFC,
-        "nfd": normalizers.NFD,
-        "nfkc": normalizers.NFKC,
-        "nfkd": normalizers.NFKD,
-        "lowercase": normalizers.Lowercase,
-        "strip_accents": normalizers.StripAccents,
-        "bert": normalizers.BertNormalizer,
+        Normalizer.nfc: normalizers.NFC,
+        Normalizer.nfd: normalizers.NFD,
+        Normalizer.nfkc: normalizers.NFKC,
+        Normalizer.nfkd: normalizers.NFKD,
+        Normalizer.lowercase: normalizers.Lowercase,
+        Normalizer.strip_accents: normalizers.StripAccents,
+        Normalizer.bert: normalizers.BertNormalizer,
     }
     chosen = [parts[p]() for p in normalizer_parts(cfg.normalizer)]
     if chosen:
         backend.normalizer = normalizers.Sequence(chosen)
     pre = pre_tokenizer_name(cfg)
-    splitters = {
-        "whitespace": pre_tokenizers.Whitespace,
-        "whitespace_split": pre_tokenizers.WhitespaceSplit,
-        "byte_level": lambda: pre_tokenizers.ByteLevel(add_prefix_space=False),
-        "metaspace": pre_tokenizers.Metaspace,
-        "morphemes": morphemes.base_pre_tokenizer,
-        "bert": pre_tokenizers.BertPreTokenizer,
+    splitters: dict[PreTokenizer, Callable[[], Any]] = {
+        PreTokenizer.whitespace: pre_tokenizers.Whitespace,
+        PreTokenizer.whitespace_split: pre_tokenizers.WhitespaceSplit,
+        PreTokenizer.byte_level: lambda: pre_tokenizers.ByteLevel(add_prefix_space=False),
+        PreTokenizer.metaspace: pre_tokenizers.Metaspace,
+        PreTokenizer.morphemes: morphemes.base_pre_tokenizer,
+        PreTokenizer.bert: pre_tokenizers.BertPreTokenizer,
     }
     if pre in splitters:
         backend.pre_tokenizer = splitters[pre]()
@@ -335,14 +354,14 @@ def _backend(cfg: TrainConfig) -> Any:
     return backend
 
 
-PRE_TOKENIZER_DECODERS = {  # a pre-tokenizer that marks spaces decides how ids become text again
-    "byte_level": lambda d: d.ByteLevel(),
-    "metaspace": lambda d: d.Metaspace(),
-    "morphemes": lambda d: d.Metaspace(prepend_scheme="first"),  # ▁ where the text had a space
+PRE_TOKENIZER_DECODERS: dict[PreTokenizer, Callable[[Any], Any]] = {  # a pre-tokenizer that marks
+    PreTokenizer.byte_level: lambda d: d.ByteLevel(),  # spaces decides how ids become text again
+    PreTokenizer.metaspace: lambda d: d.Metaspace(),
+    PreTokenizer.morphemes: lambda d: d.Metaspace(prepend_scheme="first"),  # ▁ where the text had a space
 }
 
 
-def _decoder(algorithm: str, pre: str, decoders: Any) -> Any:
+def _decoder(algorithm: Algorithm, pre: PreTokenizer, decoders: Any) -> Any:
     """How ids become text again: byte-level bytes, metaspace's ▁ — else the algorithm's own
     (WordPiece's ##; BPE over whitespace words has no marker for spaces: joined by nothing)."""
     by_pre = PRE_TOKENIZER_DECODERS.get(pre)
@@ -360,14 +379,15 @@ def _trainer(cfg: TrainConfig) -> Any:
     return RECIPES[cfg.algorithm].trainer(common, TEMPLATES[cfg.template]["unk"])
 
 
-def _template(backend: Any, template: str) -> None:
+def _template(backend: Any, template: Template) -> None:
     """[CLS] A [SEP] B [SEP] with token_type_ids 0/1, or <s> A </s></s> B </s>."""
     from tokenizers.processors import TemplateProcessing
 
     names = TEMPLATES[template]
-    first, sep = (names["cls"], names["sep"]) if template == "bert" else (names["bos"], names["eos"])
+    bert = template is Template.bert
+    first, sep = (names["cls"], names["sep"]) if bert else (names["bos"], names["eos"])
     ids = {t: backend.token_to_id(t) for t in (first, sep)}
-    if template == "bert":
+    if bert:
         single, pair = f"{first} $A {sep}", f"{first} $A {sep} $B:1 {sep}:1"
     else:
         single, pair = f"{first} $A {sep}", f"{first} $A {sep} {sep} $B {sep}"

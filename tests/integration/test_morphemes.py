@@ -8,6 +8,7 @@ from kiwipiepy import Kiwi
 from transformers import AutoTokenizer
 
 import runner
+from runner.config.schema import PreTokenizer
 from runner.tokenization import morphemes
 from tests.helpers.invoking import compose
 from tests.helpers.paths import HUB
@@ -139,4 +140,4 @@ def test_the_korean_study_composes_six_tokenizers_one_of_them_morpheme_aware():
     )
     trained = {n for n, c in chosen.items() if c.tokenizer.train is not None}
     assert trained == {"klue_wordpiece", "klue_unigram", "klue_morpheme_bpe"}
-    assert chosen["klue_morpheme_bpe"].tokenizer.train.pre_tokenizer == "morphemes"
+    assert chosen["klue_morpheme_bpe"].tokenizer.train.pre_tokenizer is PreTokenizer.morphemes

@@ -9,8 +9,12 @@ import sys
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
+from omegaconf.errors import ValidationError
 
-from runner.config.schema import TrainConfig
+from runner import errors
+from runner.config import schema
+from runner.config.schema import Normalizer, TrainConfig
 from runner.errors import ConfigError
 from runner.tokenization import training
 from tests.helpers.texts import direct_bpe, sentences
@@ -35,28 +39,54 @@ def test_evaluation_texts_are_dropped_from_training():
     assert training.overlap(["a b", "x", "e f"], kept) == 1 and training.overlap(["a b"], kept) == 0
 
 
+def train_config(**fields) -> TrainConfig:
+    """A TrainConfig typed as a composed config is: each value checked against its Enum."""
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(TrainConfig), fields))
+
+
 @pytest.mark.parametrize(
     ("fields", "key"),
     [
-        ({"algorithm": "sentencepiece"}, "tokenizer.train.algorithm"),
         ({"vocab_size": 4}, "tokenizer.train.vocab_size"),
-        ({"normalizer": "nfc+upper"}, "tokenizer.train.normalizer"),
-        ({"pre_tokenizer": "spaces"}, "tokenizer.train.pre_tokenizer"),
         ({"algorithm": "byte_bpe", "pre_tokenizer": "whitespace"}, "tokenizer.train.pre_tokenizer"),
-        ({"template": "gpt"}, "tokenizer.train.template"),
         ({"holdout": 1.0}, "tokenizer.train.holdout"),
         ({"min_frequency": 0}, "tokenizer.train.min_frequency"),
     ],
 )
 def test_bad_values_name_their_key(fields, key):
     with pytest.raises(ConfigError) as info:
-        training.check(TrainConfig(**fields))
+        training.check(train_config(**fields))
     assert info.value.key == key and info.value.fix
+
+
+@pytest.mark.parametrize(
+    ("fields", "names"),
+    [
+        ({"algorithm": "sentencepiece"}, "bpe, byte_bpe, wordpiece, unigram"),
+        ({"pre_tokenizer": "spaces"}, "auto, whitespace, whitespace_split, byte_level, metaspace, morphemes"),
+        ({"template": "gpt"}, "bert, roberta"),
+    ],
+)
+def test_a_choice_outside_its_enum_fails_as_the_config_types(fields, names):
+    """Algorithm, pre-tokenizer and template are Enums: OmegaConf refuses another value as it
+    types the config, naming the key and the choices (runner.errors.describe adds the fix)."""
+    with pytest.raises(ValidationError) as info:
+        train_config(**fields)
+    line = errors.describe(info.value)
+    assert line.startswith(next(iter(fields))) and names in line and "use one of those" in line
+
+
+def test_a_normalizer_part_outside_its_enum_names_the_key():
+    assert schema.normalizer_parts("NFKC+lowercase") == [Normalizer.nfkc, Normalizer.lowercase]
+    assert schema.normalizer_parts("none") == []
+    with pytest.raises(ConfigError) as info:
+        schema.normalizer_parts("nfc+upper")
+    assert info.value.key == "tokenizer.train.normalizer" and "strip_accents" in info.value.fix
 
 
 def test_an_empty_vocabulary_is_one_line():
     with pytest.raises(ConfigError) as info:
-        training.train(TrainConfig(algorithm="bpe"), [""])
+        training.train(train_config(algorithm="bpe"), [""])
     assert info.value.key == "tokenizer.train.dataset"
 
 
@@ -65,14 +95,14 @@ def test_a_vocabulary_smaller_than_the_alphabet_is_one_line(algorithm):
     texts = sentences(800)
     alphabet = len(set("".join(texts)) - {" "})
     with pytest.raises(ConfigError) as info:
-        training.train(TrainConfig(algorithm=algorithm, vocab_size=300), texts)
+        training.train(train_config(algorithm=algorithm, vocab_size=300), texts)
     assert info.value.key == "tokenizer.train.vocab_size=300" and "alphabet" in info.value.problem
     assert alphabet > 300  # Hangul syllables: the reason
 
 
 def test_bpe_learns_what_the_library_learns_directly():
     texts = sentences(1500)
-    trained = training.train(TrainConfig(algorithm="bpe", vocab_size=2000), texts)
+    trained = training.train(train_config(algorithm="bpe", vocab_size=2000), texts)
     direct = direct_bpe(texts, 2000)
     assert len(trained.tokenizer) == direct.get_vocab_size() == 2000
     assert trained.tokenizer.get_vocab() == direct.get_vocab()
@@ -87,7 +117,7 @@ def test_bpe_learns_what_the_library_learns_directly():
 @pytest.mark.parametrize("algorithm", ["byte_bpe", "wordpiece", "unigram"])
 def test_each_algorithm_trains_round_trips_and_names_its_pieces(algorithm):
     texts = sentences(800)
-    cfg = TrainConfig(algorithm=algorithm, vocab_size=3000, template="roberta")
+    cfg = train_config(algorithm=algorithm, vocab_size=3000, template="roberta")
     tok = training.train(cfg, texts).tokenizer
     assert 100 < len(tok) <= 3000
     ids = tok("서울은 대한민국의 수도입니다.")["input_ids"]
@@ -99,21 +129,19 @@ def test_each_algorithm_trains_round_trips_and_names_its_pieces(algorithm):
 
 SCRIPT = """
 import hashlib, json, sys
-from runner.config.schema import TrainConfig
+from runner.config.schema import Algorithm, TrainConfig
 from runner.tokenization import training
-from tests.helpers.texts import direct_bpe, sentences
-from tests.helpers.texts import sentences
 texts = json.load(sys.stdin)
 out = {}
 for algorithm in ("bpe", "byte_bpe", "wordpiece", "unigram"):
-    t = training.train(TrainConfig(algorithm=algorithm, vocab_size=3000), texts)
+    t = training.train(TrainConfig(algorithm=Algorithm(algorithm), vocab_size=3000), texts)
     out[algorithm] = hashlib.sha256((t.folder / "tokenizer.json").read_bytes()).hexdigest()
 print(json.dumps(out))
 """
 
 
 def test_bpe_trains_the_same_files_in_two_processes():
-    """What DETERMINISTIC says, measured: BPE (byte-level too) gives the same file in two
+    """What the recipes say, measured: BPE (byte-level too) gives the same file in two
     processes. WordPiece and Unigram are tagged not deterministic (huggingface/tokenizers#1794):
     their files may or may not differ on a given pair of runs, so only their tag is checked."""
     corpus = json.dumps(sentences(1200), ensure_ascii=False)
@@ -126,7 +154,8 @@ def test_bpe_trains_the_same_files_in_two_processes():
         for _ in range(2)
     ]
     assert runs[0]["bpe"] == runs[1]["bpe"] and runs[0]["byte_bpe"] == runs[1]["byte_bpe"]
-    assert training.DETERMINISTIC == {"bpe": True, "byte_bpe": True, "wordpiece": False, "unigram": False}
+    deterministic = {a.value: r.deterministic for a, r in training.RECIPES.items()}
+    assert deterministic == {"bpe": True, "byte_bpe": True, "wordpiece": False, "unigram": False}
 
 
 def kiwi_cuts(kiwi, text: str) -> set[int]:
@@ -146,7 +175,7 @@ def test_morpheme_bpe_cuts_at_every_morpheme_boundary_and_its_offsets_stay_in_th
     from kiwipiepy import Kiwi
 
     texts = sentences(860)
-    cfg = TrainConfig(algorithm="bpe", vocab_size=3000, pre_tokenizer="morphemes")
+    cfg = train_config(algorithm="bpe", vocab_size=3000, pre_tokenizer="morphemes")
     tok = training.train(cfg, texts[:800]).tokenizer
     kiwi, checked, decoded = Kiwi(), 0, 0
     for text in texts[800:]:
@@ -175,7 +204,7 @@ def test_a_morpheme_pre_tokenizer_without_kiwipiepy_is_one_line(monkeypatch):
     morphemes._kiwi.cache_clear()
     try:
         with pytest.raises(ConfigError) as info:
-            training.train(TrainConfig(pre_tokenizer="morphemes"), sentences(50))
+            training.train(train_config(pre_tokenizer="morphemes"), sentences(50))
     finally:
         morphemes._kiwi.cache_clear()
     assert info.value.key == "tokenizer.train.pre_tokenizer=morphemes" and "kiwipiepy" in info.value.fix
