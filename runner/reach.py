@@ -19,3 +19,15 @@ def silence(url: str, method: str = "GET") -> str | None:
     except (OSError, ValueError) as exc:
         return str(getattr(exc, "reason", None) or exc)
     return None
+
+
+def closed(host: str, port: int) -> str | None:
+    """None when something accepts a TCP connection at host:port within TIMEOUT_S (a Ray head's
+    GCS port, which speaks no HTTP), else why nothing did."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=TIMEOUT_S).close()
+    except OSError as exc:
+        return str(exc) or type(exc).__name__
+    return None

@@ -262,6 +262,27 @@ class SweepConfig:
     inner: str = ""
 
 
+class Engine(Enum):
+    """execution.engine: where one run's data path runs."""
+
+    local = "local"  # in the run's process (the default)
+    ray = "ray"  # tokenization and every statistic in Ray Data workers, merged exactly (docs/scale.md)
+
+
+@dataclass
+class ExecutionConfig:
+    """execution: one run's data path in this process, or on Ray (docs/scale.md)."""
+
+    engine: Engine = Engine.local
+    # ray: null starts a local Ray instance for the run and stops it after; `auto` joins the
+    # cluster this machine belongs to; host:port or ray://host:port joins that one
+    address: str | None = None
+    num_workers: int = 2  # actors, each holding the tokenizer (and Kiwi)
+    batch_size: int = 16384  # rows per Ray block (rounded up to whole encoding windows)
+    num_gpus: float = 0.0  # per model actor (model forward under ray: not built yet)
+    verbose: bool = False  # true: Ray's own messages on the console (else kept in a file)
+
+
 @dataclass
 class RunConfig:
     model: ModelConfig = _field(default_factory=ModelConfig)
@@ -275,6 +296,7 @@ class RunConfig:
     invariance: InvarianceConfig = _field(default_factory=InvarianceConfig)  # checked at a sweep's end
     stats: StatsConfig = _field(default_factory=StatsConfig)
     probe: ProbeConfig = _field(default_factory=ProbeConfig)
+    execution: ExecutionConfig = _field(default_factory=ExecutionConfig)
 
 
 def register() -> None:
@@ -346,6 +368,8 @@ def check(run: RunConfig) -> None:
     _positive("dataset.limit", run.dataset.limit)
     _positive("predict.top_k", run.predict.top_k)
     _positive("tracking.max_logged_examples", run.tracking.max_logged_examples)
+    _positive("execution.num_workers", run.execution.num_workers)
+    _positive("execution.batch_size", run.execution.batch_size)
     if tok.train is not None:
         normalizer_parts(tok.train.normalizer)
     alpha = run.stats.renyi_alpha

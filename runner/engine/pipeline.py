@@ -7,21 +7,23 @@ real (tiny) cost.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
-from dataclasses import asdict, dataclass, replace
+from contextlib import contextmanager
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING, TypeVar, cast
 
 import numpy as np
 
 from runner import hub
-from runner.config.schema import DatasetConfig, ProbeKind, RunConfig, probe_label_column
+from runner.config.schema import DatasetConfig, Engine, ProbeKind, RunConfig, probe_label_column
 from runner.data import sources
-from runner.engine import interrupt
-from runner.engine.result import Hashes, RunResult, captured_warnings, index_of, timed
+from runner.engine import batches, distributed, interrupt
+from runner.engine.batches import Progress
+from runner.engine.result import RunResult, captured_warnings, index_of, timed
 from runner.errors import DataError, ModelError, RunnerError, first_line
 from runner.model import heads, models
 from runner.model import outputs as model_outputs
@@ -29,17 +31,14 @@ from runner.model.inference import Predictor
 from runner.model.outputs import OutputSpool
 from runner.task import features as probe_features
 from runner.task import probe
-from runner.tokenization import encoding, morphemes, statistics, token_rows, tokenizer, training
-from runner.tokenization.fingerprints import comparability_key, hash_rows, texts_digest
+from runner.tokenization import morphemes, tokenizer, training
+from runner.tokenization.fingerprints import comparability_key, texts_digest
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase as Tokenizer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-Progress = Callable[[int, int], None]  # (rows done, rows in all): a terminal shows rows/s
 
 
 class Cache:
@@ -98,32 +97,29 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | N
         result.metrics["time/preflight_s"], cache.preflight_s = cache.preflight_s, 0.0
     texts, tok, kwargs = _load_inputs(cfg, cache, result)
     predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
-    context = statistics.Context(
-        cfg, tok, texts, lambda kind, key, build: cache.get(kind, key, build, result)
-    )
+    ray = cfg.execution.engine is Engine.ray
     with timed(result, "statistics_setup"):  # e.g. the morpheme analysis, once per dataset
-        stats = statistics.start(context)
-        cut = morphemes.cut_of(tok)
-        if cut is not None:  # the morpheme-aware tokenizer reads the analyses the reference made
-            cut.known.update(
-                cache.get(
-                    "morphemes", texts_digest(texts), lambda: morphemes.analyse(texts.strings()), result
-                )
-            )
+        cached = functools.partial(cache.get, result=result)
+        stats = [] if ray else batches.start_statistics(cfg, tok, texts, cached)  # ray: in the workers
     result.metrics["time/tokenize_s"] = result.metrics["time/forward_s"] = 0.0
     columns: dict[str | None, Sequence[str]] = {None: texts.texts}
     if texts.parallel:
         columns = dict(texts.parallel.items())
     result.tags["invariance.group"] = comparability_key(cfg, texts)
     result.tags["data.digest"] = texts_digest(texts)
-    loop = Loop(cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), dtype=np.uint64))
+    loop = batches.Loop(cfg, result, tok, kwargs, stats, predictor, progress, np.zeros(len(texts), np.uint64))
     if cfg.probe.kind is ProbeKind.bag_of_tokens:
         loop.bag = probe_features.BagOfTokens(len(tok), cfg.probe.pair_cutoff)
-    counts = {column: _batches(loop, values, texts.pairs, column) for column, values in columns.items()}
+    counts: dict[str | None, tuple[int, int]] = {}
+    if ray:  # the reference column only (execution=ray refuses parallel columns)
+        counts[None] = distributed.run(loop, texts, result.trained)
+    else:
+        for column, values in columns.items():
+            counts[column] = batches.run(loop, values, texts.pairs, column)
     if not texts.parallel:
         result.token_hashes = loop.hashes
     with timed(result, "tokenize"):  # the last chunk of statistics
-        for statistic in stats:
+        for statistic in loop.stats:
             result.metrics.update(statistic.metrics())
             result.tags.update(statistic.tags())
             for row in result.token_rows:
@@ -195,6 +191,8 @@ def preflight(cfg: RunConfig, cache: Cache) -> None:
     reports it as its own (Cache.preflight)."""
     if cfg.stats.morphemes == "kiwi":
         morphemes.analyzer()  # one line naming the install when kiwipiepy is missing
+    if cfg.execution.engine is Engine.ray:
+        distributed.check(cfg)
     if cfg.probe.kind is ProbeKind.none and cfg.tokenizer.train is None:
         return
     scratch = RunResult()
@@ -324,71 +322,6 @@ def _load_model(
         label_ids=gold,
         spool=OutputSpool(result.scratch()),
     )
-
-
-@dataclass
-class Loop:
-    """What every column's batch loop shares: the run's config and result, the tokenizer and
-    its call's arguments, the statistics, the model (None: tokenization only), the progress
-    callback and the per-example token hashes."""
-
-    cfg: RunConfig
-    result: RunResult
-    tok: Tokenizer
-    kwargs: dict[str, object]
-    stats: list[statistics.Statistic]  # those this run switched on (runner.tokenization.statistics)
-    predictor: Predictor | None
-    progress: Progress | None
-    hashes: Hashes
-    bag: probe_features.BagOfTokens | None = None  # probe=bag_of_tokens: the features, batch by batch
-    longer: int = 0  # examples longer than the tokenizer's model_max_length
-    longest: int = 0  # real tokens of the longest example
-
-
-def _batches(
-    loop: Loop, texts: Sequence[str], pairs: Sequence[str] | None, column: str | None
-) -> tuple[int, int]:
-    """Encode (and run) one column's batches; returns its (content tokens, all real tokens)."""
-    cfg, result, tok, stats, predictor, progress = (
-        loop.cfg,
-        loop.result,
-        loop.tok,
-        loop.stats,
-        loop.predictor,
-        loop.progress,
-    )
-    keep, size = cfg.tracking.max_logged_examples, cfg.runtime.batch_size
-    total = -(-len(texts) // size)  # batches
-    content = real = done = 0
-    with timed(result, "tokenize"):
-        encoder = encoding.Encoder(tok, loop.kwargs, None if predictor else keep, cfg.stats.roundtrip)
-    # closed on any exit: the encoder's worker thread ends with the stream
-    with closing(encoder.stream(texts, pairs, size, cfg.runtime.sort_by_length)) as stream:
-        for _ in range(total):
-            interrupt.check()  # also right after the model loaded
-            with timed(result, "tokenize"):
-                batch = next(stream)
-                for statistic in stats:
-                    statistic.update(batch, keep)
-                loop.longer += int(np.count_nonzero(batch.n_tokens > tok.model_max_length))
-                loop.longest = max(loop.longest, int(batch.n_tokens.max(initial=0)))
-                content += int(np.count_nonzero(batch.special == 0))
-                hash_rows(batch, loop.hashes)
-                real += int(batch.n_tokens.sum())
-                logged = [j for j, i in enumerate(batch.indices) if i < keep]
-                if logged:
-                    rows = token_rows.example_rows(tok, batch, logged, batch.roundtrip)
-                    result.token_rows.extend({"column": column, **r} if column else r for r in rows)
-            if loop.bag is not None:
-                with timed(result, "probe"):
-                    loop.bag.update(batch)
-            if predictor is not None:
-                with timed(result, "forward"):
-                    predictor.run(batch, contexts=batch.pairs)
-            done += len(batch.indices)
-            if progress is not None:  # in rows: a terminal shows rows/s and the time left
-                progress(done, len(texts))
-    return content, real
 
 
 def _probe(

@@ -33,6 +33,12 @@ CHUNK_ROWS = 256  # examples per call of a Python (slow) tokenizer
 WINDOW_ROWS = 4096  # examples ordered together by token length: near-global order, bounded memory
 
 
+def window_rows(batch_size: int) -> int:
+    """Rows ordered and cut into batches together: whole batches, about WINDOW_ROWS. Blocks of
+    whole windows give the same batches wherever they are encoded (execution=ray)."""
+    return max(WINDOW_ROWS // batch_size, 1) * batch_size
+
+
 class Encoder:
     """Encodes a run's batches (see the module docstring); built once per run."""
 
@@ -52,13 +58,15 @@ class Encoder:
         self.roundtrip = RoundTrip(tok) if roundtrip else None
 
     def stream(
-        self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int, sort: bool
+        self, texts: Sequence[str], pairs: Sequence[str] | None, batch_size: int, sort: bool, offset: int = 0
     ) -> Generator[Batch, None, None]:
-        """The run's batches. With `sort`, each window of WINDOW_ROWS examples is ordered by
-        token length (longest first) before it is cut into batches, so a batch holds
-        similar lengths and little padding; `Batch.indices` keep the input positions."""
-        size = max(WINDOW_ROWS // batch_size, 1) * batch_size
+        """The run's batches. With `sort`, each window of window_rows(batch_size) examples is
+        ordered by token length (longest first) before it is cut into batches, so a batch holds
+        similar lengths and little padding; `Batch.indices` keep the input positions (counted
+        from `offset`: the first text's position in the whole input)."""
+        size = window_rows(batch_size)
         for window in self._windows(texts, pairs, size):
+            window.first += offset
             # one decode per window: Rust's threads work while the next window is encoded
             window.roundtrip = self.roundtrip.check(window) if self.roundtrip else None
             n = len(window.n_tokens)

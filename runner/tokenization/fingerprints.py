@@ -15,8 +15,9 @@ from runner.data import sources
 from runner.tokenization.batch import Batch
 
 
-def hash_rows(batch: Batch, out: np.ndarray) -> None:
-    """Each example's non-pad token ids as one 64-bit hash: runs compare tokenizations cheaply."""
+def hash_rows(batch: Batch, out: np.ndarray, offset: int = 0) -> None:
+    """Each example's non-pad token ids as one 64-bit hash: runs compare tokenizations cheaply.
+    `out` holds the rows from input position `offset` on."""
     from hashlib import blake2b
 
     view = memoryview(batch.ids.astype("<i8", copy=False).tobytes())  # 8 bytes per token
@@ -25,7 +26,7 @@ def hash_rows(batch: Batch, out: np.ndarray) -> None:
     digests = b"".join(
         blake2b(view[a:b], digest_size=8).digest() for a, b in zip(starts, ends.tolist(), strict=True)
     )
-    out[batch.indices] = np.frombuffer(digests, dtype="<u8")
+    out[np.asarray(batch.indices, dtype=np.int64) - offset] = np.frombuffer(digests, dtype="<u8")
 
 
 def comparability_key(cfg: RunConfig, texts: sources.Texts) -> str:

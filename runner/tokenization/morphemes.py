@@ -249,6 +249,16 @@ class MorphemeStats:
             self.aligned += int(not part and s in edges and e in edges)
             cross[k] = any(s < b < e for b in morph)
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A partial state travels (execution=ray) as its sums, without the text analyses."""
+        return {**vars(self), "segmented": {}}
+
+    def merge(self, other: MorphemeStats) -> None:
+        """Another part's counts added; its logged examples' flags joined."""
+        for name in ("both", "token_cuts", "morph_cuts", "aligned", "spanned"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.crosses.update(other.crosses)
+
     def metrics(self) -> dict[str, float]:
         p, r, f1 = boundary.scores(self.both, self.token_cuts, self.morph_cuts)
         return {
@@ -265,23 +275,28 @@ class Morphemes(BaseStatistic):
 
     def __init__(self, segmented: dict[str, list[tuple[int, int]]]) -> None:
         self.stats = MorphemeStats(segmented)
-        self.texts: dict[int, tuple[str, str | None]] = {}  # logged examples
+        self.shown: dict[int, str] = {}  # logged examples: the segmentation as the text shows it
 
     def update(self, batch: Batch, keep: int) -> None:
         self.stats.update(batch, keep)
         for j, index in enumerate(batch.indices):
             if index < keep:
-                self.texts[index] = (batch.texts[j], batch.pairs[j] if batch.pairs is not None else None)
+                self.shown[index] = self._surface(batch.texts[j])
+                if batch.pairs is not None:
+                    self.shown[index] += " ‖ " + self._surface(batch.pairs[j])
+
+    def _surface(self, text: str) -> str:
+        return surface(text, self.stats.segmented.get(text, []))
 
     def metrics(self) -> dict[str, float]:
         return self.stats.metrics()
 
+    def merge(self, other: Morphemes) -> None:
+        self.stats.merge(other.stats)
+        self.shown.update(other.shown)
+
     def columns(self, index: int) -> dict[str, Any]:
-        text, pair = self.texts[index]
-        shown = surface(text, self.stats.segmented.get(text, []))
-        if pair is not None:
-            shown += " ‖ " + surface(pair, self.stats.segmented.get(pair, []))
-        return {"morphemes": shown, "crosses": self.stats.crosses.get(index, [])}
+        return {"morphemes": self.shown[index], "crosses": self.stats.crosses.get(index, [])}
 
 
 def statistic(context: Context) -> Statistic | None:

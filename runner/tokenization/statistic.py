@@ -12,6 +12,8 @@ from runner.config.schema import RunConfig
 from runner.data import sources
 from runner.tokenization.batch import Batch
 
+Cached = Callable[[str, Any, Callable[[], Any]], Any]  # (kind, key, build): built once per key
+
 
 class Statistic(Protocol):
     def update(self, batch: Batch, keep: int) -> None:
@@ -26,9 +28,14 @@ class Statistic(Protocol):
     def tags(self) -> dict[str, str]:
         """The run's tags, once every batch is in."""
 
+    def merge(self, other: Any) -> None:
+        """Add the partial state of another instance — the same run's statistic, fed other
+        batches (an `execution=ray` worker's) — so that this one holds what both saw, exactly.
+        Optional under `execution=local`; a statistic without it refuses `execution=ray`."""
+
 
 class BaseStatistic:
-    """What a statistic need not write: no columns, no tags."""
+    """What a statistic need not write: no columns, no tags; no merge (execution=local only)."""
 
     def update(self, batch: Batch, keep: int) -> None:
         raise NotImplementedError
@@ -42,6 +49,15 @@ class BaseStatistic:
     def tags(self) -> dict[str, str]:
         return {}
 
+    def merge(self, other: Any) -> None:
+        raise NotImplementedError
+
+
+def mergeable(statistic: Any) -> bool:
+    """Whether a statistic's partial states merge (it defines `merge`, not BaseStatistic's)."""
+    merge = getattr(type(statistic), "merge", None)
+    return merge is not None and merge is not BaseStatistic.merge
+
 
 @dataclass
 class Context:
@@ -51,4 +67,4 @@ class Context:
     cfg: RunConfig
     tokenizer: Any
     texts: sources.Texts
-    cached: Callable[[str, Any, Callable[[], Any]], Any]
+    cached: Cached

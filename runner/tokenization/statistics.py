@@ -16,9 +16,17 @@ from collections.abc import Callable
 from runner.config.schema import switched_on
 from runner.registry import Registry
 from runner.tokenization import morphemes, token_stats
-from runner.tokenization.statistic import BaseStatistic, Context, Statistic
+from runner.tokenization.statistic import BaseStatistic, Context, Statistic, mergeable
 
-__all__ = ["STATISTICS", "BaseStatistic", "Context", "Statistic", "register_statistic", "start"]
+__all__ = [
+    "STATISTICS",
+    "BaseStatistic",
+    "Context",
+    "Statistic",
+    "register_statistic",
+    "start",
+    "unmergeable",
+]
 
 
 Factory = Callable[[Context], "Statistic | token_stats.Family | None"]
@@ -56,3 +64,16 @@ def start(context: Context) -> list[Statistic]:
     families = [s for s in made if isinstance(s, token_stats.Family)]
     others: list[Statistic] = [s for s in made if not isinstance(s, token_stats.Family)]
     return ([token_stats.Chunked(families)] if families else []) + others
+
+
+def unmergeable(context: Context) -> list[str]:
+    """The names of the statistics this run switches on whose partial states do not merge
+    (no `merge`): what execution=ray cannot run."""
+    return [
+        name
+        for name, factory in STATISTICS.items()
+        if switched_on(context.cfg.stats, name)
+        and (made := factory(context)) is not None
+        and not isinstance(made, token_stats.Family)
+        and not mergeable(made)
+    ]

@@ -6,8 +6,12 @@ split characters, partial tokens) and `distribution` (entropy and vocabulary use
 Batches wait in a `Chunked` group until about `chunk_rows` examples have arrived and are then
 reduced together: a few numpy passes per chunk rather than per batch, and the chunk's text layout
 is built once for every family that reads it. Only flat arrays of real tokens are kept (never
-encodings), so memory is bounded by the chunk, plus one int per example for the length
-percentiles.
+encodings), so memory is bounded by the chunk; the length percentiles come from a histogram of
+lengths, exactly.
+
+Every family's state is a set of sums (ints, per-script and per-id count arrays, the length
+histogram), so two families that saw different examples `merge` into the one that saw both —
+exactly: how `execution=ray` joins its workers' partial states (docs/scale.md).
 """
 
 from __future__ import annotations
@@ -103,9 +107,50 @@ class Chunk:
         return unicode_scripts.word_scripts(layout.codes, layout.segment // per_row, layout.space, self.rows)
 
 
+FIXED = frozenset({"unk_id", "vocab_size", "renyi_alpha"})  # a family's settings, not its sums
+
+
+def _sum(a: Any, b: Any) -> Any:
+    """Two partial states of one field added: counts add (arrays padded to the longer), flags
+    hold only where both hold, lists join."""
+    if isinstance(a, bool):
+        return a and b
+    if isinstance(a, np.ndarray):
+        out = np.zeros(max(len(a), len(b)), dtype=np.result_type(a, b))
+        out[: len(a)] += a
+        out[: len(b)] += b
+        return out
+    return a + b
+
+
+def percentile(histogram: np.ndarray, q: float) -> float:
+    """np.percentile(values, q) (its default `linear` method, step for step) of the values whose
+    histogram this is (histogram[v]: how many equal v): the two order statistics around the
+    virtual index (n − 1)·q/100, read from the cumulative counts, then numpy's interpolation."""
+    n = int(histogram.sum())
+    virtual = (n - 1) * (q / 100)
+    below = int(np.floor(virtual))
+    cumulative = np.cumsum(histogram)
+
+    def order(k: int) -> int:  # the k-th smallest value (0-based)
+        return int(np.searchsorted(cumulative, min(max(k, 0), n - 1), side="right"))
+
+    if virtual >= n - 1:
+        return float(order(n - 1))
+    a, b, gamma = order(below), order(below + 1), virtual - below
+    diff = b - a
+    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+
 class Family:
     """One family of token statistics: `add` sees every batch, `reduce` every chunk of them;
-    `metrics` and `tags` give the run's results once every chunk is in."""
+    `metrics` and `tags` give the run's results once every chunk is in; `merge` adds another
+    instance's sums (the same settings, other examples)."""
+
+    def merge(self, other: Family) -> None:
+        for name in vars(self):
+            if name not in FIXED:
+                setattr(self, name, _sum(getattr(self, name), getattr(other, name)))
 
     def add(self, batch: Batch) -> None:
         """One batch, as it comes (cheap per-example sums)."""
@@ -125,7 +170,7 @@ class Counts(Family):
     """tokens/total, …_len, pad_fraction, unk_rate, chars_per_token, bytes_per_token, truncated_fraction."""
 
     unk_id: int | None
-    lengths: list[np.ndarray] = field(default_factory=list)
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # examples per length
     positions: int = 0  # padded positions
     truncated: int = 0
     chars: int = 0
@@ -135,7 +180,7 @@ class Counts(Family):
 
     def add(self, batch: Batch) -> None:
         texts, pairs = batch.texts, batch.pairs
-        self.lengths.append(batch.n_tokens.astype(np.int32))
+        self.lengths = _sum(self.lengths, np.bincount(batch.n_tokens))
         self.positions += int(batch.widths.sum())
         self.truncated += int(batch.truncated.sum())
         self.chars += sum(map(len, texts)) + (sum(map(len, pairs)) if pairs else 0)
@@ -148,19 +193,19 @@ class Counts(Family):
         self.unk += int(np.count_nonzero(chunk.unk(self.unk_id)))
 
     def metrics(self) -> dict[str, float]:
-        lengths = np.concatenate(self.lengths) if self.lengths else np.zeros(1, dtype=np.int32)
-        total = float(lengths.sum())
+        lengths = self.lengths if self.lengths.sum() else np.ones(1, np.int64)  # no example: one of 0
+        n, total = int(lengths.sum()), float(np.dot(np.arange(len(lengths)), lengths))
         return {
             "tokens/total": total,
-            "tokens/mean_len": float(lengths.mean()),
-            "tokens/p50_len": float(np.percentile(lengths, 50)),
-            "tokens/p95_len": float(np.percentile(lengths, 95)),
-            "tokens/max_len": float(lengths.max()),
+            "tokens/mean_len": total / n,
+            "tokens/p50_len": percentile(lengths, 50),
+            "tokens/p95_len": percentile(lengths, 95),
+            "tokens/max_len": float(np.flatnonzero(lengths)[-1]),
             "tokens/pad_fraction": 1.0 - total / self.positions if self.positions else 0.0,
             "tokens/unk_rate": self.unk / self.content if self.content else 0.0,
             "tokens/chars_per_token": self.chars / self.content if self.content else 0.0,
             "tokens/bytes_per_token": self.utf8_bytes / self.content if self.content else 0.0,
-            "tokens/truncated_fraction": self.truncated / len(lengths),
+            "tokens/truncated_fraction": self.truncated / n,
         }
 
 
@@ -358,6 +403,13 @@ class Chunked:
     def tags(self) -> dict[str, str]:
         self.flush()
         return {k: v for family in self.families for k, v in family.tags().items()}
+
+    def merge(self, other: Chunked) -> None:
+        """Another group's sums (the same families, other examples) added to these."""
+        self.flush()
+        other.flush()
+        for mine, theirs in zip(self.families, other.families, strict=True):
+            mine.merge(theirs)
 
     def family(self, kind: type[Family]) -> Any:
         """The family of that class (tests read its sums)."""

@@ -96,6 +96,25 @@ CASES = [
     ("max-length-padding-without-length", ["padding.strategy=max_length"], CONFIG, "padding.strategy"),
     ("max-length-above-model", ["tokenizer.max_length=4096"], FAILED, "tokenizer.max_length=4096"),
     ("unknown-group-option", ["model=bogus"], CONFIG, "model/bogus"),
+    ("ray-with-a-forward", ["execution=ray"], CONFIG, "execution=ray"),
+    (
+        "ray-at-no-address",
+        ["model=none", "execution=ray", "execution.address=127.0.0.1:9"],
+        CONFIG,
+        "execution.address",
+    ),
+    (
+        "ray-without-workers",
+        ["model=none", "execution=ray", "execution.num_workers=0"],
+        CONFIG,
+        "execution.num_workers",
+    ),
+    (
+        "training-algorithm-outside-its-enum",
+        ["model=none", "tokenizer=train", "tokenizer.train.algorithm=sp"],
+        CONFIG,
+        "tokenizer.train.algorithm",
+    ),
     ("malformed-user-yaml", ["--config-dir", "{root}/userconf", "model=broken"], CONFIG, "broken.yaml"),
     (
         "train-without-tokenizer-train",

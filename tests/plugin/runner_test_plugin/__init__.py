@@ -40,6 +40,10 @@ class LongestPiece:
     def metrics(self):
         return {"mine/longest_piece_chars": float(self.longest)}
 
+    def merge(self, other):
+        """Another worker's longest (execution=ray)."""
+        self.longest = max(self.longest, other.longest)
+
     def columns(self, index):
         return {}
 

@@ -1,0 +1,313 @@
+"""execution=ray: one run's tokenization and statistics on Ray Data (docs/scale.md).
+
+The run's rows are cut into blocks of whole encoding windows, so that every batch is the one the
+local path makes. An actor pool (`execution.num_workers` actors, each holding the tokenizer and,
+for stats.morphemes=kiwi, Kiwi) runs each block through the same batch loop as a local run
+(runner.engine.batches) and sends back the block's partial state: every statistic (merged by
+its own `merge`, exactly), the logged examples' tokens.json rows, the token hashes and the
+counts. The driver adds them up; nothing a worker computes is an approximation of the local run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from runner import reach
+from runner.config.schema import ProbeKind, RunConfig
+from runner.data import sources
+from runner.engine import batches
+from runner.engine.result import Hashes, Row, RunResult
+from runner.errors import ConfigError, first_line
+from runner.tokenization import encoding, morphemes, statistics, tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase as Tokenizer
+
+log = logging.getLogger(__name__)
+Column = np.ndarray[tuple[int], np.dtype[np.object_]]  # a Ray Data batch's column (numpy format)
+# Ray's own messages stay out of the console (its logs stay in its session folder)
+QUIET = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
+}
+
+
+@dataclass
+class Part:
+    """What one block gave: its statistics (partial states), its logged examples' rows, its
+    token hashes (from input position `start` on), its counts, and the worker that made it."""
+
+    start: int
+    stats: list[statistics.Statistic]
+    rows: list[Row]
+    hashes: Hashes
+    content: int = 0
+    real: int = 0
+    longer: int = 0
+    longest: int = 0
+    pid: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def check(cfg: RunConfig) -> None:
+    """What execution=ray refuses before a run opens (exit 2, no run): what it does not run in
+    workers yet, a missing Ray, an address nothing answers at."""
+    refused = [
+        (cfg.model.forward and cfg.model.name_or_path != "none", "model.forward=false or model=none"),
+        (cfg.probe.kind is not ProbeKind.none, "probe=none"),
+        (bool(cfg.dataset.parallel_columns), "dataset.parallel_columns=null"),
+        (not cfg.tokenizer.use_fast, "tokenizer.use_fast=true"),
+    ]
+    for wrong, fix in refused:
+        if wrong:
+            raise ConfigError(
+                "execution=ray",
+                "runs tokenization and statistics in workers; the model's forward, the probe, "
+                "parallel columns and Python tokenizers run with execution=local",
+                f"use {fix}, or execution=local",
+            )
+    try:
+        import ray  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(
+            "execution=ray", "needs Ray, which is not installed", "pip install 'ray[data]'"
+        ) from exc
+    address = cfg.execution.address
+    if address and address != "auto":
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        silent = reach.closed(host, int(port)) if port.isdigit() and host else "not host:port"
+        if silent:
+            raise ConfigError(
+                f"execution.address={address}",
+                f"nothing answers there ({silent})",
+                "start the cluster (`ray start --head`), fix the address, or use execution.address=null "
+                "for a local Ray instance",
+            )
+
+
+def run(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> tuple[int, int]:
+    """The local batch loop's effect, made by Ray workers: `loop.stats`, the result's token
+    rows, `loop.hashes`, the longest example; returns (content tokens, all real tokens)."""
+    cfg, result = loop.cfg, loop.result
+    refused = unmergeable(cfg, loop.tok, texts)
+    if refused:
+        raise ConfigError(
+            f"stats.{refused[0]}",
+            f"execution=ray merges every statistic's partial states, and {', '.join(refused)} has no merge",
+            f"give it a merge (docs/extending.md), switch it off with stats.{refused[0]}=false, "
+            "or use execution=local",
+        )
+    start = time.perf_counter()
+    with _quiet(cfg.execution.verbose):
+        started = _init(cfg)
+        try:
+            parts = _parts(cfg, loop.tok, loop.kwargs, texts, folder)
+            content, real = _merge(loop, parts, result)
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+    result.metrics["time/tokenize_s"] += time.perf_counter() - start
+    return content, real
+
+
+@contextlib.contextmanager
+def _quiet(verbose: bool) -> Iterator[None]:
+    """Ray's own messages — its C++ core writes to the process's stderr directly — kept in
+    a file (named at debug level) instead of the console, unless execution.verbose."""
+    if verbose:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.NamedTemporaryFile(prefix="runner-ray-", suffix=".log", delete=False) as kept:
+        log.debug("Ray's messages: %s", kept.name)
+        os.dup2(kept.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _init(cfg: RunConfig) -> bool:
+    """Join the cluster execution.address names, or start a local Ray instance on 127.0.0.1
+    (returns True: the run stops it). Ray's own logs stay out of the console."""
+    import ray
+
+    os.environ.update(QUIET)
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    if ray.is_initialized():
+        return False
+    address = cfg.execution.address
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+            return True
+        cpus = max(cfg.execution.num_workers, os.cpu_count() or 1)
+        ray.init(
+            num_cpus=cpus,
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+        )
+    except Exception as exc:
+        raise ConfigError(
+            f"execution.address={address}", f"Ray did not start: {first_line(exc)}", "see docs/scale.md"
+        ) from exc
+    return True
+
+
+def _blocks(n: int, cfg: RunConfig) -> list[tuple[int, int]]:
+    """[start, stop) of each block: execution.batch_size rows rounded up to whole windows (the
+    rows ordered by length together), or whole batches under runtime.sort_by_length=false."""
+    batch = cfg.runtime.batch_size
+    window = encoding.window_rows(batch) if cfg.runtime.sort_by_length else batch
+    size = -(-cfg.execution.batch_size // window) * window
+    return [(s, min(s + size, n)) for s in range(0, n, size)]
+
+
+def _parts(
+    cfg: RunConfig, tok: Tokenizer, kwargs: dict[str, object], texts: sources.Texts, folder: Path | None
+) -> Iterator[Part]:
+    """Each block's Part, as the actor pool finishes it."""
+    import ray
+    import ray.data
+
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    context = ray.data.DataContext.get_current()
+    context.print_on_execution_start = False
+    items = [
+        {
+            "start": s,
+            "texts": list(texts.texts[s:e]),
+            "pairs": list(texts.pairs[s:e]) if texts.pairs is not None else [],
+        }
+        for s, e in _blocks(len(texts), cfg)
+    ]
+    data = ray.data.from_items(items, override_num_blocks=len(items))
+    files = [ray.put(_files(tok, folder))]  # fetched once per actor; the driver holds the reference
+    done = data.map_batches(
+        Worker,
+        fn_constructor_kwargs={"cfg": cfg, "files": files, "kwargs": kwargs},
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=cfg.execution.num_workers),
+        num_cpus=1,
+        max_restarts=-1,  # a worker that dies is replaced, its block retried
+        max_task_retries=-1,
+    )
+    for row in done.iter_rows():
+        part: Part = pickle.loads(row["part"])
+        yield part
+
+
+def _files(tok: Tokenizer, folder: Path | None) -> dict[str, bytes]:
+    """The tokenizer as files a worker loads (tokenizer.from_folder): a trained one's own folder
+    (its morpheme marker too), else what save_pretrained writes."""
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="runner-ray-tokenizer-"))
+        tok.save_pretrained(folder)
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def _merge(loop: batches.Loop, parts: Iterator[Part], result: RunResult) -> tuple[int, int]:
+    """Every Part added into the loop: statistics by their `merge`, rows, hashes, counts."""
+    content = real = 0
+    merged: list[statistics.Statistic] | None = None
+    workers: set[int] = set()
+    for part in parts:
+        if merged is None:
+            merged = part.stats
+        else:
+            for mine, theirs in zip(merged, part.stats, strict=True):
+                mine.merge(theirs)
+        result.token_rows.extend(part.rows)
+        loop.hashes[part.start : part.start + len(part.hashes)] = part.hashes
+        content, real = content + part.content, real + part.real
+        loop.longer += part.longer
+        loop.longest = max(loop.longest, part.longest)
+        workers.add(part.pid)
+    loop.stats = merged or []
+    result.tags["execution.engine"] = "ray"
+    result.tags["execution.workers"] = str(len(workers))
+    return content, real
+
+
+class Worker:
+    """One actor of the pool: the tokenizer (loaded once from its files) and the batch loop."""
+
+    def __init__(self, cfg: RunConfig, files: list[object], kwargs: dict[str, object]) -> None:
+        import ray
+
+        folder = Path(tempfile.mkdtemp(prefix="runner-worker-tokenizer-"))
+        stored: dict[str, bytes] = ray.get(files[0])  # type: ignore[call-overload]  # an ObjectRef
+        for name, data in stored.items():
+            (folder / name).write_bytes(data)
+        self.tok = tokenizer.from_folder(folder, "execution=ray")
+        self.cfg, self.kwargs = cfg, kwargs
+        self.cache: dict[tuple[str, str], object] = {}
+
+    def __call__(self, block: dict[str, Column]) -> dict[str, Column]:
+        parts = [
+            pickle.dumps(self.part(int(start), [str(t) for t in texts], [str(p) for p in pairs] or None))
+            for start, texts, pairs in zip(block["start"], block["texts"], block["pairs"], strict=True)
+        ]
+        return {"part": np.array(parts, dtype=object)}
+
+    def part(self, start: int, texts: list[str], pairs: list[str] | None) -> Part:
+        """One block through the local batch loop, its rows numbered from `start`."""
+        block = sources.Texts(texts, pairs, None, None, len(texts), 0)
+        result = RunResult()
+        cut = morphemes.cut_of(self.tok)
+        if cut is not None:  # the analyses of this block only
+            cut.known.clear()
+        stats = batches.start_statistics(self.cfg, self.tok, block, self._cached)
+        hashes = np.zeros(len(texts), np.uint64)
+        loop = batches.Loop(self.cfg, result, self.tok, self.kwargs, stats, None, None, hashes, offset=start)
+        content, real = batches.run(loop, texts, pairs, None)
+        for statistic in stats:  # the last chunk of each, before the state travels
+            getattr(statistic, "flush", lambda: None)()
+        seconds = {k: v for k, v in result.metrics.items() if k.startswith("time/")}
+        return Part(
+            start,
+            stats,
+            result.token_rows,
+            hashes,
+            content,
+            real,
+            loop.longer,
+            loop.longest,
+            os.getpid(),
+            seconds,
+        )
+
+    def _cached(self, kind: str, key: object, build: Callable[[], object]) -> object:
+        k = (kind, repr(key))
+        if k not in self.cache:
+            self.cache = {k: build()}  # one block's analyses at a time: memory stays per block
+        return self.cache[k]
+
+
+def unmergeable(cfg: RunConfig, tok: Tokenizer, texts: sources.Texts) -> list[str]:
+    """The statistics this run switches on whose partial states cannot merge, by name: built
+    on the first row only, before any work."""
+    sample = sources.Texts(
+        list(texts.texts[:1]), list(texts.pairs[:1]) if texts.pairs else None, None, None, 1, 0
+    )
+    context = statistics.Context(cfg, tok, sample, lambda kind, key, build: build())
+    return statistics.unmergeable(context)

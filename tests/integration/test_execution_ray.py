@@ -1,0 +1,82 @@
+"""execution=ray against execution=local on the same shards, on a real local Ray instance the run
+starts and stops (127.0.0.1): every statistic equal (integers exactly, floats to 1e-9), the same
+logged examples with the same ids, the same token hashes and data digest, and at least two
+workers that did work. Its refusals (one line, exit 2, no run) are in test_bad_input's matrix."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from runner.engine import pipeline
+from tests.helpers.invoking import compose
+from tests.helpers.paths import HUB, ROOT
+
+KLUE_NER = ROOT / "runner" / "assets" / "klue-ner" / "klue-ner-v1.1_dev.sentences.jsonl"
+SHARDS = 8
+
+
+def write_shards(folder, rows: int) -> None:
+    """`rows` distinct Korean rows from the 5,000 KLUE NER sentences (two joined per row), in
+    SHARDS jsonl files."""
+    sentences = [json.loads(line)["sentence"] for line in KLUE_NER.read_text(encoding="utf-8").splitlines()]
+    n = len(sentences)
+    texts = [f"{sentences[i % n]} {sentences[(i // n + 7 * i) % n]}" for i in range(rows)]
+    size = -(-rows // SHARDS)
+    folder.mkdir()
+    for k in range(SHARDS):
+        part = texts[k * size : (k + 1) * size]
+        lines = (json.dumps({"sentence": t}, ensure_ascii=False) for t in part)
+        (folder / f"shard_{k}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run(folder, *extra: str):
+    cfg = compose(
+        "model=none", f"tokenizer.name_or_path={HUB / 'bert-base-uncased'}", "dataset=json_file",
+        f"dataset.path={folder}", "dataset.text_column=sentence", *extra,
+    )  # fmt: skip
+    return pipeline.run(cfg)
+
+
+def assert_equal_runs(local, ray) -> None:
+    measured = {k for k in local.metrics if not k.startswith(("time/", "throughput/"))}
+    assert len(measured) > 20
+    assert measured == {k for k in ray.metrics if not k.startswith(("time/", "throughput/"))}
+    for key in sorted(measured):
+        a, b = local.metrics[key], ray.metrics[key]
+        if float(a).is_integer():
+            assert a == b, key
+        else:
+            assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (key, a, b)
+    assert ray.tags["data.digest"] == local.tags["data.digest"]
+    assert len(ray.token_rows) == len(local.token_rows) > 0
+    for mine, theirs in zip(local.token_rows, ray.token_rows, strict=True):
+        assert mine == theirs
+    assert ray.token_hashes is not None and local.token_hashes is not None
+    assert len(ray.token_hashes) == len(local.token_hashes) and np.array_equal(
+        ray.token_hashes, local.token_hashes
+    )
+    assert "execution.engine" not in local.tags and ray.tags["execution.engine"] == "ray"
+    assert int(ray.tags["execution.workers"]) >= 2
+
+
+def test_ray_and_local_log_the_same_statistics_over_120000_rows_in_8_shards(tmp_path):
+    write_shards(tmp_path / "shards", 120_000)
+    local = run(tmp_path / "shards")
+    ray = run(tmp_path / "shards", "execution=ray", "execution.batch_size=8192")
+    assert local.metrics["data/rows"] == ray.metrics["data/rows"] == 120_000
+    assert_equal_runs(local, ray)
+
+
+def test_ray_merges_the_morpheme_statistic_exactly(tmp_path):
+    pytest.importorskip("kiwipiepy")
+    write_shards(tmp_path / "shards", 6_000)
+    extra = ("stats.morphemes=kiwi", "runtime.sort_by_length=false")  # blocks of whole batches
+    local = run(tmp_path / "shards", *extra)
+    ray = run(tmp_path / "shards", *extra, "execution=ray", "execution.batch_size=1000")
+    assert local.metrics["morph/boundaries"] > 10_000
+    assert_equal_runs(local, ray)
+    assert [r["morphemes"] for r in ray.token_rows] == [r["morphemes"] for r in local.token_rows]
