@@ -80,3 +80,56 @@ def test_ray_merges_the_morpheme_statistic_exactly(tmp_path):
     assert local.metrics["morph/boundaries"] > 10_000
     assert_equal_runs(local, ray)
     assert [r["morphemes"] for r in ray.token_rows] == [r["morphemes"] for r in local.token_rows]
+
+
+def _workers() -> list:
+    import psutil
+
+    return [p for p in psutil.process_iter(["cmdline"]) if "MapWorker" in " ".join(p.info["cmdline"] or [])]
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_the_run_equals_an_undisturbed_one(tmp_path):
+    """SIGKILL to one actor process while blocks are in flight: Ray restarts the actor and
+    retries its block; every statistic still equals the local run's."""
+    import signal
+    import threading
+    import time
+
+    write_shards(tmp_path / "shards", 60_000)
+    local = run(tmp_path / "shards")
+    outcome: dict[str, object] = {}
+
+    def ray_run() -> None:
+        outcome["result"] = run(tmp_path / "shards", "execution=ray", "execution.batch_size=4096")
+
+    thread = threading.Thread(target=ray_run)
+    thread.start()
+    deadline, killed = time.monotonic() + 120, None
+    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+        busy = [p for p in _workers() if p.cpu_percent(interval=0.2) > 20]
+        if busy:
+            killed = busy[0].pid
+            busy[0].send_signal(signal.SIGKILL)
+        time.sleep(0.2)
+    thread.join(timeout=300)
+    assert killed is not None, "no busy worker was found to kill"
+    ray = outcome["result"]
+    assert_equal_runs(local, ray)
+
+
+def test_a_statistic_without_merge_refuses_ray_naming_it(tmp_path, monkeypatch):
+    from runner.errors import ConfigError
+    from runner.tokenization import statistics
+
+    class Plain(statistics.BaseStatistic):
+        def update(self, batch, keep):
+            pass
+
+        def metrics(self):
+            return {}
+
+    monkeypatch.setitem(statistics.STATISTICS, "plain", lambda context: Plain())
+    write_shards(tmp_path / "shards", 100)
+    with pytest.raises(ConfigError) as info:
+        run(tmp_path / "shards", "execution=ray")
+    assert info.value.key == "stats.plain" and "merge" in info.value.problem
