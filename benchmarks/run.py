@@ -541,9 +541,63 @@ def memory(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
     return out
 
 
+def scale(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
+    """execution=ray against execution=local on one 2-core machine: the wall time of a whole
+    tokenization run (Ray's start and stop included) at the larger size, and the driver's peak
+    RSS at two sizes (the same text file, read by the driver)."""
+    from runner.cli import compose
+    from runner.engine import pipeline as runner_pipeline
+
+    small, large = rows
+    path = tmp / f"scale{large}.txt"
+    path.write_text("\n".join(texts[i % len(texts)] for i in range(large)), encoding="utf-8")
+    common = ("model=none", "dataset.source=text", f"dataset.path={path}", "tracking.max_logged_examples=10")
+
+    def wall_of(*overrides: str) -> float:
+        start = time.perf_counter()
+        runner_pipeline.run(compose(*common, *overrides))
+        return time.perf_counter() - start
+
+    local_s, ray_s = wall_of(), wall_of("execution=ray")
+    name = f"execution=ray vs local, {large:,} rows, 2 workers on this machine, s (lower is better)"
+    out = [(name, ray_s, local_s, 1.5)]
+    one = wall_of("execution=ray", "execution.num_workers=1")
+    out.append(
+        (
+            f"  context: rows/s of one ray worker (tokenize + every statistic), {large:,} rows",
+            large / one,
+            1.0,
+            None,
+        )
+    )
+    return out + _driver_memory(tmp, texts, rows)
+
+
+def _driver_memory(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
+    def peak(n: int) -> float:
+        path = tmp / f"d{n}.txt"
+        path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
+        argv = ["runner", "model=none", "execution=ray", "dataset.source=text", f"dataset.path={path}"]
+        argv.append(f"tracking.uri=sqlite:///{tmp}/scale.db")
+        code = (
+            f"import sys; from runner.cli import main; sys.argv={argv!r};"
+            "\ntry: main()\nexcept SystemExit: pass\n"
+            "print([x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM')][0])"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, check=True
+        )
+        return float(done.stdout.strip().splitlines()[-1]) / 1024
+
+    small, large = rows
+    name = f"memory: driver peak RSS, execution=ray, {large:,} rows vs {small:,}, MiB (lower is better)"
+    return [(name, peak(large), peak(small), 1.2)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer texts (a smoke run)")
+    parser.add_argument("--only", help="one group of figures, e.g. scale")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from runner.engine import job
@@ -553,6 +607,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        sizes = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
+        if args.only == "scale":
+            report(scale(tmp, texts, sizes))
+            return
         model = build_model(tmp / "bert-6x384")
         rows += inference(model, texts, 32)
         rows += tokenization(model, texts, 32)
@@ -567,6 +625,11 @@ def main() -> None:
         rows += packed(tmp)
         rows += tracking(tmp)
         rows += memory(tmp, texts, (1_000, 10_000) if args.quick else (100_000, 1_000_000))
+        rows += scale(tmp, texts, sizes)
+    report(rows)
+
+
+def report(rows: list[tuple]) -> None:
     print(f"\n{'figure':78} {'value':>10} {'baseline':>10} {'ratio':>7} {'target':>7}  met")
     for name, value, baseline, target in rows:
         ratio = value / baseline

@@ -17,7 +17,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -192,19 +192,14 @@ def _parts(
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     context = ray.data.DataContext.get_current()
     context.print_on_execution_start = False
-    items = [
-        {
-            "start": s,
-            "texts": list(texts.texts[s:e]),
-            "pairs": list(texts.pairs[s:e]) if texts.pairs is not None else [],
-        }
-        for s, e in _blocks(len(texts), cfg)
-    ]
+    items = [{"start": s, "stop": e} for s, e in _blocks(len(texts), cfg)]
     data = ray.data.from_items(items, override_num_blocks=len(items))
-    files = [ray.put(_files(tok, folder))]  # fetched once per actor; the driver holds the reference
+    # by reference, fetched once per actor (the driver holds the references): the tokenizer's
+    # files, and the rows — a file-backed column travels as its memory-mapped dataset, not as text
+    shared = [ray.put(_files(tok, folder)), ray.put((texts.texts, texts.pairs))]
     done = data.map_batches(
         Worker,
-        fn_constructor_kwargs={"cfg": cfg, "files": files, "kwargs": kwargs},
+        fn_constructor_kwargs={"cfg": cfg, "shared": shared, "kwargs": kwargs},
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=cfg.execution.num_workers),
         num_cpus=1,
@@ -251,11 +246,12 @@ def _merge(loop: batches.Loop, parts: Iterator[Part], result: RunResult) -> tupl
 class Worker:
     """One actor of the pool: the tokenizer (loaded once from its files) and the batch loop."""
 
-    def __init__(self, cfg: RunConfig, files: list[object], kwargs: dict[str, object]) -> None:
+    def __init__(self, cfg: RunConfig, shared: list[object], kwargs: dict[str, object]) -> None:
         import ray
 
         folder = Path(tempfile.mkdtemp(prefix="runner-worker-tokenizer-"))
-        stored: dict[str, bytes] = ray.get(files[0])  # type: ignore[call-overload]  # an ObjectRef
+        stored: dict[str, bytes] = ray.get(shared[0])  # type: ignore[call-overload]  # an ObjectRef
+        self.rows: tuple[Sequence[str], Sequence[str] | None] = ray.get(shared[1])  # type: ignore[call-overload]
         for name, data in stored.items():
             (folder / name).write_bytes(data)
         self.tok = tokenizer.from_folder(folder, "execution=ray")
@@ -263,9 +259,10 @@ class Worker:
         self.cache: dict[tuple[str, str], object] = {}
 
     def __call__(self, block: dict[str, Column]) -> dict[str, Column]:
+        texts, pairs = self.rows
         parts = [
-            pickle.dumps(self.part(int(start), [str(t) for t in texts], [str(p) for p in pairs] or None))
-            for start, texts, pairs in zip(block["start"], block["texts"], block["pairs"], strict=True)
+            pickle.dumps(self.part(s, list(texts[s:e]), list(pairs[s:e]) if pairs is not None else None))
+            for s, e in zip(block["start"].tolist(), block["stop"].tolist(), strict=True)
         ]
         return {"part": np.array(parts, dtype=object)}
 
