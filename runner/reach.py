@@ -21,13 +21,25 @@ def silence(url: str, method: str = "GET") -> str | None:
     return None
 
 
-def closed(host: str, port: int) -> str | None:
-    """None when something accepts a TCP connection at host:port within TIMEOUT_S (a Ray head's
-    GCS port, which speaks no HTTP), else why nothing did."""
-    import socket
+RAY_WAIT_S = 5.0  # a Ray head that does not accept a connection in this time is not there
+RAY_CURRENT = "/tmp/ray/ray_current_cluster"  # where `ray start --head` writes its address
 
+
+def ray_head(address: str) -> str | None:
+    """None when a Ray head accepts a TCP connection at `address` (host:port, ray://host:port,
+    or `auto`: the cluster started on this machine) — Ray's own ray.init waits minutes where
+    none does —, else why not, in words."""
+    import socket
+    from pathlib import Path
+
+    if address == "auto":
+        current = Path(RAY_CURRENT)
+        if not current.exists():
+            return "auto: no Ray cluster was started on this machine"
+        address = current.read_text().strip()
+    host, _, port = address.removeprefix("ray://").rpartition(":")
     try:
-        socket.create_connection((host, port), timeout=TIMEOUT_S).close()
-    except OSError as exc:
-        return str(exc) or type(exc).__name__
+        socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout=RAY_WAIT_S).close()
+    except (OSError, ValueError) as exc:
+        return f"no Ray cluster answers at {address} ({exc})"
     return None

@@ -85,16 +85,14 @@ def check(cfg: RunConfig) -> None:
             "execution=ray", "needs Ray, which is not installed", "pip install 'ray[data]'"
         ) from exc
     address = cfg.execution.address
-    if address and address != "auto":
-        host, _, port = address.removeprefix("ray://").rpartition(":")
-        silent = reach.closed(host, int(port)) if port.isdigit() and host else "not host:port"
-        if silent:
-            raise ConfigError(
-                f"execution.address={address}",
-                f"nothing answers there ({silent})",
-                "start the cluster (`ray start --head`), fix the address, or use execution.address=null "
-                "for a local Ray instance",
-            )
+    silent = reach.ray_head(address) if address else None
+    if silent:
+        raise ConfigError(
+            f"execution.address={address}",
+            silent,
+            "start the cluster (`ray start --head` prints its address), fix the address, or use "
+            "execution.address=null for a local Ray instance",
+        )
 
 
 def run(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> tuple[int, int]:

@@ -11,7 +11,6 @@ import functools
 import itertools
 import json
 import shlex
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, ParamSpec
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, ParamSpec
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from runner import console, errors
+from runner import console, errors, reach
 from runner.analysis import conclusion
 from runner.config import naming, packing
 from runner.config.packing import JobContext
@@ -97,7 +96,6 @@ def _escalated(hook: Callable[P, None]) -> Callable[P, None]:
 
 
 GONE = "the tracking server went away (runner-sync builds it when the parent is sent)"
-RAY_WAIT_S = 5.0  # a head that does not accept a connection in this time is not there
 
 
 def check_launcher(config: DictConfig) -> None:
@@ -111,16 +109,9 @@ def check_launcher(config: DictConfig) -> None:
     fix = "start a head with `ray start --head` (it prints the address) and pass it here or as RAY_ADDRESS"
     if address == "local":
         return  # Ray starts its own local cluster
-    if address == "auto":
-        current = Path("/tmp/ray/ray_current_cluster")  # where `ray start --head` writes its address
-        if not current.exists():
-            raise ConfigError(key, "auto: no Ray cluster was started on this machine", fix)
-        address = current.read_text().strip()
-    host, _, port = address.removeprefix("ray://").rpartition(":")
-    try:
-        socket.create_connection((host or "127.0.0.1", int(port or 6379)), timeout=RAY_WAIT_S).close()
-    except (OSError, ValueError) as exc:
-        raise ConfigError(key, f"no Ray cluster answers at {address} ({exc})", fix) from exc
+    silent = reach.ray_head(address)
+    if silent:
+        raise ConfigError(key, silent, fix)
 
 
 def check_needs(config: DictConfig) -> None:
