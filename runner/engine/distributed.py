@@ -108,7 +108,7 @@ def run(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> tuple[
             "or use execution=local",
         )
     start = time.perf_counter()
-    with _quiet(cfg.execution.verbose):
+    with _quiet(cfg.execution.verbose), _environment(cfg.execution.address is None):
         started = _init(cfg)
         try:
             parts = _parts(cfg, loop.tok, loop.kwargs, texts, folder)
@@ -120,6 +120,24 @@ def run(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> tuple[
                 ray.shutdown()
     result.metrics["time/tokenize_s"] += time.perf_counter() - start
     return content, real
+
+
+@contextlib.contextmanager
+def _environment(local: bool) -> Iterator[None]:
+    """Ray's settings for this run, put back after it: no usage reports, no progress bars; a
+    local instance (loopback only, the run's own) without token authentication, which would
+    otherwise write a token file that other Ray clusters on the machine read."""
+    wanted = {**QUIET, **({"RAY_AUTH_MODE": "disabled"} if local else {})}
+    before = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 @contextlib.contextmanager
@@ -147,7 +165,6 @@ def _init(cfg: RunConfig) -> bool:
     (returns True: the run stops it). Ray's own logs stay out of the console."""
     import ray
 
-    os.environ.update(QUIET)
     logging.getLogger("ray").setLevel(logging.ERROR)
     if ray.is_initialized():
         return False
@@ -158,6 +175,7 @@ def _init(cfg: RunConfig) -> bool:
             return True
         cpus = max(cfg.execution.num_workers, os.cpu_count() or 1)
         ray.init(
+            address="local",  # a new instance, never a cluster `ray start` left on this machine
             num_cpus=cpus,
             _node_ip_address="127.0.0.1",
             include_dashboard=False,

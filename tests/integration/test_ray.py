@@ -1,19 +1,31 @@
-"""Hydra's Ray launcher against a real local Ray cluster (`ray start --head` on 127.0.0.1) and a
-real `mlflow server`: each job runs in a Ray worker — a process started by the cluster, not by the
-runner, so it inherits none of the sweep's environment — in its own working directory, and
-still nests under the one parent with every metric and artifact."""
+"""Ray, really started, in one file (so that no other test's `ray stop` meets a Ray instance of
+this one's):
+
+- Hydra's Ray launcher against a real local Ray cluster (`ray start --head` on 127.0.0.1) and a
+  real `mlflow server`: each job runs in a Ray worker — a process started by the cluster, not by
+  the runner, so it inherits none of the sweep's environment — in its own working directory, and
+  still nests under the one parent with every metric and artifact.
+- execution=ray against execution=local on the same shards, on a local Ray instance the run
+  starts and stops: every statistic equal (integers exactly, floats to 1e-9), the same logged
+  examples with the same ids, the same token hashes and data digest, and at least two workers
+  that did work. Its refusals (one line, exit 2, no run) are in test_bad_input's matrix."""
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from tests.helpers.invoking import run_cli
+from runner.engine import pipeline
+from tests.helpers.invoking import compose, run_cli
+from tests.helpers.paths import HUB, ROOT
 from tests.helpers.servers import finished_sweep, free_port, mlflow_server
 
 # Ray listens on every interface unless it takes the node for a laptop (loopback only): this
@@ -60,3 +72,123 @@ def test_four_jobs_on_a_ray_cluster_nest_under_one_parent(tmp_path, ray_cluster,
     assert {"config.yaml", "tokens.json", "token_hashes.npy"} <= served
     per_run = [p for p in (tmp_path / "served").rglob("tokens.json") if p.parent.name == "artifacts"]
     assert len(per_run) == 4  # one per child (the parent's is under comparison/)
+
+
+KLUE_NER = ROOT / "runner" / "assets" / "klue-ner" / "klue-ner-v1.1_dev.sentences.jsonl"
+SHARDS = 8
+
+
+def write_shards(folder, rows: int) -> None:
+    """`rows` distinct Korean rows from the 5,000 KLUE NER sentences (two joined per row), in
+    SHARDS jsonl files."""
+    sentences = [json.loads(line)["sentence"] for line in KLUE_NER.read_text(encoding="utf-8").splitlines()]
+    n = len(sentences)
+    texts = [f"{sentences[i % n]} {sentences[(i // n + 7 * i) % n]}" for i in range(rows)]
+    size = -(-rows // SHARDS)
+    folder.mkdir()
+    for k in range(SHARDS):
+        part = texts[k * size : (k + 1) * size]
+        lines = (json.dumps({"sentence": t}, ensure_ascii=False) for t in part)
+        (folder / f"shard_{k}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def run(folder, *extra: str):
+    cfg = compose(
+        "model=none", f"tokenizer.name_or_path={HUB / 'bert-base-uncased'}", "dataset=json_file",
+        f"dataset.path={folder}", "dataset.text_column=sentence", *extra,
+    )  # fmt: skip
+    return pipeline.run(cfg)
+
+
+def assert_equal_runs(local, ray) -> None:
+    measured = {k for k in local.metrics if not k.startswith(("time/", "throughput/"))}
+    assert len(measured) > 20
+    assert measured == {k for k in ray.metrics if not k.startswith(("time/", "throughput/"))}
+    for key in sorted(measured):
+        a, b = local.metrics[key], ray.metrics[key]
+        if float(a).is_integer():
+            assert a == b, key
+        else:
+            assert math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12), (key, a, b)
+    assert ray.tags["data.digest"] == local.tags["data.digest"]
+    assert len(ray.token_rows) == len(local.token_rows) > 0
+    for mine, theirs in zip(local.token_rows, ray.token_rows, strict=True):
+        assert mine == theirs
+    assert ray.token_hashes is not None and local.token_hashes is not None
+    assert len(ray.token_hashes) == len(local.token_hashes) and np.array_equal(
+        ray.token_hashes, local.token_hashes
+    )
+    assert "execution.engine" not in local.tags and ray.tags["execution.engine"] == "ray"
+    assert int(ray.tags["execution.workers"]) >= 2
+
+
+def test_ray_and_local_log_the_same_statistics_over_120000_rows_in_8_shards(tmp_path):
+    write_shards(tmp_path / "shards", 120_000)
+    local = run(tmp_path / "shards")
+    ray = run(tmp_path / "shards", "execution=ray", "execution.batch_size=8192")
+    assert local.metrics["data/rows"] == ray.metrics["data/rows"] == 120_000
+    assert_equal_runs(local, ray)
+
+
+def test_ray_merges_the_morpheme_statistic_exactly(tmp_path):
+    pytest.importorskip("kiwipiepy")
+    write_shards(tmp_path / "shards", 6_000)
+    extra = ("stats.morphemes=kiwi", "runtime.sort_by_length=false")  # blocks of whole batches
+    local = run(tmp_path / "shards", *extra)
+    ray = run(tmp_path / "shards", *extra, "execution=ray", "execution.batch_size=1000")
+    assert local.metrics["morph/boundaries"] > 10_000
+    assert_equal_runs(local, ray)
+    assert [r["morphemes"] for r in ray.token_rows] == [r["morphemes"] for r in local.token_rows]
+
+
+def _workers() -> list:
+    import psutil
+
+    return [p for p in psutil.process_iter(["cmdline"]) if "MapWorker" in " ".join(p.info["cmdline"] or [])]
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_the_run_equals_an_undisturbed_one(tmp_path):
+    """SIGKILL to one actor process while blocks are in flight: Ray restarts the actor and
+    retries its block; every statistic still equals the local run's."""
+    import signal
+    import threading
+    import time
+
+    write_shards(tmp_path / "shards", 60_000)
+    local = run(tmp_path / "shards")
+    outcome: dict[str, object] = {}
+
+    def ray_run() -> None:
+        outcome["result"] = run(tmp_path / "shards", "execution=ray", "execution.batch_size=4096")
+
+    thread = threading.Thread(target=ray_run)
+    thread.start()
+    deadline, killed = time.monotonic() + 120, None
+    while killed is None and thread.is_alive() and time.monotonic() < deadline:
+        busy = [p for p in _workers() if p.cpu_percent(interval=0.2) > 20]
+        if busy:
+            killed = busy[0].pid
+            busy[0].send_signal(signal.SIGKILL)
+        time.sleep(0.2)
+    thread.join(timeout=300)
+    assert killed is not None, "no busy worker was found to kill"
+    ray = outcome["result"]
+    assert_equal_runs(local, ray)
+
+
+def test_a_statistic_without_merge_refuses_ray_naming_it(tmp_path, monkeypatch):
+    from runner.errors import ConfigError
+    from runner.tokenization import statistics
+
+    class Plain(statistics.BaseStatistic):
+        def update(self, batch, keep):
+            pass
+
+        def metrics(self):
+            return {}
+
+    monkeypatch.setitem(statistics.STATISTICS, "plain", lambda context: Plain())
+    write_shards(tmp_path / "shards", 100)
+    with pytest.raises(ConfigError) as info:
+        run(tmp_path / "shards", "execution=ray")
+    assert info.value.key == "stats.plain" and "merge" in info.value.problem
