@@ -217,7 +217,7 @@ def _parts(
         Worker,
         fn_constructor_kwargs={"cfg": cfg, "shared": shared, "kwargs": kwargs},
         batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=cfg.execution.num_workers),
+        compute=ray.data.ActorPoolStrategy(size=min(cfg.execution.num_workers, len(items))),
         num_cpus=1,
         max_restarts=-1,  # a worker that dies is replaced, its block retried
         max_task_retries=-1,

@@ -29,20 +29,18 @@ __all__ = [
 ]
 
 
-Factory = Callable[[Context], "Statistic | token_stats.Family | None"]
+Factory = Callable[[Context], "Statistic | None"]
 
 
 STATISTICS: Registry[Factory] = Registry(
     "runner.statistics",
     "statistic",
     {
-        "counts": lambda c: token_stats.Counts(c.tokenizer.unk_token_id) if c.cfg.stats.counts else None,
-        "scripts": lambda c: token_stats.Scripts(c.tokenizer.unk_token_id) if c.cfg.stats.scripts else None,
-        "fidelity": lambda c: token_stats.Fidelity() if c.cfg.stats.fidelity else None,
-        "distribution": lambda c: (
-            token_stats.Distribution(len(c.tokenizer), c.cfg.stats.renyi_alpha)
-            if c.cfg.stats.distribution
-            else None
+        "counts": lambda c: _family(c.cfg.stats.counts, token_stats.Counts(c.tokenizer.unk_token_id)),
+        "scripts": lambda c: _family(c.cfg.stats.scripts, token_stats.Scripts(c.tokenizer.unk_token_id)),
+        "fidelity": lambda c: _family(c.cfg.stats.fidelity, token_stats.Fidelity()),
+        "distribution": lambda c: _family(
+            c.cfg.stats.distribution, token_stats.Distribution(len(c.tokenizer), c.cfg.stats.renyi_alpha)
         ),
         "morphemes": morphemes.statistic,
     },
@@ -52,18 +50,16 @@ STATISTICS: Registry[Factory] = Registry(
 register_statistic = STATISTICS.register
 
 
+def _family(on: bool, family: token_stats.Family) -> Statistic | None:
+    """A built-in family as a statistic of its own (start feeds the families together)."""
+    return token_stats.Chunked([family]) if on else None
+
+
 def start(context: Context) -> list[Statistic]:
-    """The statistics this run switches on; the token families among them fed as one."""
-    made = [
-        s
-        for s in (
-            factory(context) for name, factory in STATISTICS.items() if switched_on(context.cfg.stats, name)
-        )
-        if s is not None
-    ]
-    families = [s for s in made if isinstance(s, token_stats.Family)]
-    others: list[Statistic] = [s for s in made if not isinstance(s, token_stats.Family)]
-    return ([token_stats.Chunked(families)] if families else []) + others
+    """The statistics this run switches on, each from its factory; the built-in families among
+    them fed as one group (token_stats.together: a chunk's text layout built once for all)."""
+    made = [factory(context) for name, factory in STATISTICS.items() if switched_on(context.cfg.stats, name)]
+    return token_stats.together([s for s in made if s is not None])
 
 
 def unmergeable(context: Context) -> list[str]:
@@ -74,6 +70,5 @@ def unmergeable(context: Context) -> list[str]:
         for name, factory in STATISTICS.items()
         if switched_on(context.cfg.stats, name)
         and (made := factory(context)) is not None
-        and not isinstance(made, token_stats.Family)
         and not mergeable(made)
     ]

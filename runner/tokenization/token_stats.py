@@ -416,6 +416,15 @@ class Chunked:
         return next(f for f in self.families if isinstance(f, kind))
 
 
+def together(statistics: list[Any]) -> list[Any]:
+    """The statistics with every Chunked group among them joined into one, first (its families
+    then share each chunk and its layout); the others after it, in order."""
+    groups = [s for s in statistics if isinstance(s, Chunked)]
+    others = [s for s in statistics if not isinstance(s, Chunked)]
+    joined = [Chunked([f for g in groups for f in g.families])] if groups else []
+    return joined + others
+
+
 def all_families(tok: Any, renyi_alpha: float = 2.5) -> Chunked:
     """Every built-in family for a tokenizer, fed together."""
     unk = tok.unk_token_id
