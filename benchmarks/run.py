@@ -507,26 +507,29 @@ def _train_inside(config: Any) -> float:
     return time.perf_counter() - start - result.metrics.get("time/load_data_s", 0.0)
 
 
+def peak_rss(tmp: Path, texts: list[str], n: int, *overrides: str) -> float:
+    """Peak RSS (MiB) of a whole run of `n` rows (CLI, a text file source) in a fresh process."""
+    path = tmp / f"t{n}.txt"
+    if not path.exists():
+        path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
+    argv = ["runner", *overrides, "dataset.source=text", f"dataset.path={path}"]
+    argv.append(f"tracking.uri=sqlite:///{tmp}/mem.db")
+    code = (  # cli.main, not the `runner` command: that one leaves before this could print
+        f"import sys; from runner.cli import main; sys.argv={argv!r};"
+        "\ntry: main()\nexcept SystemExit: pass\n"
+        # VmHWM, not ru_maxrss: after fork+exec ru_maxrss still counts the parent's pages
+        "print([x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM')][0])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1]) / 1024
+
+
 def memory(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
     """Peak RSS of a whole run (CLI, text file source) at two sizes: tokenization only, and a
     body run of the tiny model (its embeddings go to outputs.npy as they come)."""
 
     def peak(n: int, *overrides: str) -> float:
-        path = tmp / f"t{n}.txt"
-        if not path.exists():
-            path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
-        argv = ["runner", *overrides, "dataset.source=text", f"dataset.path={path}"]
-        argv.append(f"tracking.uri=sqlite:///{tmp}/mem.db")
-        code = (  # cli.main, not the `runner` command: that one leaves before this could print
-            f"import sys; from runner.cli import main; sys.argv={argv!r};"
-            "\ntry: main()\nexcept SystemExit: pass\n"
-            # VmHWM, not ru_maxrss: after fork+exec ru_maxrss still counts the parent's pages
-            "print([x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM')][0])"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, check=True
-        )
-        return float(out.stdout.strip().splitlines()[-1]) / 1024
+        return peak_rss(tmp, texts, n, *overrides)
 
     small, large = rows
     label = f"{large:,} rows vs {small:,}, MiB (lower is better)"
@@ -574,24 +577,10 @@ def scale(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
 
 
 def _driver_memory(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
-    def peak(n: int) -> float:
-        path = tmp / f"d{n}.txt"
-        path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
-        argv = ["runner", "model=none", "execution=ray", "dataset.source=text", f"dataset.path={path}"]
-        argv.append(f"tracking.uri=sqlite:///{tmp}/scale.db")
-        code = (
-            f"import sys; from runner.cli import main; sys.argv={argv!r};"
-            "\ntry: main()\nexcept SystemExit: pass\n"
-            "print([x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM')][0])"
-        )
-        done = subprocess.run(
-            [sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, check=True
-        )
-        return float(done.stdout.strip().splitlines()[-1]) / 1024
-
     small, large = rows
     name = f"memory: driver peak RSS, execution=ray, {large:,} rows vs {small:,}, MiB (lower is better)"
-    return [(name, peak(large), peak(small), 1.2)]
+    ray = ("model=none", "execution=ray")
+    return [(name, peak_rss(tmp, texts, large, *ray), peak_rss(tmp, texts, small, *ray), 1.2)]
 
 
 def main() -> None:
