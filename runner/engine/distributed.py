@@ -1,4 +1,5 @@
-"""execution=ray: one run's tokenization and statistics on Ray Data (docs/scale.md).
+"""execution=ray: one run's tokenization, statistics and bag-of-tokens features on Ray Data
+(docs/scale.md).
 
 The run's rows are cut into blocks of whole encoding windows, so that every batch is the one the
 local path makes. An actor pool (`execution.num_workers` actors, each holding the tokenizer and,
@@ -30,6 +31,7 @@ from runner.data import sources
 from runner.engine import batches
 from runner.engine.result import Hashes, Row, RunResult
 from runner.errors import ConfigError, first_line
+from runner.task import features as probe_features
 from runner.tokenization import encoding, morphemes, statistics, tokenizer
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ class Part:
     longest: int = 0
     pid: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    bag: probe_features.BagOfTokens | None = None  # probe=bag_of_tokens: this block's features
 
 
 def check(cfg: RunConfig) -> None:
@@ -66,7 +69,7 @@ def check(cfg: RunConfig) -> None:
     workers yet, a missing Ray, an address nothing answers at."""
     refused = [
         (cfg.model.forward and cfg.model.name_or_path != "none", "model.forward=false or model=none"),
-        (cfg.probe.kind is not ProbeKind.none, "probe=none"),
+        (cfg.probe.kind is ProbeKind.embedding, "probe=bag_of_tokens"),
         (bool(cfg.dataset.parallel_columns), "dataset.parallel_columns=null"),
         (not cfg.tokenizer.use_fast, "tokenizer.use_fast=true"),
     ]
@@ -74,8 +77,8 @@ def check(cfg: RunConfig) -> None:
         if wrong:
             raise ConfigError(
                 "execution=ray",
-                "runs tokenization and statistics in workers; the model's forward, the probe, "
-                "parallel columns and Python tokenizers run with execution=local",
+                "runs tokenization, statistics and the bag-of-tokens probe's features in workers; the "
+                "model's forward, parallel columns and Python tokenizers run with execution=local",
                 f"use {fix}, or execution=local",
             )
     try:
@@ -250,6 +253,8 @@ def _merge(loop: batches.Loop, parts: Iterator[Part], result: RunResult) -> tupl
         result.token_rows.extend(part.rows)
         loop.hashes[part.start : part.start + len(part.hashes)] = part.hashes
         content, real = content + part.content, real + part.real
+        if loop.bag is not None and part.bag is not None:
+            loop.bag.merge(part.bag)
         loop.longer += part.longer
         loop.longest = max(loop.longest, part.longest)
         workers.add(part.pid)
@@ -292,6 +297,8 @@ class Worker:
         stats = batches.start_statistics(self.cfg, self.tok, block, self._cached)
         hashes = np.zeros(len(texts), np.uint64)
         loop = batches.Loop(self.cfg, result, self.tok, self.kwargs, stats, None, None, hashes, offset=start)
+        if self.cfg.probe.kind is ProbeKind.bag_of_tokens:
+            loop.bag = probe_features.BagOfTokens(len(self.tok), self.cfg.probe.pair_cutoff)
         content, real = batches.run(loop, texts, pairs, None)
         for statistic in stats:  # the last chunk of each, before the state travels
             getattr(statistic, "flush", lambda: None)()
@@ -307,6 +314,7 @@ class Worker:
             loop.longest,
             os.getpid(),
             seconds,
+            loop.bag,
         )
 
     def _cached(self, kind: str, key: object, build: Callable[[], object]) -> object:

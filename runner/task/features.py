@@ -45,6 +45,10 @@ class BagOfTokens:
         b = ids[content & second][: self.cutoff]
         return cast("np.ndarray", (a[:, None] * self.vocab + b[None, :]).ravel())
 
+    def merge(self, other: BagOfTokens) -> None:
+        """Another part's examples (execution=ray: a worker's block), added to these."""
+        self.rows.update(other.rows)
+
     def matrix(self, examples: int) -> sparse.csr_matrix:
         """The [examples, features] counts; an example never seen (none should be) is a zero row."""
         indices = sorted(self.rows)

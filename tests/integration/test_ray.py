@@ -135,7 +135,7 @@ def test_ray_merges_the_morpheme_statistic_exactly(tmp_path):
     write_shards(tmp_path / "shards", 6_000)
     extra = ("stats.morphemes=kiwi", "runtime.sort_by_length=false")  # blocks of whole batches
     local = run(tmp_path / "shards", *extra)
-    ray = run(tmp_path / "shards", *extra, "execution=ray", "execution.batch_size=1000")
+    ray = run(tmp_path / "shards", *extra, "execution=ray", "execution.batch_size=500")
     assert local.metrics["morph/boundaries"] > 10_000
     assert_equal_runs(local, ray)
     assert [r["morphemes"] for r in ray.token_rows] == [r["morphemes"] for r in local.token_rows]
@@ -192,3 +192,19 @@ def test_a_statistic_without_merge_refuses_ray_naming_it(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as info:
         run(tmp_path / "shards", "execution=ray")
     assert info.value.key == "stats.plain" and "merge" in info.value.problem
+
+
+def test_the_bag_of_tokens_probe_reads_the_features_the_workers_made(tmp_path):
+    """probe=bag_of_tokens under execution=ray: each worker collects its blocks' token counts,
+    the driver merges them and fits the probe — the same accuracy, folds and interval as local."""
+    common = (
+        "model=none", f"tokenizer.name_or_path={HUB / 'bert-base-uncased'}", "dataset=klue_nli_genre",
+        "probe=bag_of_tokens", "runtime.sort_by_length=false",
+    )  # fmt: skip
+    local = pipeline.run(compose(*common))
+    ray = pipeline.run(compose(*common, "execution=ray", "execution.batch_size=256"))
+    probed = sorted(k for k in local.metrics if k.startswith("probe/"))
+    assert len(probed) >= 8 and probed == sorted(k for k in ray.metrics if k.startswith("probe/"))
+    for key in probed:
+        assert ray.metrics[key] == local.metrics[key], key
+    assert ray.probe == local.probe and ray.tags["execution.engine"] == "ray"
