@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -60,7 +60,6 @@ class Part:
     longer: int = 0
     longest: int = 0
     pid: int = 0
-    seconds: dict[str, float] = field(default_factory=dict)
     bag: probe_features.BagOfTokens | None = None  # probe=bag_of_tokens: this block's features
 
 
@@ -302,7 +301,6 @@ class Worker:
         content, real = batches.run(loop, texts, pairs, None)
         for statistic in stats:  # the last chunk of each, before the state travels
             getattr(statistic, "flush", lambda: None)()
-        seconds = {k: v for k, v in result.metrics.items() if k.startswith("time/")}
         return Part(
             start,
             stats,
@@ -313,7 +311,6 @@ class Worker:
             loop.longer,
             loop.longest,
             os.getpid(),
-            seconds,
             loop.bag,
         )
 
