@@ -116,6 +116,7 @@ def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | N
     else:
         for column, values in columns.items():
             counts[column] = batches.run(loop, values, texts.pairs, column)
+        result.tags.update({"execution.engine": "local", "execution.workers": "1"})  # this process
     if not texts.parallel:
         result.token_hashes = loop.hashes
     with timed(result, "tokenize"):  # the last chunk of statistics

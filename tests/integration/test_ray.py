@@ -118,7 +118,8 @@ def assert_equal_runs(local, ray) -> None:
     assert len(ray.token_hashes) == len(local.token_hashes) and np.array_equal(
         ray.token_hashes, local.token_hashes
     )
-    assert "execution.engine" not in local.tags and ray.tags["execution.engine"] == "ray"
+    assert local.tags["execution.engine"] == "local" and local.tags["execution.workers"] == "1"
+    assert ray.tags["execution.engine"] == "ray"
     assert int(ray.tags["execution.workers"]) >= 2
 
 
