@@ -15,7 +15,8 @@ from runner.tracking.tracker import Tracker
 
 
 def wait_running(uri: str, n: int, seconds: float = 120) -> tuple[MlflowClient, list]:
-    """The RUNNING runs that have logged their params (inside the pipeline), once there are n. The
+    """The RUNNING runs that have logged their params and config.yaml (inside the pipeline), once
+    there are n. The
     store is opened as the runner opens it (a lock around a fresh sqlite file's migrations): two
     processes migrating one new file at once would break each other."""
     client = Tracker(uri, "runner").client
@@ -24,8 +25,15 @@ def wait_running(uri: str, n: int, seconds: float = 120) -> tuple[MlflowClient, 
         time.sleep(0.5)
         exp = client.get_experiment_by_name("runner")
         runs = client.search_runs([exp.experiment_id]) if exp else []
-        running = [r for r in runs if r.info.status == "RUNNING" and r.data.params]
+        running = [r for r in runs if r.info.status == "RUNNING" and r.data.params and _configured(client, r)]
     return client, running
+
+
+def _configured(client: MlflowClient, run) -> bool:
+    """Its config.yaml is written: logged after every param, so the run's start-up writes are
+    over and a SIGSTOP cannot catch it inside a store transaction (which would lock the store
+    for every other runner on it)."""
+    return any(a.path == "config.yaml" for a in client.list_artifacts(run.info.run_id))
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
