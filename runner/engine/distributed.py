@@ -232,10 +232,11 @@ def _parts(
 def _files(tok: Tokenizer, folder: Path | None) -> dict[str, bytes]:
     """The tokenizer as files a worker loads (tokenizer.from_folder): a trained one's own folder
     (its morpheme marker too), else what save_pretrained writes."""
-    if folder is None:
-        folder = Path(tempfile.mkdtemp(prefix="runner-ray-tokenizer-"))
-        tok.save_pretrained(folder)
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    if folder is not None:
+        return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    with tempfile.TemporaryDirectory(prefix="runner-ray-tokenizer-") as saved:
+        tok.save_pretrained(saved)
+        return _files(tok, Path(saved))
 
 
 def _merge(loop: batches.Loop, parts: Iterator[Part], result: RunResult) -> tuple[int, int]:
@@ -269,12 +270,12 @@ class Worker:
     def __init__(self, cfg: RunConfig, shared: list[object], kwargs: dict[str, object]) -> None:
         import ray
 
-        folder = Path(tempfile.mkdtemp(prefix="runner-worker-tokenizer-"))
         stored: dict[str, bytes] = ray.get(shared[0])  # type: ignore[call-overload]  # an ObjectRef
         self.rows: tuple[Sequence[str], Sequence[str] | None] = ray.get(shared[1])  # type: ignore[call-overload]
-        for name, data in stored.items():
-            (folder / name).write_bytes(data)
-        self.tok = tokenizer.from_folder(folder, "execution=ray")
+        with tempfile.TemporaryDirectory(prefix="runner-worker-tokenizer-") as folder:
+            for name, data in stored.items():
+                (Path(folder) / name).write_bytes(data)
+            self.tok = tokenizer.from_folder(folder, "execution=ray")
         self.cfg, self.kwargs = cfg, kwargs
         self.cache: dict[tuple[str, str], object] = {}
 
