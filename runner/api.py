@@ -189,16 +189,19 @@ class Run:
 
     @functools.cached_property
     def outputs(self) -> np.ndarray | list[np.ndarray] | None:
-        """The model's outputs per example, in input order: outputs.npy as one array (a body's
-        pooled embeddings, sequence logits); outputs.npz (per-token outputs) as one array per
-        example. None when the run had no forward pass."""
+        """The model's outputs per example, in input order: one array when every example has one
+        row (outputs.npy: a body's pooled embeddings, sequence logits), else one array per example
+        (outputs.npz: per-token outputs); an execution=ray run's shards (outputs/) read the same
+        way. None when the run had no forward pass."""
+        import numpy as np
+
         from runner.model import outputs as model_outputs
 
         logged = readback.outputs(self._client, self.id, model_outputs.load)
         if logged is None:
             return None
         values, offsets = logged
-        if readback.has(self._client, self.id, "outputs.npy"):
+        if readback.has(self._client, self.id, "outputs.npy") or (np.diff(offsets) == 1).all():
             return values
         return [values[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
 

@@ -279,7 +279,10 @@ class ExecutionConfig:
     address: str | None = None
     num_workers: int = 2  # actors, each holding the tokenizer (and Kiwi)
     batch_size: int = 16384  # rows per Ray block (rounded up to whole encoding windows)
-    num_gpus: float = 0.0  # per model actor (model forward under ray: not built yet)
+    num_gpus: float = 0.0  # per actor, with a model's forward (a fraction shares one GPU)
+    # with a model's forward: the folder the workers write their Parquet shards of outputs to,
+    # which every node must see; null: the run's own scratch folder (one machine)
+    output_dir: str | None = None
     verbose: bool = False  # true: Ray's own messages on the console (else kept in a file)
 
 
@@ -370,6 +373,10 @@ def check(run: RunConfig) -> None:
     _positive("tracking.max_logged_examples", run.tracking.max_logged_examples)
     _positive("execution.num_workers", run.execution.num_workers)
     _positive("execution.batch_size", run.execution.batch_size)
+    if run.execution.num_gpus < 0:
+        raise ConfigError(
+            "execution.num_gpus", f"{run.execution.num_gpus} is below 0", "use 0, a fraction or 1"
+        )
     if tok.train is not None:
         normalizer_parts(tok.train.normalizer)
     alpha = run.stats.renyi_alpha

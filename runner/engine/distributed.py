@@ -1,12 +1,14 @@
-"""execution=ray: one run's tokenization, statistics and bag-of-tokens features on Ray Data
-(docs/scale.md).
+"""execution=ray: one run's tokenization, statistics, bag-of-tokens features and the model's
+forward on Ray Data (docs/scale.md).
 
 The run's rows are cut into blocks of whole encoding windows, so that every batch is the one the
-local path makes. An actor pool (`execution.num_workers` actors, each holding the tokenizer and,
-for stats.morphemes=kiwi, Kiwi) runs each block through the same batch loop as a local run
-(runner.engine.batches) and sends back the block's partial state: every statistic (merged by
-its own `merge`, exactly), the logged examples' tokens.json rows, the token hashes and the
-counts. The driver adds them up; nothing a worker computes is an approximation of the local run.
+local path makes. An actor pool (`execution.num_workers` actors, each holding the tokenizer, the
+model with a forward and, for stats.morphemes=kiwi, Kiwi) runs each block through the same batch
+loop as a local run (runner.engine.batches) and sends back the block's partial state: every
+statistic (merged by its own `merge`, exactly), the logged examples' tokens.json and
+predictions.json rows, the token hashes and the counts. Every example's model outputs stay with
+the workers, which write them as Parquet shards (runner.model.outputs). The driver adds the
+states up; nothing a worker computes is an approximation of the local run.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from runner.config.schema import ProbeKind, RunConfig
 from runner.data import sources
 from runner.engine import batches
 from runner.engine.result import Hashes, Row, RunResult
-from runner.errors import ConfigError, first_line
+from runner.errors import ConfigError, RunnerError, first_line
+from runner.model import models
+from runner.model.inference import Predictor
+from runner.model.outputs import OutputSpool
 from runner.task import features as probe_features
 from runner.tokenization import encoding, morphemes, statistics, tokenizer
 
@@ -44,6 +49,17 @@ QUIET = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "RAY_DATA_DISABLE_PROGRESS_BARS": "1",
 }
+
+
+@dataclass
+class Predicted:
+    """What one block's forward gave: the logged examples' predictions rows, how many examples
+    it got right, each batch's output shapes (in the block's order) and its warnings."""
+
+    rows: list[Row]
+    correct: int
+    shapes: list[dict[str, list[int]]]
+    warnings: list[str]
 
 
 @dataclass
@@ -61,14 +77,13 @@ class Part:
     longest: int = 0
     pid: int = 0
     bag: probe_features.BagOfTokens | None = None  # probe=bag_of_tokens: this block's features
+    predicted: Predicted | None = None  # with a model's forward
 
 
 def check(cfg: RunConfig) -> None:
     """What execution=ray refuses before a run opens (exit 2, no run): what it does not run in
-    workers yet, a missing Ray, an address nothing answers at."""
+    workers, a missing Ray, an address nothing answers at."""
     refused = [
-        (cfg.model.forward and cfg.model.name_or_path != "none", "model.forward=false or model=none"),
-        (cfg.probe.kind is ProbeKind.embedding, "probe=bag_of_tokens"),
         (bool(cfg.dataset.parallel_columns), "dataset.parallel_columns=null"),
         (not cfg.tokenizer.use_fast, "tokenizer.use_fast=true"),
     ]
@@ -76,8 +91,8 @@ def check(cfg: RunConfig) -> None:
         if wrong:
             raise ConfigError(
                 "execution=ray",
-                "runs tokenization, statistics and the bag-of-tokens probe's features in workers; the "
-                "model's forward, parallel columns and Python tokenizers run with execution=local",
+                "runs one column through a fast (Rust) tokenizer in its workers; parallel columns "
+                "and Python tokenizers run with execution=local",
                 f"use {fix}, or execution=local",
             )
     try:
@@ -86,7 +101,13 @@ def check(cfg: RunConfig) -> None:
         raise ConfigError(
             "execution=ray", "needs Ray, which is not installed", "pip install 'ray[data]'"
         ) from exc
-    address = cfg.execution.address
+    address, gpus = cfg.execution.address, cfg.execution.num_gpus
+    if gpus and not address and _local_gpus() < gpus:
+        raise ConfigError(
+            f"execution.num_gpus={gpus}",
+            f"asks for GPUs per worker, and this machine has {_local_gpus()}",
+            "use execution.num_gpus=0, or join a cluster with GPUs (execution.address)",
+        )
     silent = reach.ray_head(address) if address else None
     if silent:
         raise ConfigError(
@@ -95,6 +116,12 @@ def check(cfg: RunConfig) -> None:
             "start the cluster (`ray start --head` prints its address), fix the address, or use "
             "execution.address=null for a local Ray instance",
         )
+
+
+def _local_gpus() -> int:
+    import torch
+
+    return int(torch.cuda.device_count())
 
 
 def run(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> tuple[int, int]:
@@ -113,15 +140,51 @@ def run(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> tuple[
     with _quiet(cfg.execution.verbose), _environment(cfg.execution.address is None):
         started = _init(cfg)
         try:
-            parts = _parts(cfg, loop.tok, loop.kwargs, texts, folder)
-            content, real = _merge(loop, parts, result)
+            _enough_gpus(cfg, loop.predictor is not None)
+            shared = _shared(loop, texts, folder)
+            content, real = _merge(loop, _parts(cfg, loop.kwargs, shared, len(texts)), result)
         finally:
             if started:
                 import ray
 
                 ray.shutdown()
-    result.metrics["time/tokenize_s"] += time.perf_counter() - start
+    seconds = time.perf_counter() - start  # the whole data path: every worker's batches, wall clock
+    result.metrics["time/tokenize_s"] += seconds
+    if loop.predictor is not None:
+        result.metrics["time/forward_s"] += seconds
+        result.outputs = shared.outputs if any(shared.outputs.iterdir()) else None
     return content, real
+
+
+@dataclass
+class Shared:
+    """What every worker reads, by reference (fetched once per actor; the driver holds the
+    references): the tokenizer's files, the rows — a file-backed column travels as its
+    memory-mapped dataset, not as text —, the model and the gold label ids; and the folder the
+    workers write their shards of outputs to."""
+
+    files: object
+    rows: object
+    model: object | None
+    gold: object | None
+    outputs: Path
+
+
+def _shared(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> Shared:
+    import ray
+
+    cfg, predictor = loop.cfg, loop.predictor
+    where = cfg.execution.output_dir
+    if where:
+        Path(where).mkdir(parents=True, exist_ok=True)
+    outputs = Path(tempfile.mkdtemp(prefix="runner-outputs-", dir=where or loop.result.scratch()))
+    return Shared(
+        ray.put(_files(loop.tok, folder)),
+        ray.put((texts.texts, texts.pairs)),
+        ray.put(predictor.loaded.model) if predictor else None,  # the driver's weights, on cpu
+        ray.put(predictor.label_ids) if predictor else None,
+        outputs,
+    )
 
 
 @contextlib.contextmanager
@@ -191,6 +254,20 @@ def _init(cfg: RunConfig) -> bool:
     return True
 
 
+def _enough_gpus(cfg: RunConfig, forward: bool) -> None:
+    """A cluster without the GPUs execution.num_gpus asks for would never start the workers."""
+    import ray
+
+    wanted = cfg.execution.num_gpus
+    has = ray.cluster_resources().get("GPU", 0)  # type: ignore[no-untyped-call]
+    if forward and wanted and has < wanted:
+        raise ConfigError(
+            f"execution.num_gpus={wanted}",
+            f"asks for GPUs per worker, and the Ray cluster has {has:g}",
+            "use execution.num_gpus=0, or a cluster with GPUs",
+        )
+
+
 def _blocks(n: int, cfg: RunConfig) -> list[tuple[int, int]]:
     """[start, stop) of each block: execution.batch_size rows rounded up to whole windows (the
     rows ordered by length together), or whole batches under runtime.sort_by_length=false."""
@@ -200,32 +277,31 @@ def _blocks(n: int, cfg: RunConfig) -> list[tuple[int, int]]:
     return [(s, min(s + size, n)) for s in range(0, n, size)]
 
 
-def _parts(
-    cfg: RunConfig, tok: Tokenizer, kwargs: dict[str, object], texts: sources.Texts, folder: Path | None
-) -> Iterator[Part]:
-    """Each block's Part, as the actor pool finishes it."""
-    import ray
+def _parts(cfg: RunConfig, kwargs: dict[str, object], shared: Shared, n: int) -> Iterator[Part]:
+    """Each block's Part, as the actor pool finishes it; a worker's RunnerError (a token id
+    past the model's vocabulary) raised as itself — it travels as data, since Ray Data keeps
+    only the message of an exception raised in a worker."""
     import ray.data
 
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     context = ray.data.DataContext.get_current()
     context.print_on_execution_start = False
-    items = [{"start": s, "stop": e} for s, e in _blocks(len(texts), cfg)]
+    items = [{"start": s, "stop": e} for s, e in _blocks(n, cfg)]
     data = ray.data.from_items(items, override_num_blocks=len(items))
-    # by reference, fetched once per actor (the driver holds the references): the tokenizer's
-    # files, and the rows — a file-backed column travels as its memory-mapped dataset, not as text
-    shared = [ray.put(_files(tok, folder)), ray.put((texts.texts, texts.pairs))]
     done = data.map_batches(
         Worker,
         fn_constructor_kwargs={"cfg": cfg, "shared": shared, "kwargs": kwargs},
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=min(cfg.execution.num_workers, len(items))),
         num_cpus=1,
+        num_gpus=cfg.execution.num_gpus if shared.model is not None else 0,
         max_restarts=-1,  # a worker that dies is replaced, its block retried
         max_task_retries=-1,
     )
     for row in done.iter_rows():
-        part: Part = pickle.loads(row["part"])
+        part: Part | RunnerError = pickle.loads(row["part"])
+        if isinstance(part, RunnerError):
+            raise part
         yield part
 
 
@@ -244,6 +320,7 @@ def _merge(loop: batches.Loop, parts: Iterator[Part], result: RunResult) -> tupl
     content = real = 0
     merged: list[statistics.Statistic] | None = None
     workers: set[int] = set()
+    shapes: dict[int, list[dict[str, list[int]]]] = {}  # each block's, put in input order after
     for part in parts:
         if merged is None:
             merged = part.stats
@@ -258,33 +335,57 @@ def _merge(loop: batches.Loop, parts: Iterator[Part], result: RunResult) -> tupl
         loop.longer += part.longer
         loop.longest = max(loop.longest, part.longest)
         workers.add(part.pid)
+        if loop.predictor is not None and part.predicted is not None:
+            _predicted(loop.predictor, part.predicted)
+            shapes[part.start] = part.predicted.shapes
+    if loop.predictor is not None:
+        loop.predictor.batch_shapes = [s for start in sorted(shapes) for s in shapes[start]]
     loop.stats = merged or []
     result.tags["execution.engine"] = "ray"
     result.tags["execution.workers"] = str(len(workers))
     return content, real
 
 
-class Worker:
-    """One actor of the pool: the tokenizer (loaded once from its files) and the batch loop."""
+def _predicted(predictor: Predictor, block: Predicted) -> None:
+    """One block's forward added into the driver's predictor (it ran none itself)."""
+    predictor.rows.extend(block.rows)
+    predictor.correct += block.correct
+    predictor.warnings.extend(w for w in block.warnings if w not in predictor.warnings)
 
-    def __init__(self, cfg: RunConfig, shared: list[object], kwargs: dict[str, object]) -> None:
+
+class Worker:
+    """One actor of the pool: the tokenizer (loaded once from its files), the model with a
+    forward (the driver's weights, on the actor's device) and the batch loop."""
+
+    def __init__(self, cfg: RunConfig, shared: Shared, kwargs: dict[str, object]) -> None:
         import ray
 
-        stored: dict[str, bytes] = ray.get(shared[0])  # type: ignore[call-overload]  # an ObjectRef
-        self.rows: tuple[Sequence[str], Sequence[str] | None] = ray.get(shared[1])  # type: ignore[call-overload]
+        stored: dict[str, bytes] = ray.get(shared.files)  # type: ignore[call-overload]  # an ObjectRef
+        self.rows: tuple[Sequence[str], Sequence[str] | None] = ray.get(shared.rows)  # type: ignore[call-overload]
         with tempfile.TemporaryDirectory(prefix="runner-worker-tokenizer-") as folder:
             for name, data in stored.items():
                 (Path(folder) / name).write_bytes(data)
             self.tok = tokenizer.from_folder(folder, "execution=ray")
-        self.cfg, self.kwargs = cfg, kwargs
+        self.loaded: models.Loaded | None = None
+        self.gold: list[int] | None = None
+        if shared.model is not None:
+            device = models.pick_device(cfg.runtime.device)  # cuda where the actor was given a GPU
+            self.loaded = models.Loaded(ray.get(shared.model).to(device), device)  # type: ignore[call-overload]
+            self.gold = ray.get(shared.gold)  # type: ignore[call-overload]
+        self.cfg, self.kwargs, self.outputs = cfg, kwargs, shared.outputs
         self.cache: dict[tuple[str, str], object] = {}
 
     def __call__(self, block: dict[str, Column]) -> dict[str, Column]:
         texts, pairs = self.rows
-        parts = [
-            pickle.dumps(self.part(s, list(texts[s:e]), list(pairs[s:e]) if pairs is not None else None))
-            for s, e in zip(block["start"].tolist(), block["stop"].tolist(), strict=True)
-        ]
+        parts: list[bytes] = []
+        for s, e in zip(block["start"].tolist(), block["stop"].tolist(), strict=True):
+            try:
+                part: Part | RunnerError = self.part(
+                    s, list(texts[s:e]), list(pairs[s:e]) if pairs is not None else None
+                )
+            except RunnerError as exc:  # the user's to fix: to the driver whole, as data
+                part = exc
+            parts.append(pickle.dumps(part))
         return {"part": np.array(parts, dtype=object)}
 
     def part(self, start: int, texts: list[str], pairs: list[str] | None) -> Part:
@@ -296,10 +397,15 @@ class Worker:
             cut.known.clear()
         stats = batches.start_statistics(self.cfg, self.tok, block, self._cached)
         hashes = np.zeros(len(texts), np.uint64)
-        loop = batches.Loop(self.cfg, result, self.tok, self.kwargs, stats, None, None, hashes, offset=start)
-        if self.cfg.probe.kind is ProbeKind.bag_of_tokens:
-            loop.bag = probe_features.BagOfTokens(len(self.tok), self.cfg.probe.pair_cutoff)
-        content, real = batches.run(loop, texts, pairs, None)
+        with tempfile.TemporaryDirectory(prefix="runner-worker-spool-") as spooled:
+            predictor = self._predictor(Path(spooled), start)
+            loop = batches.Loop(
+                self.cfg, result, self.tok, self.kwargs, stats, predictor, None, hashes, offset=start
+            )
+            if self.cfg.probe.kind is ProbeKind.bag_of_tokens:
+                loop.bag = probe_features.BagOfTokens(len(self.tok), self.cfg.probe.pair_cutoff)
+            content, real = batches.run(loop, texts, pairs, None)
+            predicted = self._predicted(predictor)
         for statistic in stats:  # the last chunk of each, before the state travels
             getattr(statistic, "flush", lambda: None)()
         return Part(
@@ -313,7 +419,25 @@ class Worker:
             loop.longest,
             os.getpid(),
             loop.bag,
+            predicted,
         )
+
+    def _predictor(self, spooled: Path, start: int) -> Predictor | None:
+        """The forward of one block, its outputs spooled from input position `start` on."""
+        if self.loaded is None:
+            return None
+        cfg = self.cfg
+        keep = cfg.tracking.max_logged_examples
+        spool = OutputSpool(spooled, start)
+        return Predictor(self.loaded, self.tok, cfg.model.head, cfg.predict, keep, self.gold, spool=spool)
+
+    def _predicted(self, predictor: Predictor | None) -> Predicted | None:
+        """The block's forward as data; its outputs written as one Parquet shard."""
+        if predictor is None:
+            return None
+        assert predictor.spool is not None
+        predictor.spool.shard(self.outputs)
+        return Predicted(predictor.rows, predictor.correct, predictor.batch_shapes, predictor.warnings)
 
     def _cached(self, kind: str, key: object, build: Callable[[], object]) -> object:
         k = (kind, repr(key))

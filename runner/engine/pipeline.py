@@ -292,7 +292,8 @@ def _load_model(
             )
         result.metrics["time/load_model_s"] = 0.0
         return None
-    device = models.pick_device(cfg.runtime.device)
+    ray = cfg.execution.engine is Engine.ray  # the workers move the weights to their own device
+    device = "cpu" if ray else models.pick_device(cfg.runtime.device)
     with timed(result, "load_model"):
         loaded = cache.get(
             "model",
@@ -321,7 +322,7 @@ def _load_model(
         cfg.predict,
         cfg.tracking.max_logged_examples,
         label_ids=gold,
-        spool=OutputSpool(result.scratch()),
+        spool=None if ray else OutputSpool(result.scratch()),  # ray: the workers write shards
     )
 
 
@@ -397,7 +398,8 @@ def gini(costs: list[int]) -> float:
 def _predictions(result: RunResult, predictor: Predictor, rows: int) -> None:
     result.prediction_rows = sorted(predictor.rows, key=index_of)
     result.shapes = predictor.shapes(rows)
-    result.outputs = predictor.finish_outputs()
+    if result.outputs is None:  # execution=ray: the workers' shards, already written
+        result.outputs = predictor.finish_outputs()
     result.warnings.extend(predictor.warnings)
     accuracy = predictor.accuracy(rows)
     if accuracy is not None:

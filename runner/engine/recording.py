@@ -52,7 +52,10 @@ def log_result(
     for rows, name in ((result.token_rows, "tokens.json"), (result.prediction_rows, "predictions.json")):
         if rows:
             tracker.log_table(run_id, rows, name)
-    if result.outputs is not None:  # outputs.npy or outputs.npz, written by runner.model.outputs
+    if result.outputs is not None and result.outputs.is_dir():  # execution=ray: the workers' shards
+        for path in sorted(result.outputs.iterdir()):
+            tracker.log_file(run_id, str(path), "outputs")
+    elif result.outputs is not None:  # outputs.npy or outputs.npz, written by runner.model.outputs
         tracker.log_file(run_id, str(result.outputs))
     if result.token_hashes is not None:
         tracker.log_array(run_id, result.token_hashes, "token_hashes.npy")

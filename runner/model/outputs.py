@@ -1,10 +1,15 @@
 """Per-example model outputs spooled to disk as batches produce them, in input order, so a run's
 memory does not grow with its dataset. The result is `outputs.npy` (one row per example: a
 body's pooled embedding, sequence-classification logits) or `outputs.npz` (`values` and
-`offsets`: example i owns rows offsets[i]:offsets[i+1] — per-token and per-mask outputs)."""
+`offsets`: example i owns rows offsets[i]:offsets[i+1] — per-token and per-mask outputs).
+
+Under execution=ray each worker spools its block of examples (from input position `start` on)
+and writes it as one Parquet shard (`part-<start>.parquet`: `index`, `rows` and the example's
+flattened `values`); `load` reads a folder of shards as one (values, offsets) in input order."""
 
 from __future__ import annotations
 
+import json
 import zipfile
 from array import array
 from pathlib import Path
@@ -12,14 +17,16 @@ from pathlib import Path
 import numpy as np
 
 COPY_ROWS = 65_536  # rows copied from the spool per step when the file is finished
+TAIL = b"runner.tail"  # a shard's schema metadata: the dims after the row dim (JSON)
 
 
 class OutputSpool:
     """Takes each example's [rows, ...] float32 output in any order within a window (sorted
     batches) and appends them to a raw file in input order; holds only the out-of-order ones."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, start: int = 0) -> None:
         self.folder = folder
+        self.start = start  # the input position of the first example (an execution=ray block's)
         self.raw = folder / "values.f32"
         self._file = self.raw.open("wb")
         self.offsets = array("q", [0])
@@ -31,7 +38,7 @@ class OutputSpool:
         if self.tail is None:
             self.tail = value.shape[1:]
         self.pending[index] = value
-        while (n := len(self.offsets) - 1) in self.pending:
+        while (n := self.start + len(self.offsets) - 1) in self.pending:
             done = self.pending.pop(n)
             self._file.write(done.tobytes())
             self.offsets.append(self.offsets[-1] + len(done))
@@ -57,6 +64,33 @@ class OutputSpool:
         self.raw.unlink()
         return path
 
+    def shard(self, folder: Path) -> Path | None:
+        """This block's outputs as one Parquet shard in `folder` (part-<start>.parquet, so that
+        the names sort in input order); None when nothing came."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._file.close()
+        if self.tail is None:
+            return None
+        if self.pending:
+            raise RuntimeError(f"outputs of {len(self.pending)} examples arrived without those before them")
+        offsets = np.frombuffer(self.offsets, dtype=np.int64)
+        width = int(np.prod(self.tail, dtype=np.int64))
+        flat = pa.array(np.fromfile(self.raw, dtype=np.float32), pa.float32())
+        rows = np.diff(offsets)
+        table = pa.table(
+            {
+                "index": np.arange(self.start, self.start + len(rows), dtype=np.int64),
+                "rows": rows,
+                "values": pa.LargeListArray.from_arrays(pa.array(offsets * width), flat),
+            }
+        ).replace_schema_metadata({TAIL: json.dumps(list(self.tail)).encode()})
+        path = folder / f"part-{self.start:012d}.parquet"
+        pq.write_table(table, path)
+        self.raw.unlink()
+        return path
+
     def _values(self, path: Path) -> Path:
         """The spooled rows as one .npy array [rows, *tail], copied a slice at a time."""
         rows, tail = int(self.offsets[-1]), self.tail or ()
@@ -76,9 +110,27 @@ class OutputSpool:
 
 
 def load(path: Path | str) -> tuple[np.ndarray, np.ndarray]:
-    """(values, offsets) of an outputs.npy or outputs.npz."""
+    """(values, offsets) of an outputs.npy, an outputs.npz or a folder of Parquet shards."""
+    if Path(path).is_dir():
+        return _shards(sorted(Path(path).glob("part-*.parquet")))
     if str(path).endswith(".npz"):
         with np.load(path) as z:
             return z["values"], z["offsets"]
     values = np.load(path)
     return values, np.arange(len(values) + 1)
+
+
+def _shards(paths: list[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The shards' examples, one after another: (values [rows, *tail], offsets)."""
+    import pyarrow.parquet as pq
+
+    values, counts, tail = [], [np.zeros(1, np.int64)], None
+    for path in paths:
+        table = pq.read_table(path)
+        tail = tuple(json.loads((table.schema.metadata or {})[TAIL]))
+        values.append(table.column("values").combine_chunks().flatten().to_numpy())
+        counts.append(table.column("rows").to_numpy())
+    if tail is None:
+        raise FileNotFoundError("no part-*.parquet shard of model outputs")
+    offsets = np.cumsum(np.concatenate(counts))
+    return np.concatenate(values).reshape(-1, *tail), offsets

@@ -88,9 +88,10 @@ def outputs(
 ) -> tuple[Values, Offsets] | None:
     """A run's model outputs as (values, offsets), read by `load` (runner.model.outputs.load: the
     format is the model room's): example i is values[offsets[i]:offsets[i+1]] (outputs.npy: one
-    row each; outputs.npz: per-token rows). None without a forward pass."""
+    row each; outputs.npz: per-token rows; outputs/: an execution=ray run's Parquet shards). None
+    without a forward pass."""
     logged = names(client, run_id)
-    name = next((n for n in ("outputs.npy", "outputs.npz") if n in logged), None)
+    name = next((n for n in ("outputs.npy", "outputs.npz", "outputs") if n in logged), None)
     if name is None:
         return None
     with tempfile.TemporaryDirectory() as tmp:

@@ -96,7 +96,13 @@ CASES = [
     ("max-length-padding-without-length", ["padding.strategy=max_length"], CONFIG, "padding.strategy"),
     ("max-length-above-model", ["tokenizer.max_length=4096"], FAILED, "tokenizer.max_length=4096"),
     ("unknown-group-option", ["model=bogus"], CONFIG, "model/bogus"),
-    ("ray-with-a-forward", ["execution=ray"], CONFIG, "execution=ray"),
+    ("ray-with-parallel-columns", ["dataset=udhr_parallel", "execution=ray"], CONFIG, "execution=ray"),
+    (
+        "ray-with-more-gpus-than-there-are",
+        ["execution=ray", "execution.num_gpus=1"],
+        CONFIG,
+        "execution.num_gpus",
+    ),
     (
         "ray-at-no-address",
         ["model=none", "execution=ray", "execution.address=127.0.0.1:9"],

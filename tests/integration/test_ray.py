@@ -209,3 +209,75 @@ def test_the_bag_of_tokens_probe_reads_the_features_the_workers_made(tmp_path):
     for key in probed:
         assert ray.metrics[key] == local.metrics[key], key
     assert ray.probe == local.probe and ray.tags["execution.engine"] == "ray"
+
+
+def test_the_model_runs_in_the_workers_and_writes_its_outputs_as_parquet_shards(tmp_path):
+    """model=tiny_classifier under execution=ray: each worker runs its blocks' forward; the
+    predictions rows, accuracy, per-batch shapes and every example's logits equal local, and
+    the logits are one Parquet shard per block, never gathered on the driver."""
+    from runner.model import outputs as model_outputs
+
+    rows = 3_000
+    sentences = [json.loads(line)["sentence"] for line in KLUE_NER.read_text(encoding="utf-8").splitlines()]
+    labels = ("negative", "neutral", "positive")
+    lines = (
+        json.dumps({"sentence": sentences[i], "label": labels[i % 3]}, ensure_ascii=False)
+        for i in range(rows)
+    )
+    (tmp_path / "rows.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    common = (
+        "model=tiny_classifier", "dataset=json_file", f"dataset.path={tmp_path / 'rows.jsonl'}",
+        "dataset.text_column=sentence", "dataset.label_column=label", "runtime.sort_by_length=false",
+    )  # fmt: skip
+    local = pipeline.run(compose(*common))
+    ray = pipeline.run(compose(*common, "execution=ray", "execution.batch_size=512"))
+    assert_equal_runs(local, ray)
+    assert 0 < local.metrics["predict/accuracy"] < 1
+    assert len(ray.prediction_rows) == len(local.prediction_rows) == 100
+    assert ray.prediction_rows == local.prediction_rows and ray.shapes == local.shapes
+    assert ray.outputs is not None and ray.outputs.is_dir()
+    shards = sorted(p.name for p in ray.outputs.iterdir())
+    assert shards == [f"part-{s:012d}.parquet" for s in range(0, rows, 512)]  # one per block
+    (values, offsets), (want, want_offsets) = (
+        model_outputs.load(ray.outputs),
+        model_outputs.load(local.outputs),
+    )
+    assert values.shape == want.shape == (rows, 3) and np.array_equal(offsets, want_offsets)
+    np.testing.assert_allclose(values, want, rtol=0, atol=1e-6)
+
+
+def test_the_embedding_probe_reads_the_shards_the_workers_logged(tmp_path, monkeypatch):
+    """probe=embedding with a body under execution=ray, through runner.run and a real store: the
+    run logs the workers' shards under outputs/, Run.outputs reads them as local's outputs.npy,
+    and the probe over them scores what the local probe scores."""
+    import runner
+
+    monkeypatch.chdir(tmp_path)
+    common = ("model=tiny_bert", "dataset=klue_nli_genre", "probe=embedding", "runtime.sort_by_length=false")
+    local = runner.run(*common)
+    ray = runner.run(*common, "execution=ray", "execution.batch_size=256")
+    assert ray.tags["execution.engine"] == "ray" and int(ray.tags["execution.workers"]) >= 2
+    assert isinstance(ray.outputs, np.ndarray) and isinstance(local.outputs, np.ndarray)
+    assert ray.outputs.shape == local.outputs.shape and ray.outputs.shape[0] == local.metrics["data/rows"]
+    np.testing.assert_allclose(ray.outputs, local.outputs, rtol=0, atol=1e-6)
+    probed = sorted(k for k in local.metrics if k.startswith("probe/"))
+    assert len(probed) >= 8 and probed == sorted(k for k in ray.metrics if k.startswith("probe/"))
+    for key in probed:
+        assert math.isclose(ray.metrics[key], local.metrics[key], abs_tol=1e-9), key
+
+
+def test_a_workers_runner_error_reaches_the_driver_as_itself():
+    """A token id past the model's vocabulary is found in a worker's forward: the run fails
+    with the one line a local run gives (a ModelError naming the key), not Ray's traceback."""
+    from runner.errors import ModelError
+
+    common = (
+        "model=tiny_bert",
+        f"tokenizer.name_or_path={HUB / 'bert-base-uncased'}",
+        "tokenizer.max_length=64",
+    )
+    with pytest.raises(ModelError) as local:
+        pipeline.run(compose(*common))
+    with pytest.raises(ModelError) as ray:
+        pipeline.run(compose(*common, "execution=ray"))
+    assert str(ray.value) == str(local.value) and ray.value.key == "tokenizer.name_or_path"

@@ -48,3 +48,23 @@ def test_no_rows_at_all_still_writes_the_offsets(tmp_path):
 
 def test_nothing_added_is_no_file(tmp_path):
     assert outputs.OutputSpool(tmp_path).finish() is None
+
+
+def test_blocks_spooled_as_parquet_shards_load_as_the_whole(tmp_path):
+    """execution=ray: each block's spool (from its start on) is one shard; the folder reads back
+    as the one spool of every example would, ragged rows and all."""
+    rng = np.random.default_rng(2)
+    values = [rng.standard_normal((int(n), 2, 3)).astype(np.float32) for n in rng.integers(0, 4, 40)]
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for start, stop in ((0, 15), (15, 31), (31, 40)):  # blocks, spooled in reverse inside each
+        (tmp_path / str(start)).mkdir()
+        spool = outputs.OutputSpool(tmp_path / str(start), start)
+        for i in reversed(range(start, stop)):
+            spool.add(i, values[i])
+        assert spool.shard(shards).name == f"part-{start:012d}.parquet"
+    got, offsets = outputs.load(shards)
+    whole, whole_offsets = outputs.load(spool_all(tmp_path, values, range(40)))
+    assert got.shape == whole.shape and got.shape[1:] == (2, 3)
+    np.testing.assert_array_equal(offsets, whole_offsets)
+    np.testing.assert_array_equal(got, whole)
