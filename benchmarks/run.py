@@ -507,21 +507,45 @@ def _train_inside(config: Any) -> float:
     return time.perf_counter() - start - result.metrics.get("time/load_data_s", 0.0)
 
 
+# In the measured process: the peak of its anonymous memory (the kernel keeps no such peak, so a
+# thread samples /proc/self/status every 10 ms), printed after VmHWM.
+ANON_SAMPLER = """
+import threading, time
+anon = [0]
+def sample():
+    while True:
+        for line in open('/proc/self/status'):
+            if line.startswith('RssAnon'):
+                anon[0] = max(anon[0], int(line.split()[1]))
+        time.sleep(0.01)
+threading.Thread(target=sample, daemon=True).start()
+"""
+
+
 def peak_rss(tmp: Path, texts: list[str], n: int, *overrides: str) -> float:
     """Peak RSS (MiB) of a whole run of `n` rows (CLI, a text file source) in a fresh process."""
+    return peaks(tmp, texts, n, *overrides)[0]
+
+
+def peaks(tmp: Path, texts: list[str], n: int, *overrides: str) -> tuple[float, float]:
+    """(peak RSS, peak anonymous RSS) in MiB of a whole run of `n` rows (CLI, a text file
+    source) in a fresh process. RSS also counts the pages of files the process maps — the
+    dataset's memory-mapped Arrow file —, which the kernel drops under pressure; anonymous
+    memory is what the process itself holds."""
     path = tmp / f"t{n}.txt"
     if not path.exists():
         path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
     argv = ["runner", *overrides, "dataset.source=text", f"dataset.path={path}"]
     argv.append(f"tracking.uri=sqlite:///{tmp}/mem.db")
     code = (  # cli.main, not the `runner` command: that one leaves before this could print
-        f"import sys; from runner.cli import main; sys.argv={argv!r};"
+        f"{ANON_SAMPLER}import sys; from runner.cli import main; sys.argv={argv!r};"
         "\ntry: main()\nexcept SystemExit: pass\n"
         # VmHWM, not ru_maxrss: after fork+exec ru_maxrss still counts the parent's pages
-        "print([x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM')][0])"
+        "print([x.split()[1] for x in open('/proc/self/status') if x.startswith('VmHWM')][0], anon[0])"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp, capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1]) / 1024
+    total, anon = out.stdout.strip().splitlines()[-1].split()
+    return float(total) / 1024, float(anon) / 1024
 
 
 def memory(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
@@ -576,11 +600,42 @@ def scale(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
     return out + _driver_memory(tmp, texts, rows)
 
 
+def scale_forward(tmp: Path, texts: list[str], model: str, n: int) -> list[tuple]:
+    """A body's forward (the 6-layer, 384-wide BERT) in the workers against the local path, `n`
+    rows; and the rows/s of one worker doing it."""
+    from runner.cli import compose
+    from runner.engine import pipeline as runner_pipeline
+
+    path = tmp / f"forward{n}.txt"
+    path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
+    common = (f"model.name_or_path={model}", "tokenizer.max_length=128", "dataset.source=text")
+    common += (f"dataset.path={path}", "execution.batch_size=512")
+
+    def wall_of(*overrides: str) -> float:
+        start = time.perf_counter()
+        runner_pipeline.run(compose(*common, *overrides))
+        return time.perf_counter() - start
+
+    local_s, ray_s = wall_of(), wall_of("execution=ray")
+    one = wall_of("execution=ray", "execution.num_workers=1")
+    name = f"execution=ray vs local, a body's forward (BERT 6×384), {n:,} rows, s (lower is better)"
+    per_worker = f"  context: rows/s of one ray worker (tokenize + statistics + forward), {n:,} rows"
+    return [(name, ray_s, local_s, 1.5), (per_worker, n / one, 1.0, None)]
+
+
 def _driver_memory(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
+    """The driver's peak RSS at two sizes: on the first read of each file (`datasets` builds its
+    Arrow cache) and on a second (cached); and its peak anonymous memory."""
     small, large = rows
-    name = f"memory: driver peak RSS, execution=ray, {large:,} rows vs {small:,}, MiB (lower is better)"
     ray = ("model=none", "execution=ray")
-    return [(name, peak_rss(tmp, texts, large, *ray), peak_rss(tmp, texts, small, *ray), 1.2)]
+    first = {n: peaks(tmp, texts, n, *ray) for n in rows}
+    again = {n: peaks(tmp, texts, n, *ray) for n in rows}
+    label = f"execution=ray, {large:,} rows vs {small:,}, MiB (lower is better)"
+    return [
+        (f"memory: driver peak RSS, first read, {label}", first[large][0], first[small][0], 1.2),
+        (f"memory: driver peak RSS, dataset cached, {label}", again[large][0], again[small][0], 1.2),
+        (f"memory: driver peak anonymous memory, first read, {label}", first[large][1], first[small][1], 1.2),
+    ]
 
 
 def main() -> None:
@@ -597,10 +652,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         sizes = (10_000, 100_000) if args.quick else (100_000, 1_000_000)
-        if args.only == "scale":
-            report(scale(tmp, texts, sizes))
-            return
         model = build_model(tmp / "bert-6x384")
+        forward_rows = 800 if args.quick else 8000
+        if args.only == "scale":
+            report(scale(tmp, texts, sizes) + scale_forward(tmp, texts, model, forward_rows))
+            return
         rows += inference(model, texts, 32)
         rows += tokenization(model, texts, 32)
         rows += statistics(texts[:400] if args.quick else texts)
@@ -615,6 +671,7 @@ def main() -> None:
         rows += tracking(tmp)
         rows += memory(tmp, texts, (1_000, 10_000) if args.quick else (100_000, 1_000_000))
         rows += scale(tmp, texts, sizes)
+        rows += scale_forward(tmp, texts, model, forward_rows)
     report(rows)
 
 

@@ -292,7 +292,11 @@ def _parts(cfg: RunConfig, kwargs: dict[str, object], shared: Shared, n: int) ->
         Worker,
         fn_constructor_kwargs={"cfg": cfg, "shared": shared, "kwargs": kwargs},
         batch_size=1,
-        compute=ray.data.ActorPoolStrategy(size=min(cfg.execution.num_workers, len(items))),
+        # one block per actor at a time: an actor that is up first cannot queue the blocks of
+        # one still loading its model (with few blocks, one actor would do them all)
+        compute=ray.data.ActorPoolStrategy(
+            size=min(cfg.execution.num_workers, len(items)), max_tasks_in_flight_per_actor=1
+        ),
         num_cpus=1,
         num_gpus=cfg.execution.num_gpus if shared.model is not None else 0,
         max_restarts=-1,  # a worker that dies is replaced, its block retried
