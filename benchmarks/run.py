@@ -572,8 +572,6 @@ def scale(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
     """execution=ray against execution=local on one 2-core machine: the wall time of a whole
     tokenization run (Ray's start and stop included) at the larger size, and the driver's peak
     RSS at two sizes (the same text file, read by the driver)."""
-    from runner.cli import compose
-    from runner.engine import pipeline as runner_pipeline
 
     small, large = rows
     path = tmp / f"scale{large}.txt"
@@ -581,9 +579,7 @@ def scale(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
     common = ("model=none", "dataset.source=text", f"dataset.path={path}", "tracking.max_logged_examples=10")
 
     def wall_of(*overrides: str) -> float:
-        start = time.perf_counter()
-        runner_pipeline.run(compose(*common, *overrides))
-        return time.perf_counter() - start
+        return _wall(*common, *overrides)
 
     local_s, ray_s = wall_of(), wall_of("execution=ray")
     name = f"execution=ray vs local, {large:,} rows, 2 workers on this machine, s (lower is better)"
@@ -602,25 +598,46 @@ def scale(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:
 
 def scale_forward(tmp: Path, texts: list[str], model: str, n: int) -> list[tuple]:
     """A body's forward (the 6-layer, 384-wide BERT) in the workers against the local path, `n`
-    rows; and the rows/s of one worker doing it."""
+    rows; the rows/s of one worker doing it, and of one worker analysing 5·n rows with Kiwi
+    (whole runs: Ray's start, ~10 s, is in every figure)."""
+    common = ("execution=ray", "execution.num_workers=1", "execution.batch_size=512")
+    forward = (*_text_file(tmp, texts, n), f"model.name_or_path={model}", "tokenizer.max_length=128")
+    local_s, ray_s = _wall(*forward), _wall(*forward, "execution=ray", "execution.batch_size=512")
+    one = _wall(*forward, *common)
+    kiwi = _wall(*_text_file(tmp, texts, 5 * n), "model=none", "stats.morphemes=kiwi", *common)
+    name = f"execution=ray vs local, a body's forward (BERT 6×384), {n:,} rows, s (lower is better)"
+    return [
+        (name, ray_s, local_s, 1.5),
+        (
+            f"  context: rows/s of one ray worker (tokenize + statistics + forward), {n:,} rows",
+            n / one,
+            1.0,
+            None,
+        ),
+        (
+            f"  context: rows/s of one ray worker (tokenize + statistics + Kiwi), {5 * n:,} rows",
+            5 * n / kiwi,
+            1.0,
+            None,
+        ),
+    ]
+
+
+def _text_file(tmp: Path, texts: list[str], n: int) -> tuple[str, str]:
+    """The overrides of a text file of `n` rows (the texts, cycled)."""
+    path = tmp / f"rows{n}.txt"
+    path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
+    return "dataset.source=text", f"dataset.path={path}"
+
+
+def _wall(*overrides: str) -> float:
+    """The wall time of one whole run (in this process), Ray's start and stop included."""
     from runner.cli import compose
     from runner.engine import pipeline as runner_pipeline
 
-    path = tmp / f"forward{n}.txt"
-    path.write_text("\n".join(texts[i % len(texts)] for i in range(n)), encoding="utf-8")
-    common = (f"model.name_or_path={model}", "tokenizer.max_length=128", "dataset.source=text")
-    common += (f"dataset.path={path}", "execution.batch_size=512")
-
-    def wall_of(*overrides: str) -> float:
-        start = time.perf_counter()
-        runner_pipeline.run(compose(*common, *overrides))
-        return time.perf_counter() - start
-
-    local_s, ray_s = wall_of(), wall_of("execution=ray")
-    one = wall_of("execution=ray", "execution.num_workers=1")
-    name = f"execution=ray vs local, a body's forward (BERT 6×384), {n:,} rows, s (lower is better)"
-    per_worker = f"  context: rows/s of one ray worker (tokenize + statistics + forward), {n:,} rows"
-    return [(name, ray_s, local_s, 1.5), (per_worker, n / one, 1.0, None)]
+    start = time.perf_counter()
+    runner_pipeline.run(compose(*overrides))
+    return time.perf_counter() - start
 
 
 def _driver_memory(tmp: Path, texts: list[str], rows: tuple[int, int]) -> list[tuple]:

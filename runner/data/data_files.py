@@ -191,8 +191,14 @@ class TextColumn(Sequence[str]):
     BLOCK_ROWS = 4096
 
     def __init__(self, ds: Dataset, name: str) -> None:
-        self.ds, self.name = ds.select_columns([name]), name
+        self.source, self.name = ds, name
+        self.ds = ds.select_columns([name])
         self._block: tuple[int, list[str]] = (0, [])
+
+    def __reduce__(self) -> tuple[type[TextColumn], tuple[Dataset, str]]:
+        """Pickled as its dataset and name: where the dataset travels too (a Texts), pickle
+        keeps one copy, so unpickling maps its Arrow files once, not once per column."""
+        return type(self), (self.source, self.name)
 
     def __len__(self) -> int:
         return cast("int", self.ds.num_rows)

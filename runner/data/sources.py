@@ -31,6 +31,7 @@ class Texts:
     dropped_empty: int
     lineage: dict[str, str] = field(default_factory=dict)
     parallel: dict[str, list[str]] | None = None  # dataset.parallel_columns: column → texts
+    digest: str | None = None  # the rows' sha256 (runner.tokenization.fingerprints), where the reader made it
 
     def select(self, indices: Sequence[int], part: str) -> Texts:
         """These examples only, in this order (a held-out part of the dataset), lineage saying so."""

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from runner import reach
-from runner.config.schema import ProbeKind, RunConfig
+from runner.config.schema import DatasetConfig, ProbeKind, RunConfig
 from runner.data import sources
 from runner.engine import batches
 from runner.engine.result import Hashes, Row, RunResult
@@ -37,7 +37,7 @@ from runner.model import models
 from runner.model.inference import Predictor
 from runner.model.outputs import OutputSpool
 from runner.task import features as probe_features
-from runner.tokenization import encoding, morphemes, statistics, tokenizer
+from runner.tokenization import encoding, fingerprints, morphemes, statistics, tokenizer
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase as Tokenizer
@@ -137,23 +137,59 @@ def run(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> tuple[
             "or use execution=local",
         )
     start = time.perf_counter()
-    with _quiet(cfg.execution.verbose), _environment(cfg.execution.address is None):
-        started = _init(cfg)
-        try:
-            _enough_gpus(cfg, loop.predictor is not None)
-            shared = _shared(loop, texts, folder)
-            content, real = _merge(loop, _parts(cfg, loop.kwargs, shared, len(texts)), result)
-        finally:
-            if started:
-                import ray
-
-                ray.shutdown()
+    _enough_gpus(cfg, loop.predictor is not None)
+    shared = _shared(loop, texts, folder)
+    content, real = _merge(loop, _parts(cfg, loop.kwargs, shared, len(texts)), result)
     seconds = time.perf_counter() - start  # the whole data path: every worker's batches, wall clock
     result.metrics["time/tokenize_s"] += seconds
     if loop.predictor is not None:
         result.metrics["time/forward_s"] += seconds
         result.outputs = shared.outputs if any(shared.outputs.iterdir()) else None
     return content, real
+
+
+@contextlib.contextmanager
+def session(cfg: RunConfig) -> Iterator[None]:
+    """Ray for one run: the cluster execution.address names joined, or a local instance started
+    for the run and stopped after it; Ray's own messages kept out of the console."""
+    with _quiet(cfg.execution.verbose), _environment(cfg.execution.address is None):
+        started = _init(cfg)
+        try:
+            yield
+        finally:
+            if started:
+                import ray
+
+                ray.shutdown()
+
+
+def read(declared: DatasetConfig, seed: int) -> sources.Texts:
+    """The dataset read — `datasets` building its Arrow files — and digested by a Ray task on
+    the driver's own machine, so that neither the build nor the pass over every row happens in
+    the driver, which maps the files the task wrote (docs/scale.md). Where no Ray session is
+    open (a preflight), the driver reads."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    if not ray.is_initialized():
+        return sources.load(declared, seed)
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    task = ray.remote(num_cpus=1, max_retries=2)(_read).options(scheduling_strategy=here)
+    texts: sources.Texts | RunnerError = ray.get(task.remote(declared, seed))
+    if isinstance(texts, RunnerError):
+        raise texts
+    return texts
+
+
+def _read(declared: DatasetConfig, seed: int) -> sources.Texts | RunnerError:
+    """In the task: the Texts (their columns refer to the Arrow files, they do not hold the rows)
+    and their digest; a RunnerError comes back as data, whole."""
+    try:
+        texts = sources.load(declared, seed)
+    except RunnerError as exc:
+        return exc
+    texts.digest = fingerprints.rows_digest(texts)
+    return texts
 
 
 @dataclass

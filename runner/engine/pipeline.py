@@ -7,6 +7,7 @@ real (tiny) cost.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -95,6 +96,12 @@ def run(
 def _run(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | None) -> None:
     if cache.preflight_s:  # what the preflight loaded or trained for this run, before it opened
         result.metrics["time/preflight_s"], cache.preflight_s = cache.preflight_s, 0.0
+    ray = cfg.execution.engine is Engine.ray
+    with distributed.session(cfg) if ray else contextlib.nullcontext():  # ray: for the read too
+        _data_path(cfg, cache, result, progress)
+
+
+def _data_path(cfg: RunConfig, cache: Cache, result: RunResult, progress: Progress | None) -> None:
     texts, tok, kwargs = _load_inputs(cfg, cache, result)
     predictor = _load_model(cfg, cache, result, texts, tok, kwargs)
     ray = cfg.execution.engine is Engine.ray
@@ -176,12 +183,11 @@ def load_data(cfg: RunConfig, cache: Cache, result: RunResult) -> sources.Texts:
     declared = cfg.dataset
     if cfg.probe.kind is not ProbeKind.none and declared.label_column is None:
         declared = replace(declared, label_column=probe_label_column(cfg))
-    return cache.get(
-        "dataset",
-        (asdict(declared), cfg.runtime.seed),
-        lambda: sources.load(declared, cfg.runtime.seed, cache.reachable),
-        result,
-    )
+    if cfg.execution.engine is Engine.ray:  # read in a Ray task: not in this process
+        build = functools.partial(distributed.read, declared, cfg.runtime.seed)
+    else:
+        build = functools.partial(sources.load, declared, cfg.runtime.seed, cache.reachable)
+    return cache.get("dataset", (asdict(declared), cfg.runtime.seed), build, result)
 
 
 def preflight(cfg: RunConfig, cache: Cache) -> None:

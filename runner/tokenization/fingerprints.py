@@ -34,7 +34,7 @@ def comparability_key(cfg: RunConfig, texts: sources.Texts) -> str:
     their outputs can be compared example by example (runner.analysis.invariance)."""
     import hashlib
 
-    rows = _joined_digest([texts.texts, *([texts.pairs] if texts.pairs is not None else [])])
+    rows = rows_digest(texts)
     m = cfg.model
     model = [
         m.name_or_path,
@@ -54,7 +54,15 @@ def comparability_key(cfg: RunConfig, texts: sources.Texts) -> str:
 
 def texts_digest(texts: sources.Texts) -> str:
     """What the run read, by content: the comparison joins only runs with the same digest."""
-    return _joined_digest([texts.texts, *([texts.pairs] if texts.pairs is not None else [])])[:16]
+    return rows_digest(texts)[:16]
+
+
+def rows_digest(texts: sources.Texts) -> str:
+    """The sha256 of the rows (texts, then pairs): the one the reader made (an execution=ray run
+    reads in a Ray task), else made here."""
+    if texts.digest is not None:
+        return texts.digest
+    return _joined_digest([texts.texts, *([texts.pairs] if texts.pairs is not None else [])])
 
 
 def _joined_digest(columns: list[Sequence[str]], step: int = 10_000) -> str:

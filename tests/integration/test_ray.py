@@ -129,6 +129,9 @@ def test_ray_and_local_log_the_same_statistics_over_120000_rows_in_8_shards(tmp_
     ray = run(tmp_path / "shards", "execution=ray", "execution.batch_size=8192")
     assert local.metrics["data/rows"] == ray.metrics["data/rows"] == 120_000
     assert_equal_runs(local, ray)
+    # the ray run's rows were read and digested by a Ray task, not by the driver
+    assert local.texts.digest is None and ray.texts.digest is not None
+    assert ray.texts.digest[:16] == ray.tags["data.digest"] == local.tags["data.digest"]
 
 
 def test_ray_merges_the_morpheme_statistic_exactly(tmp_path):
@@ -248,15 +251,22 @@ def test_the_model_runs_in_the_workers_and_writes_its_outputs_as_parquet_shards(
 
 def test_the_embedding_probe_reads_the_shards_the_workers_logged(tmp_path, monkeypatch):
     """probe=embedding with a body under execution=ray, through runner.run and a real store: the
-    run logs the workers' shards under outputs/, Run.outputs reads them as local's outputs.npy,
-    and the probe over them scores what the local probe scores."""
+    workers write their shards in execution.output_dir, the run logs them under outputs/,
+    Run.outputs reads them as local's outputs.npy, and the probe over them scores what the local
+    probe scores."""
+    from mlflow import MlflowClient
+
     import runner
 
     monkeypatch.chdir(tmp_path)
     common = ("model=tiny_bert", "dataset=klue_nli_genre", "probe=embedding", "runtime.sort_by_length=false")
     local = runner.run(*common)
-    ray = runner.run(*common, "execution=ray", "execution.batch_size=256")
+    shared = tmp_path / "shared"  # execution.output_dir: where a cluster's nodes all write
+    ray = runner.run(*common, "execution=ray", "execution.batch_size=256", f"execution.output_dir={shared}")
     assert ray.tags["execution.engine"] == "ray" and int(ray.tags["execution.workers"]) >= 2
+    written = sorted(p.name for p in shared.glob("runner-outputs-*/part-*.parquet"))
+    logged = MlflowClient(ray.tracking_uri).list_artifacts(ray.id, "outputs")
+    assert len(written) >= 2 and written == sorted(Path(a.path).name for a in logged)
     assert isinstance(ray.outputs, np.ndarray) and isinstance(local.outputs, np.ndarray)
     assert ray.outputs.shape == local.outputs.shape and ray.outputs.shape[0] == local.metrics["data/rows"]
     np.testing.assert_allclose(ray.outputs, local.outputs, rtol=0, atol=1e-6)
