@@ -45,12 +45,9 @@ class OutputSpool:
 
     def finish(self) -> Path | None:
         """Write outputs.npy (one row per example) or outputs.npz; None when nothing came."""
-        self._file.close()
-        if self.tail is None:
+        offsets = self._closed()
+        if offsets is None:
             return None
-        if self.pending:
-            raise RuntimeError(f"outputs of {len(self.pending)} examples arrived without those before them")
-        offsets = np.frombuffer(self.offsets, dtype=np.int64)
         if (np.diff(offsets) == 1).all():
             path = self.folder / "outputs.npy"
             self._values(path)
@@ -70,12 +67,9 @@ class OutputSpool:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        self._file.close()
-        if self.tail is None:
+        offsets = self._closed()
+        if offsets is None or self.tail is None:
             return None
-        if self.pending:
-            raise RuntimeError(f"outputs of {len(self.pending)} examples arrived without those before them")
-        offsets = np.frombuffer(self.offsets, dtype=np.int64)
         width = int(np.prod(self.tail, dtype=np.int64))
         flat = pa.array(np.fromfile(self.raw, dtype=np.float32), pa.float32())
         rows = np.diff(offsets)
@@ -90,6 +84,15 @@ class OutputSpool:
         pq.write_table(table, path)
         self.raw.unlink()
         return path
+
+    def _closed(self) -> np.ndarray | None:
+        """The spool closed: each example's first row (and the end), or None when nothing came."""
+        self._file.close()
+        if self.tail is None:
+            return None
+        if self.pending:
+            raise RuntimeError(f"outputs of {len(self.pending)} examples arrived without those before them")
+        return np.frombuffer(self.offsets, dtype=np.int64)
 
     def _values(self, path: Path) -> Path:
         """The spooled rows as one .npy array [rows, *tail], copied a slice at a time."""
