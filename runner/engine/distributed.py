@@ -51,6 +51,9 @@ QUIET = {
 }
 
 
+ACTORS_START_S = 600  # the actor pool's start: the slowest actor loads its model, or Kiwi
+
+
 @dataclass
 class Predicted:
     """What one block's forward gave: the logged examples' predictions rows, how many examples
@@ -102,10 +105,11 @@ def check(cfg: RunConfig) -> None:
             "execution=ray", "needs Ray, which is not installed", "pip install 'ray[data]'"
         ) from exc
     address, gpus = cfg.execution.address, cfg.execution.num_gpus
-    if gpus and not address and _local_gpus() < gpus:
+    here = _local_gpus() if gpus and not address else None
+    if here is not None and here < gpus:
         raise ConfigError(
             f"execution.num_gpus={gpus}",
-            f"asks for GPUs per worker, and this machine has {_local_gpus()}",
+            f"asks for GPUs per worker, and this machine has {here}",
             "use execution.num_gpus=0, or join a cluster with GPUs (execution.address)",
         )
     silent = reach.ray_head(address) if address else None
@@ -142,7 +146,7 @@ def run(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> tuple[
     content, real = _merge(loop, _parts(cfg, loop.kwargs, shared, len(texts)), result)
     seconds = time.perf_counter() - start  # the whole data path: every worker's batches, wall clock
     result.metrics["time/tokenize_s"] += seconds
-    if loop.predictor is not None:
+    if shared.outputs is not None:  # a forward ran
         result.metrics["time/forward_s"] += seconds
         result.outputs = shared.outputs if any(shared.outputs.iterdir()) else None
     return content, real
@@ -196,31 +200,29 @@ def _read(declared: DatasetConfig, seed: int) -> sources.Texts | RunnerError:
 class Shared:
     """What every worker reads, by reference (fetched once per actor; the driver holds the
     references): the tokenizer's files, the rows — a file-backed column travels as its
-    memory-mapped dataset, not as text —, the model and the gold label ids; and the folder the
-    workers write their shards of outputs to."""
+    memory-mapped dataset, not as text —; with a forward, the model, the gold label ids and the
+    folder the workers write their shards of outputs to."""
 
     files: object
     rows: object
-    model: object | None
-    gold: object | None
-    outputs: Path
+    model: object | None = None
+    gold: object | None = None
+    outputs: Path | None = None
 
 
 def _shared(loop: batches.Loop, texts: sources.Texts, folder: Path | None) -> Shared:
     import ray
 
-    cfg, predictor = loop.cfg, loop.predictor
-    where = cfg.execution.output_dir
-    if where:
-        Path(where).mkdir(parents=True, exist_ok=True)
-    outputs = Path(tempfile.mkdtemp(prefix="runner-outputs-", dir=where or loop.result.scratch()))
-    return Shared(
-        ray.put(_files(loop.tok, folder)),
-        ray.put((texts.texts, texts.pairs)),
-        ray.put(predictor.loaded.model) if predictor else None,  # the driver's weights, on cpu
-        ray.put(predictor.label_ids) if predictor else None,
-        outputs,
-    )
+    shared = Shared(ray.put(_files(loop.tok, folder)), ray.put((texts.texts, texts.pairs)))
+    predictor = loop.predictor
+    if predictor is not None:
+        where = loop.cfg.execution.output_dir
+        if where:
+            Path(where).mkdir(parents=True, exist_ok=True)
+        shared.model = ray.put(predictor.loaded.model)  # the driver's weights, on cpu
+        shared.gold = ray.put(predictor.label_ids)
+        shared.outputs = Path(tempfile.mkdtemp(prefix="runner-outputs-", dir=where or loop.result.scratch()))
+    return shared
 
 
 @contextlib.contextmanager
@@ -295,8 +297,10 @@ def _enough_gpus(cfg: RunConfig, forward: bool) -> None:
     import ray
 
     wanted = cfg.execution.num_gpus
+    if not (forward and wanted):
+        return
     has = ray.cluster_resources().get("GPU", 0)  # type: ignore[no-untyped-call]
-    if forward and wanted and has < wanted:
+    if has < wanted:
         raise ConfigError(
             f"execution.num_gpus={wanted}",
             f"asks for GPUs per worker, and the Ray cluster has {has:g}",
@@ -322,6 +326,9 @@ def _parts(cfg: RunConfig, kwargs: dict[str, object], shared: Shared, n: int) ->
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     context = ray.data.DataContext.get_current()
     context.print_on_execution_start = False
+    # every actor up before the first block goes out, so that each takes its share (a pool that
+    # cannot start within the time, e.g. a cluster without the resources, fails with Ray's line)
+    context.wait_for_min_actors_s = ACTORS_START_S
     items = [{"start": s, "stop": e} for s, e in _blocks(n, cfg)]
     data = ray.data.from_items(items, override_num_blocks=len(items))
     done = data.map_batches(
@@ -475,7 +482,7 @@ class Worker:
         """The block's forward as data; its outputs written as one Parquet shard."""
         if predictor is None:
             return None
-        assert predictor.spool is not None
+        assert predictor.spool is not None and self.outputs is not None
         predictor.spool.shard(self.outputs)
         return Predicted(predictor.rows, predictor.correct, predictor.batch_shapes, predictor.warnings)
 
